@@ -1,0 +1,53 @@
+"""zoomtune: hyperparameter tuning the way practitioners do it.
+
+Random search on the right scale for every parameter (linear, log, log1m), coarse-to-fine
+zooming, babysitting one model or training many in parallel, and a batch-norm layer
+(`zoomtune.nn`, needs the `torch` extra).
+
+>>> import zoomtune as zt
+>>> study = zt.create_study(direction="maximize", sampler=zt.samplers.RandomSampler(seed=0))
+>>> study.optimize(lambda t: -abs(t.suggest_float("lr", 1e-4, 1.0, scale="log") - 0.01), n_trials=30)
+>>> len(study.trials)
+30
+"""
+
+from zoomtune import samplers, schedulers
+from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, StorageError, StudyNotFoundError,
+                             TrialNotFoundError, TrialStopped, ZoomtuneError)
+from zoomtune.records import Direction, Event, EventKind, StudySummary, TrialRecord, TrialState
+from zoomtune.space import Categorical, Distribution, Float, Int, Space
+from zoomtune.study import Study, create_study, delete_study, list_studies, load_study
+from zoomtune.trial import Trial
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Categorical",
+    "ConfigError",
+    "Direction",
+    "Distribution",
+    "DuplicatedStudyError",
+    "Event",
+    "EventKind",
+    "Float",
+    "Int",
+    "SearchSpaceError",
+    "Space",
+    "StorageError",
+    "Study",
+    "StudyNotFoundError",
+    "StudySummary",
+    "Trial",
+    "TrialNotFoundError",
+    "TrialRecord",
+    "TrialState",
+    "TrialStopped",
+    "ZoomtuneError",
+    "__version__",
+    "create_study",
+    "delete_study",
+    "list_studies",
+    "load_study",
+    "samplers",
+    "schedulers",
+]

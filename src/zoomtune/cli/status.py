@@ -1,0 +1,55 @@
+"""`zoomtune status [STUDY]`: studies, or one study's trials, at a glance."""
+
+from __future__ import annotations
+
+import click
+
+from zoomtune.cli.common import console, fmt_value, open_existing_storage, storage_option
+
+
+@click.command()
+@click.argument("study", required=False)
+@storage_option
+@click.option("--limit", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Trials to show (0: all).")
+@click.option("--best", "sort_best", is_flag=True, help="Sort trials best first instead of by number.")
+def status(study: str | None, storage: str | None, limit: int, sort_best: bool) -> None:
+    """List the studies in the storage, or the trials of STUDY."""
+    from rich.table import Table
+
+    from zoomtune.records import TrialState
+
+    backend = open_existing_storage(storage)
+    out = console()
+    if study is None:
+        table = Table(title=f"studies in {backend.url}")
+        for column in ("study", "direction", "trials", "complete", "running", "failed", "stopped", "best"):
+            table.add_column(column, justify="left" if column in ("study", "direction") else "right")
+        for s in backend.list_studies():
+            c = s.counts
+            table.add_row(fmt_value(s.name), s.direction.value, str(s.n_trials), str(c[TrialState.COMPLETE]),
+                          str(c[TrialState.RUNNING]), str(c[TrialState.FAILED]), str(c[TrialState.STOPPED]),
+                          fmt_value(s.best_value))
+        out.print(table)
+        return
+    from zoomtune.study import load_study
+
+    loaded = load_study(study, backend)
+    trials = loaded.trials
+    if sort_best:
+        scored = [t for t in trials if t.value is not None]
+        scored.sort(key=lambda t: t.value, reverse=loaded.direction.value == "maximize")  # type: ignore
+        trials = scored + [t for t in trials if t.value is None]
+    shown = trials if limit == 0 else (trials[:limit] if sort_best else trials[-limit:])
+    names = sorted({name for t in shown for name in t.params})
+    table = Table(title=f"study {fmt_value(loaded.name)} ({loaded.direction.value}) in {backend.url}: "
+                        f"showing {len(shown)} of {len(trials)} trials")
+    for column in ("#", "state", "value", *names, "steps", "seconds", "error"):
+        table.add_column(column, justify="left" if column in ("state", "error") else "right", overflow="fold")
+    colour = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.STOPPED: "yellow",
+              TrialState.RUNNING: "cyan", TrialState.WAITING: "blue"}
+    for t in shown:
+        table.add_row(str(t.number), f"[{colour[t.state]}]{t.state.value}[/]", fmt_value(t.value),
+                      *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
+                      f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
+    out.print(table)

@@ -1,0 +1,50 @@
+"""Executors: where trial code runs. `run_study` is the loop behind `Study.optimize`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from zoomtune.errors import ConfigError
+from zoomtune.executors.base import Budget, Executor, run_trial
+from zoomtune.executors.inline import InlineExecutor
+from zoomtune.executors.threads import ThreadExecutor
+from zoomtune.records import TrialRecord
+
+if TYPE_CHECKING:
+    from zoomtune.study import Callback, Objective, Study
+
+
+def resolve_jobs(n_jobs: int) -> int:
+    """`n_jobs` as a worker count: -1 means one per CPU core."""
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError("n_jobs", "must be a positive integer or -1 (all cores)", n_jobs)
+    return n_jobs
+
+
+def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None, n_jobs: int,
+              catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback],
+              show_progress_bar: bool) -> None:
+    """Run trials under a budget, feeding each result to the progress display and the callbacks."""
+    from zoomtune.progress import TrialProgress
+
+    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 0):
+        raise ConfigError("n_trials", "must be a non-negative integer", n_trials)
+    if timeout is not None and timeout <= 0:
+        raise ConfigError("timeout", "must be a positive number of seconds", timeout)
+    jobs = resolve_jobs(n_jobs)
+    budget = Budget(n_trials, timeout)
+    executor: Executor = InlineExecutor() if jobs == 1 else ThreadExecutor(jobs)
+    with TrialProgress(study.direction, n_trials, budget, enabled=show_progress_bar) as progress:
+        def on_result(record: TrialRecord) -> None:
+            progress.update(record)
+            for callback in callbacks:
+                callback(study, record)
+
+        executor.run(study, objective, budget, catch, on_result)
+
+
+__all__ = ["Budget", "Executor", "InlineExecutor", "ThreadExecutor", "resolve_jobs", "run_study", "run_trial"]

@@ -1,0 +1,87 @@
+"""What every executor shares: running one trial safely, the trial budget, the executor interface."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from zoomtune.errors import SearchSpaceError, TrialStopped
+from zoomtune.records import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from zoomtune.study import Objective, Study
+
+logger = logging.getLogger("zoomtune")
+
+ResultHook = Callable[[TrialRecord], None]
+
+
+def describe(error: BaseException) -> str:
+    """A one-line message for a failed trial: the exception type and text."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseException], ...]) -> TrialRecord:
+    """Ask, evaluate, tell. The trial never stays RUNNING: whatever happens it is told.
+
+    Exceptions in `catch` end the trial FAILED and return its record; a search-space error
+    (a bug in the objective), KeyboardInterrupt and exceptions outside `catch` are re-raised
+    after the trial is marked FAILED.
+    """
+    trial = study.ask()
+    try:
+        result: Any = objective(trial)
+    except TrialStopped:
+        return study.tell(trial, state=TrialState.STOPPED)
+    except BaseException as error:
+        record = study.tell(trial, state=TrialState.FAILED, error=describe(error))
+        if isinstance(error, SearchSpaceError) or not isinstance(error, catch):
+            raise
+        logger.warning("trial %d failed: %s", record.number, record.error)
+        return record
+    record = study.tell(trial, result)
+    if record.state is TrialState.FAILED:
+        logger.warning("trial %d failed: %s", record.number, record.error)
+    return record
+
+
+class Budget:
+    """How many trials may still start, shared by all workers of one `optimize` call."""
+
+    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
+        self.n_trials, self.deadline = n_trials, (time.monotonic() + timeout if timeout is not None else None)
+        self.started = 0
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Claim one trial slot; False when the count is reached, time is up, or the run was stopped."""
+        with self._lock:
+            if self._stopped or (self.n_trials is not None and self.started >= self.n_trials):
+                return False
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return False
+            self.started += 1
+            return True
+
+    def stop(self) -> None:
+        """Start no more trials (after an error in one worker)."""
+        with self._lock:
+            self._stopped = True
+
+
+class Executor(ABC):
+    """Where trials run. `run` returns when the budget is spent."""
+
+    @abstractmethod
+    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+            on_result: ResultHook) -> None:
+        """Run trials while `budget.take()` allows, calling `on_result` with each finished record."""
+
+
+__all__ = ["Budget", "Executor", "ResultHook", "describe", "run_trial"]

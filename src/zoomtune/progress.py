@@ -1,0 +1,70 @@
+"""Live progress of a run: trials done / running / failed, best so far, ETA (Rich, on stderr)."""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from zoomtune.records import Direction, TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from zoomtune.executors.base import Budget
+
+
+class TrialProgress:
+    """Counts results as they arrive and, when enabled, draws them as a progress bar."""
+
+    def __init__(self, direction: Direction, total: int | None, budget: Budget | None = None,
+                 enabled: bool = True) -> None:
+        self.direction, self.total, self.budget, self.enabled = direction, total, budget, enabled
+        self.counts = {state: 0 for state in TrialState}
+        self.best: TrialRecord | None = None
+        self._bar: Any = None
+        self._task: Any = None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts[s] for s in (TrialState.COMPLETE, TrialState.STOPPED, TrialState.FAILED))
+
+    def __enter__(self) -> TrialProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._bar = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                 TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
+                                 transient=False)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("trials", total=self.total, status=self.status())
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, status=self.status())
+            self._bar.__exit__(exc_type, exc, tb)
+
+    def status(self) -> str:
+        """One line: running, failed, stopped and the best value so far."""
+        running = (self.budget.started - self.done) if self.budget is not None else 0
+        best = f"{self.best.value:.6g} (trial {self.best.number})" if self.best is not None else "-"
+        parts = [f"running {running}", f"failed {self.counts[TrialState.FAILED]}"]
+        if self.counts[TrialState.STOPPED]:
+            parts.append(f"stopped {self.counts[TrialState.STOPPED]}")
+        parts.append(f"best {best}")
+        return " | ".join(parts)
+
+    def update(self, record: TrialRecord) -> None:
+        """Count one finished trial."""
+        self.counts[record.state] += 1
+        if (record.state is TrialState.COMPLETE and record.value is not None and math.isfinite(record.value)
+                and (self.best is None or self.direction.better(record.value, self.best.value))):  # type: ignore[arg-type]
+            self.best = record
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, status=self.status())
+
+
+__all__ = ["TrialProgress"]

@@ -1,0 +1,8 @@
+"""Samplers: propose points of the unit cube. Every one takes a `seed`; same seed, same trials."""
+
+from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.samplers.grid import GridSampler
+from zoomtune.samplers.random import RandomSampler
+from zoomtune.samplers.sobol import SobolSampler
+
+__all__ = ["GridSampler", "RandomSampler", "SampleContext", "Sampler", "SobolSampler"]

@@ -1,0 +1,80 @@
+"""The storage interface: the single source of truth for studies, trials and events.
+
+A backend implements these methods so that each one is atomic: a call that returns has
+committed. Every backend passes the conformance suite in `zoomtune.testing.storage_suite`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState
+from zoomtune.space import Distribution
+
+ParamWrite = Mapping[str, tuple[Distribution, Any]]
+
+
+class Storage(ABC):
+    """Where studies live. `url` names it in messages."""
+
+    url: str = "storage"
+
+    # -- studies -----------------------------------------------------------------------------
+    @abstractmethod
+    def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
+                     attrs: dict[str, Any] | None = None) -> StudyInfo:
+        """Create a study; raises `DuplicatedStudyError` when the name is taken."""
+
+    @abstractmethod
+    def get_study(self, name: str) -> StudyInfo:
+        """The study of that name; raises `StudyNotFoundError`."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]:
+        """Every study with its trial counts and best value, oldest first."""
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None:
+        """Remove a study and everything in it; raises `StudyNotFoundError`."""
+
+    # -- trials ------------------------------------------------------------------------------
+    @abstractmethod
+    def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+        """Add a trial with the next free number (unique even with concurrent writers)."""
+
+    @abstractmethod
+    def claim_waiting_trial(self, study_id: int) -> TrialRecord | None:
+        """Atomically turn the oldest WAITING trial into a RUNNING one and return it (None if none)."""
+
+    @abstractmethod
+    def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
+                     values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
+                     state: TrialState | None = None, value: float | None = None,
+                     error: str | None = None) -> None:
+        """Write params, intermediate values, attributes and (last) a final state in one commit."""
+
+    @abstractmethod
+    def get_trial(self, study_id: int, number: int) -> TrialRecord:
+        """One trial by number; raises `TrialNotFoundError`."""
+
+    @abstractmethod
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
+        """The study's trials in number order, optionally only those in `states`."""
+
+    # -- events ------------------------------------------------------------------------------
+    @abstractmethod
+    def add_event(self, study_id: int, event: Event) -> None:
+        """Record an event (a nudge, a branch, a zoom round)."""
+
+    @abstractmethod
+    def get_events(self, study_id: int, kind: EventKind | None = None) -> list[Event]:
+        """The study's events in the order they were added."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the storage must not be used afterwards."""
+
+
+__all__ = ["ParamWrite", "Storage"]

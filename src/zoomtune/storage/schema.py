@@ -1,0 +1,104 @@
+"""The versioned SQL schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Times are stored as UTC epoch seconds and JSON as text, so both databases read the same rows.
+Bump `SCHEMA_VERSION` and add an entry to `MIGRATIONS` for every change; a file written by a
+newer version is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (Column, Connection, Double, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint, insert, inspect, select, text)
+
+from zoomtune.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+version_table = Table("zt_version", metadata, Column("version", Integer, nullable=False))
+
+studies = Table(
+    "zt_studies", metadata,
+    Column("study_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(512), nullable=False, unique=True),
+    Column("direction", String(16), nullable=False),
+    Column("space", Text, nullable=True),
+    Column("attrs", Text, nullable=False, default="{}"),
+    Column("created", Double, nullable=False),
+)
+
+trials = Table(
+    "zt_trials", metadata,
+    Column("trial_id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("zt_studies.study_id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("parent", Integer, nullable=True),
+    Column("fixed_params", Text, nullable=True),
+    Column("user_attrs", Text, nullable=False, default="{}"),
+    Column("started", Double, nullable=True),
+    Column("finished", Double, nullable=True),
+    Column("heartbeat", Double, nullable=True),
+    UniqueConstraint("study_id", "number", name="zt_trials_study_number"),
+    Index("zt_trials_study_state", "study_id", "state"),
+)
+
+params = Table(
+    "zt_params", metadata,
+    Column("trial_id", Integer, ForeignKey("zt_trials.trial_id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("distribution", Text, nullable=False),
+)
+
+values = Table(
+    "zt_values", metadata,
+    Column("trial_id", Integer, ForeignKey("zt_trials.trial_id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("value", Double, nullable=True),  # NULL stands for NaN, which SQLite cannot store
+)
+
+events = Table(
+    "zt_events", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("zt_studies.study_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("trial_number", Integer, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("step", Integer, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("created", Double, nullable=False),
+)
+
+# version -> function that upgrades a connection's schema from that version to the next one
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def ensure_schema(conn: Connection, url: str) -> None:
+    """Create the schema in an empty database, upgrade an older one, refuse a newer one.
+
+    Runs inside the caller's write transaction, so concurrent first opens do not race.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7735001)"))
+    if not inspect(conn).has_table(version_table.name):
+        metadata.create_all(conn)
+        conn.execute(insert(version_table).values(version=SCHEMA_VERSION))
+        return
+    found = conn.execute(select(version_table.c.version)).scalar_one_or_none()
+    if found is None:
+        raise StorageError(f"{url} has a zoomtune version table without a version; the file is damaged")
+    if found > SCHEMA_VERSION:
+        raise StorageError(f"{url} was written by a newer zoomtune (schema v{found}); this version reads up to "
+                           f"v{SCHEMA_VERSION}: upgrade zoomtune")
+    while found < SCHEMA_VERSION:
+        MIGRATIONS[found](conn)
+        found += 1
+        conn.execute(version_table.update().values(version=found))
+
+
+__all__ = ["SCHEMA_VERSION", "ensure_schema", "events", "metadata", "params", "studies", "trials", "values"]

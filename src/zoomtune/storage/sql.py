@@ -1,0 +1,301 @@
+"""SQL storage through SQLAlchemy Core: SQLite (the default file) and PostgreSQL.
+
+SQLite runs in WAL mode with a long busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing with "database is locked"
+when a read lock would have to be upgraded. Every method commits before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+
+from zoomtune.errors import DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError
+from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState
+from zoomtune.space import distribution_from_dict
+from zoomtune.storage import schema as s
+from zoomtune.storage.base import ParamWrite, Storage
+
+_BUSY_TIMEOUT_S = 120
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        parent = os.path.dirname(os.path.abspath(database))
+        if not os.path.isdir(parent):
+            raise StorageError(f"{url}: folder {parent} does not exist")
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("zt_read") else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SQLStorage(Storage):
+    """Storage in a SQL database named by a SQLAlchemy URL.
+
+    >>> storage = SQLStorage("sqlite:///zoomtune.db")  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise StorageError(f"cannot read storage URL {url!r}; expected e.g. sqlite:///zoomtune.db") from None
+        self._sqlite = backend == "sqlite"
+        self._pid = os.getpid()
+        try:
+            self._engine = _sqlite_engine(url) if self._sqlite else create_engine(url, pool_pre_ping=True)
+            with self._write() as conn:
+                s.ensure_schema(conn, url)
+        except (NoSuchModuleError, ModuleNotFoundError) as error:
+            raise StorageError(f"no driver for {url!r} ({error}); for PostgreSQL install 'zoomtune[postgres]'") \
+                from None
+        except OperationalError as error:
+            raise StorageError(f"cannot open {url}: {error.orig}") from None
+
+    # -- connections -----------------------------------------------------------------------
+    def _engine_here(self) -> Engine:
+        if os.getpid() != self._pid:  # a forked child must not share the parent's connections
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self._engine
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine_here().begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine_here().connect().execution_options(zt_read=True) as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- studies ---------------------------------------------------------------------------
+    @staticmethod
+    def _info(row: Any) -> StudyInfo:
+        return StudyInfo(row.study_id, row.name, Direction(row.direction),
+                         json.loads(row.space) if row.space else None, json.loads(row.attrs), _ts(row.created))
+
+    def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
+                     attrs: dict[str, Any] | None = None) -> StudyInfo:
+        try:
+            with self._write() as conn:
+                if conn.execute(select(s.studies.c.study_id).where(s.studies.c.name == name)).first():
+                    raise DuplicatedStudyError(f"a study named {name!r} already exists in {self.url}")
+                conn.execute(insert(s.studies).values(
+                    name=name, direction=Direction(direction).value,
+                    space=json.dumps(space) if space is not None else None,
+                    attrs=json.dumps(attrs or {}), created=time.time()))
+        except IntegrityError:
+            raise DuplicatedStudyError(f"a study named {name!r} already exists in {self.url}") from None
+        return self.get_study(name)
+
+    def get_study(self, name: str) -> StudyInfo:
+        with self._read() as conn:
+            row = conn.execute(select(s.studies).where(s.studies.c.name == name)).first()
+        if row is None:
+            raise StudyNotFoundError(name, self.url)
+        return self._info(row)
+
+    def list_studies(self) -> list[StudySummary]:
+        t = s.trials.c
+        with self._read() as conn:
+            infos = [self._info(r) for r in conn.execute(select(s.studies).order_by(s.studies.c.study_id))]
+            counts: dict[int, dict[TrialState, int]] = defaultdict(lambda: {st: 0 for st in TrialState})
+            for study_id, state, n in conn.execute(
+                    select(t.study_id, t.state, func.count()).group_by(t.study_id, t.state)):
+                counts[study_id][TrialState(state)] = n
+            extremes = {row.study_id: (row.lo, row.hi) for row in conn.execute(
+                select(t.study_id, func.min(t.value).label("lo"), func.max(t.value).label("hi"))
+                .where(t.state == TrialState.COMPLETE.value).group_by(t.study_id))}
+        out = []
+        for info in infos:
+            lo, hi = extremes.get(info.study_id, (None, None))
+            best = lo if info.direction is Direction.MINIMIZE else hi
+            by_state = counts[info.study_id]
+            out.append(StudySummary(info.name, info.direction, sum(by_state.values()), dict(by_state), best,
+                                    info.created))
+        return out
+
+    def delete_study(self, name: str) -> None:
+        with self._write() as conn:
+            if not conn.execute(delete(s.studies).where(s.studies.c.name == name)).rowcount:
+                raise StudyNotFoundError(name, self.url)
+
+    # -- trials ----------------------------------------------------------------------------
+    def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+        started = time.time() if state is TrialState.RUNNING else None
+        for _attempt in range(20):
+            try:
+                with self._write() as conn:
+                    # lock the study row (PostgreSQL) so two writers cannot take the same number
+                    found = conn.execute(select(s.studies.c.study_id).where(s.studies.c.study_id == study_id)
+                                         .with_for_update()).first()
+                    if found is None:
+                        raise StudyNotFoundError(f"#{study_id}", self.url)
+                    number = conn.execute(select(func.coalesce(func.max(s.trials.c.number), -1) + 1)
+                                          .where(s.trials.c.study_id == study_id)).scalar_one()
+                    trial_id = conn.execute(insert(s.trials).values(
+                        study_id=study_id, number=number, state=TrialState(state).value, parent=parent,
+                        fixed_params=json.dumps(fixed_params) if fixed_params else None,
+                        user_attrs="{}", started=started, heartbeat=started)).inserted_primary_key[0]
+                break
+            except IntegrityError:
+                continue
+        else:  # pragma: no cover - needs twenty lost races in a row
+            raise StorageError(f"could not allocate a trial number in {self.url}")
+        return TrialRecord(number=number, state=TrialState(state), params=dict(fixed_params or {}),
+                           distributions={}, parent=parent, datetime_start=_ts(started), trial_id=trial_id)
+
+    def claim_waiting_trial(self, study_id: int) -> TrialRecord | None:
+        t = s.trials.c
+        with self._write() as conn:
+            while True:
+                row = conn.execute(select(t.trial_id).where(t.study_id == study_id,
+                                                            t.state == TrialState.WAITING.value)
+                                   .order_by(t.number).limit(1).with_for_update(skip_locked=True)).first()
+                if row is None:
+                    return None
+                now = time.time()
+                claimed = conn.execute(update(s.trials).where(t.trial_id == row.trial_id,
+                                                              t.state == TrialState.WAITING.value)
+                                       .values(state=TrialState.RUNNING.value, started=now, heartbeat=now)).rowcount
+                if claimed:
+                    return self._load(conn, [row.trial_id])[0]
+
+    def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
+                     values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
+                     state: TrialState | None = None, value: float | None = None,
+                     error: str | None = None) -> None:
+        with self._write() as conn:
+            changes: dict[str, Any] = {}
+            if user_attrs:
+                current = conn.execute(select(s.trials.c.user_attrs).where(s.trials.c.trial_id == trial_id)).first()
+                if current is None:
+                    raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}")
+                changes["user_attrs"] = json.dumps({**json.loads(current[0]), **user_attrs})
+            if params:
+                conn.execute(delete(s.params).where(s.params.c.trial_id == trial_id,
+                                                    s.params.c.name.in_(list(params))))
+                conn.execute(insert(s.params), [
+                    {"trial_id": trial_id, "name": name, "value": json.dumps(v),
+                     "distribution": json.dumps(dist.to_dict())} for name, (dist, v) in params.items()])
+            if values:
+                conn.execute(delete(s.values).where(s.values.c.trial_id == trial_id,
+                                                    s.values.c.step.in_(list(values))))
+                conn.execute(insert(s.values), [
+                    {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None}
+                    for step, v in values.items()])
+            if state is not None:
+                changes.update(state=TrialState(state).value, value=value, error=error, finished=time.time())
+            if changes:
+                conn.execute(update(s.trials).where(s.trials.c.trial_id == trial_id).values(**changes))
+
+    def get_trial(self, study_id: int, number: int) -> TrialRecord:
+        t = s.trials.c
+        with self._read() as conn:
+            row = conn.execute(select(t.trial_id).where(t.study_id == study_id, t.number == number)).first()
+            if row is None:
+                raise TrialNotFoundError(f"study #{study_id} in {self.url} has no trial {number}")
+            return self._load(conn, [row.trial_id])[0]
+
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
+        t = s.trials.c
+        query = select(t.trial_id).where(t.study_id == study_id)
+        if states is not None:
+            query = query.where(t.state.in_([TrialState(x).value for x in states]))
+        with self._read() as conn:
+            return self._load(conn, query, study_id)
+
+    def _load(self, conn: Connection, ids: Any, study_id: int | None = None) -> list[TrialRecord]:
+        """Assemble records for trial ids (a list or a sub-select) with four queries in all."""
+        t = s.trials.c
+        rows = conn.execute(select(s.trials).where(t.trial_id.in_(ids)).order_by(t.number)).all()
+        if not rows:
+            return []
+        if study_id is None:
+            study_id = rows[0].study_id
+        params: dict[int, dict[str, Any]] = defaultdict(dict)
+        dists: dict[int, dict[str, Any]] = defaultdict(dict)
+        cached_dists: dict[str, Any] = {}
+        for trial_id, name, value, dist in conn.execute(
+                select(s.params.c.trial_id, s.params.c.name, s.params.c.value, s.params.c.distribution)
+                .where(s.params.c.trial_id.in_(ids))):
+            params[trial_id][name] = json.loads(value)
+            if dist not in cached_dists:
+                cached_dists[dist] = distribution_from_dict(json.loads(dist), name=name)
+            dists[trial_id][name] = cached_dists[dist]
+        reports: dict[int, dict[int, float]] = defaultdict(dict)
+        for trial_id, step, value in conn.execute(
+                select(s.values.c.trial_id, s.values.c.step, s.values.c.value)
+                .where(s.values.c.trial_id.in_(ids)).order_by(s.values.c.step)):
+            reports[trial_id][step] = value if value is not None else math.nan
+        events: dict[int, list[Event]] = defaultdict(list)
+        numbers = [r.number for r in rows]
+        for event_row in conn.execute(select(s.events).where(s.events.c.study_id == study_id,
+                                                             s.events.c.trial_number.in_(numbers))
+                                      .order_by(s.events.c.event_id)):
+            events[event_row.trial_number].append(self._event(event_row))
+        return [TrialRecord(
+            number=r.number, state=TrialState(r.state),
+            params={**(json.loads(r.fixed_params) if r.fixed_params else {}), **params[r.trial_id]},
+            distributions=dists[r.trial_id], value=r.value, intermediate_values=reports[r.trial_id],
+            user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
+            events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
+            trial_id=r.trial_id) for r in rows]
+
+    # -- events ----------------------------------------------------------------------------
+    @staticmethod
+    def _event(row: Any) -> Event:
+        return Event(EventKind(row.kind), json.loads(row.payload), row.trial_number, row.step, _ts(row.created))
+
+    def add_event(self, study_id: int, event: Event) -> None:
+        with self._write() as conn:
+            conn.execute(insert(s.events).values(
+                study_id=study_id, trial_number=event.trial_number, kind=EventKind(event.kind).value,
+                step=event.step, payload=json.dumps(event.payload),
+                created=event.time.timestamp() if event.time else time.time()))
+
+    def get_events(self, study_id: int, kind: EventKind | None = None) -> list[Event]:
+        query = select(s.events).where(s.events.c.study_id == study_id).order_by(s.events.c.event_id)
+        if kind is not None:
+            query = query.where(s.events.c.kind == EventKind(kind).value)
+        with self._read() as conn:
+            return [self._event(row) for row in conn.execute(query)]
+
+
+__all__ = ["SQLStorage"]

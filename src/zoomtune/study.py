@@ -1,0 +1,232 @@
+"""Studies: create, load, ask / tell, optimize. The loops themselves live in `zoomtune.executors`.
+
+>>> import zoomtune as zt
+>>> study = zt.create_study(direction="minimize", sampler=zt.samplers.RandomSampler(seed=0))
+>>> study.optimize(lambda t: (t.suggest_float("x", -10, 10) - 2) ** 2, n_trials=20)
+>>> round(study.best_params["x"])
+2
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
+from zoomtune.records import Direction, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
+from zoomtune.samplers.base import Sampler
+from zoomtune.samplers.random import RandomSampler
+from zoomtune.schedulers.base import Scheduler
+from zoomtune.space import Space
+from zoomtune.storage import Storage, get_storage
+from zoomtune.trial import Trial, coerce_value
+
+if TYPE_CHECKING:
+    import pandas
+
+Objective = Callable[[Trial], Any]
+Callback = Callable[["Study", TrialRecord], None]
+_FINISHED = (TrialState.COMPLETE, TrialState.STOPPED)
+
+
+class Study:
+    """A named search: its direction, space, sampler and scheduler, and its trials in storage."""
+
+    def __init__(self, info: StudyInfo, storage: Storage, sampler: Sampler | None = None,
+                 scheduler: Scheduler | None = None, space: Space | None = None) -> None:
+        self._info = info
+        self.storage = storage
+        self.sampler: Sampler = sampler or RandomSampler()
+        self.scheduler = scheduler
+        self.space: Space | None = space
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, direction={self.direction.value}, storage={self.storage.url!r})"
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def study_id(self) -> int:
+        return self._info.study_id
+
+    @property
+    def direction(self) -> Direction:
+        return self._info.direction
+
+    # -- reading -----------------------------------------------------------------------------
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        """Trials in number order, optionally only those in `states`."""
+        return self.storage.get_trials(self.study_id, None if states is None else tuple(states))
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, in number order."""
+        return self.get_trials()
+
+    def finished_trials(self) -> list[TrialRecord]:
+        """COMPLETE and STOPPED trials: the history samplers learn from."""
+        return self.get_trials(_FINISHED)
+
+    def trial(self, number: int) -> TrialRecord:
+        """One trial by number."""
+        return self.storage.get_trial(self.study_id, number)
+
+    @property
+    def best_trial(self) -> TrialRecord:
+        """The COMPLETE trial with the best value; ValueError when none has completed."""
+        best = best_of(self.get_trials((TrialState.COMPLETE,)), self.direction)
+        if best is None:
+            raise ValueError(f"study {self.name!r} has no COMPLETE trial yet")
+        return best
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.value  # type: ignore[return-value]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.best_trial.params
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per trial: number, state, value, one `params_<name>` column per parameter, times."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"number": t.number, "state": t.state.value, "value": t.value,
+                                   "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+                                   "duration": t.duration, "parent": t.parent, "error": t.error}
+            row.update({f"params_{k}": v for k, v in t.params.items()})
+            row.update({f"user_attrs_{k}": v for k, v in t.user_attrs.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    # -- ask / tell ----------------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Start a trial: the next enqueued one if any, else a new one. Declared parameters are
+        sampled now; others when the objective first suggests them."""
+        record = self.storage.claim_waiting_trial(self.study_id) or self.storage.create_trial(self.study_id)
+        trial = Trial(self, record)
+        space = self.space
+        if space is not None:
+            free = Space({name: dist for name, dist in space.items() if name not in trial.params})
+            point = self.sampler.sample(free, trial._sample_context()) if len(free) else []
+            for (name, dist), u in zip(free.items(), point):
+                trial._set_param(name, dist, dist.from_unit(u))
+            for name in space:
+                if name not in free:
+                    trial.suggest(name, space[name])  # validates an enqueued value against the space
+        return trial
+
+    def tell(self, trial: Trial | int, value: Any = None, state: TrialState | None = None,
+             error: str | None = None) -> TrialRecord:
+        """Finish a trial, committed before this returns.
+
+        With `state=None` the trial is COMPLETE when `value` is a finite number, FAILED otherwise.
+        STOPPED keeps `value`, or the last reported value when `value` is None.
+        """
+        if isinstance(trial, int):
+            raise TypeError("tell() needs the Trial object that ask() returned, so nothing pending is lost")
+        if state is TrialState.STOPPED:
+            if value is None and trial.intermediate_values:
+                value = trial.intermediate_values[max(trial.intermediate_values)]
+            number, why = coerce_value(value) if value is not None else (None, None)
+            trial._finish(TrialState.STOPPED, number, why)
+        elif state is TrialState.FAILED:
+            trial._finish(TrialState.FAILED, None, error or "failed")
+        elif state is None or state is TrialState.COMPLETE:
+            number, why = coerce_value(value)
+            trial._finish(TrialState.COMPLETE if why is None else TrialState.FAILED, number, why)
+        else:
+            raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
+        return trial.snapshot()
+
+    def enqueue(self, params: Mapping[str, Any], parent: int | None = None) -> int:
+        """Queue a trial with these parameter values (state WAITING); returns its number."""
+        if self.space is not None:
+            for name, value in params.items():
+                if name in self.space and not self.space[name].contains(value):
+                    raise SearchSpaceError(f"enqueued values must lie in {self.space[name]!r}", repr(value),
+                                           param=name)
+        return self.storage.create_trial(self.study_id, TrialState.WAITING, dict(params), parent).number
+
+    # -- the loop --------------------------------------------------------------------------------
+    def optimize(self, objective: Objective, n_trials: int | None = None, timeout: float | None = None,
+                 n_jobs: int = 1, catch: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
+                 callbacks: Sequence[Callback] = (), show_progress_bar: bool = False) -> None:
+        """Run `objective` on new trials until `n_trials` have run or `timeout` seconds have passed.
+
+        A trial whose objective raises one of `catch` (any Exception by default) or returns
+        NaN/inf ends FAILED with the message stored, and the study goes on; other exceptions
+        propagate after the trial is marked FAILED. A search-space error always propagates.
+        """
+        from zoomtune.executors import run_study
+
+        run_study(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                  catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), callbacks=callbacks,
+                  show_progress_bar=show_progress_bar)
+
+
+def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:
+    if space is None or isinstance(space, Space):
+        return space
+    return Space.from_dict(space)
+
+
+def _direction(direction: str | Direction) -> Direction:
+    try:
+        return Direction(direction)
+    except ValueError:
+        raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction) from None
+
+
+def create_study(name: str | None = None, direction: str | Direction = "minimize",
+                 storage: str | Storage | None = None, sampler: Sampler | None = None,
+                 scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
+                 load_if_exists: bool = False) -> Study:
+    """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
+
+    With `load_if_exists=True` an existing study of that name is continued instead.
+    """
+    backend = get_storage(storage)
+    declared = _space_of(space)
+    wanted = _direction(direction)
+    name = name or f"study-{uuid.uuid4().hex[:8]}"
+    try:
+        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None)
+    except DuplicatedStudyError:
+        if not load_if_exists:
+            raise
+        return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted)
+    return Study(info, backend, sampler, scheduler, declared)
+
+
+def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
+               scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
+               direction: str | Direction | None = None) -> Study:
+    """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none."""
+    backend = get_storage(storage)
+    info = backend.get_study(name)
+    if direction is not None and _direction(direction) is not info.direction:
+        raise ConfigError("direction", f"study {name!r} was created to {info.direction.value}",
+                          _direction(direction).value)
+    declared = _space_of(space)
+    if declared is None and info.space is not None:
+        declared = Space.from_dict(info.space)
+    return Study(info, backend, sampler, scheduler, declared)
+
+
+def list_studies(storage: str | Storage | None = None) -> list[StudySummary]:
+    """Every study in the storage with its trial counts and best value."""
+    return get_storage(storage).list_studies()
+
+
+def delete_study(name: str, storage: str | Storage | None = None) -> None:
+    """Remove a study and all its trials."""
+    get_storage(storage).delete_study(name)
+
+
+__all__ = ["Study", "create_study", "delete_study", "list_studies", "load_study"]

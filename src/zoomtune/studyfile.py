@@ -1,0 +1,163 @@
+"""Studies described in YAML: what `zoomtune run study.yaml` reads.
+
+```yaml
+study: quickstart                 # the study's name
+objective: objectives:quadratic   # module:function, the module found beside this file or on sys.path
+direction: minimize
+n_trials: 50                      # optional: timeout (seconds), jobs, storage, seed
+sampler: random                   # or {name: sobol, seed: 1}; random, grid (points: 5), sobol
+space:                            # optional: declared parameters, sampled before the objective runs
+  lr: {type: float, low: 1e-4, high: 1, scale: log}
+  beta: {type: float, low: 0.9, high: 0.999, scale: log1m}
+  units: {type: int, low: 32, high: 512, scale: log}
+  activation: [relu, tanh]        # a list is a categorical
+```
+Every mistake is reported as one `ConfigError` naming the file, the field and the value.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoomtune.errors import ConfigError, SearchSpaceError
+from zoomtune.samplers import GridSampler, RandomSampler, Sampler, SobolSampler
+from zoomtune.space import Space
+
+SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler}
+_KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "space"}
+
+
+@dataclass
+class StudySpec:
+    """A validated study file."""
+
+    name: str
+    objective: str
+    source: Path
+    direction: str = "minimize"
+    space: Space | None = None
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "random"})
+    n_trials: int | None = None
+    timeout: float | None = None
+    jobs: int = 1
+    storage: str | None = None
+    seed: int | None = None
+
+    def build_sampler(self) -> Sampler:
+        """The sampler the file names, with its options (a grid gets the declared space)."""
+        options = dict(self.sampler)
+        name = options.pop("name")
+        options.setdefault("seed", self.seed)
+        if name == "grid":
+            options.setdefault("space", self.space)
+        try:
+            return SAMPLERS[name](**options)
+        except TypeError as error:
+            raise ConfigError("sampler", f"bad option for {name!r} ({error})", options, str(self.source)) from None
+
+    def load_objective(self) -> Callable[..., Any]:
+        """Import `module:function`, looking beside the study file first."""
+        return import_objective(self.objective, self.source.parent, str(self.source))
+
+
+def import_objective(target: str, folder: Path | None = None, source: str | None = None) -> Callable[..., Any]:
+    """The callable named by ``module:function`` (or ``module.sub:Class.method``)."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError("objective", "must look like module:function", target, source)
+    if folder is not None and str(folder.resolve()) not in sys.path:
+        sys.path.insert(0, str(folder.resolve()))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise ConfigError("objective", f"cannot find module {module_name!r}", target, source) from None
+        raise ConfigError("objective", f"importing {module_name!r} failed: {error}", target, source) from None
+    except Exception as error:  # noqa: BLE001 - the user's module failed at import: report it in one line
+        raise ConfigError("objective", f"importing {module_name!r} failed: {type(error).__name__}: {error}",
+                          target, source) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError("objective", f"module {module_name!r} has no {attr!r}", target, source)
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError("objective", "must name a callable", target, source)
+    return obj  # type: ignore[no-any-return]
+
+
+def _positive(data: Mapping[str, Any], key: str, kind: type, source: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(key, f"must be a positive {'integer' if kind is int else 'number'}", value, source)
+    if value <= 0:
+        raise ConfigError(key, "must be positive", value, source)
+    return kind(value)
+
+
+def parse_study(data: Any, source: Path) -> StudySpec:
+    """Validate a study mapping (already read from YAML)."""
+    where = str(source)
+    if not isinstance(data, Mapping):
+        raise ConfigError("study file", "must be a YAML mapping with at least 'study' and 'objective'", None, where)
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown field (expected one of {', '.join(sorted(_KEYS))})", None, where)
+    for key in ("study", "objective"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ConfigError(key, "is required and must be a string", data.get(key), where)
+    direction = data.get("direction", "minimize")
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction, where)
+    sampler = data.get("sampler", "random")
+    sampler = {"name": sampler} if isinstance(sampler, str) else sampler
+    if not isinstance(sampler, Mapping) or sampler.get("name") not in SAMPLERS:
+        raise ConfigError("sampler", f"must be one of {', '.join(SAMPLERS)} (or a mapping with 'name')",
+                          sampler, where)
+    space = None
+    if data.get("space") is not None:
+        try:
+            space = Space.from_dict(data["space"])
+        except SearchSpaceError as error:
+            raise ConfigError("space", str(error), None, where) from None
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError("seed", "must be an integer", seed, where)
+    jobs = data.get("jobs", 1)
+    if jobs != -1:
+        jobs = _positive(data, "jobs", int, where) or 1
+    storage = data.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise ConfigError("storage", "must be a URL such as sqlite:///zoomtune.db", storage, where)
+    return StudySpec(name=data["study"], objective=data["objective"], source=source, direction=direction,
+                     space=space, sampler=dict(sampler), n_trials=_positive(data, "n_trials", int, where),
+                     timeout=_positive(data, "timeout", float, where), jobs=jobs, storage=storage, seed=seed)
+
+
+def load_study_file(path: str | Path) -> StudySpec:
+    """Read and validate a YAML study file."""
+    import yaml
+
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError("study file", f"cannot read it ({error.strerror})", str(source)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError("YAML", f"not valid YAML{at}: {problem}", None, str(source)) from None
+    return parse_study(data, source)
+
+
+__all__ = ["SAMPLERS", "StudySpec", "import_objective", "load_study_file", "parse_study"]

@@ -1,0 +1,142 @@
+"""The storage conformance suite: subclass `StorageConformance` and provide a `storage` fixture.
+
+>>> class TestMyStorage(StorageConformance):  # doctest: +SKIP
+...     @pytest.fixture
+...     def storage(self):
+...         return MyStorage()
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFoundError
+from zoomtune.records import Direction, Event, EventKind, TrialState
+from zoomtune.space import Categorical, Float, Int
+from zoomtune.storage.base import Storage
+
+
+class StorageConformance:
+    """Behaviour every `Storage` must show. Tests are methods; `storage` is a fixture you provide."""
+
+    @pytest.fixture
+    def storage(self) -> Storage:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def test_create_and_get_study(self, storage: Storage) -> None:
+        info = storage.create_study("s", Direction.MAXIMIZE, {"x": {"type": "float", "low": 0, "high": 1,
+                                                                   "scale": "linear"}}, {"note": "a"})
+        again = storage.get_study("s")
+        assert again.study_id == info.study_id and again.direction is Direction.MAXIMIZE
+        assert again.space == {"x": {"type": "float", "low": 0, "high": 1, "scale": "linear"}}
+        assert again.attrs == {"note": "a"}
+
+    def test_duplicate_and_missing_study(self, storage: Storage) -> None:
+        storage.create_study("s", Direction.MINIMIZE)
+        with pytest.raises(DuplicatedStudyError):
+            storage.create_study("s", Direction.MINIMIZE)
+        with pytest.raises(StudyNotFoundError):
+            storage.get_study("nope")
+        with pytest.raises(StudyNotFoundError):
+            storage.delete_study("nope")
+
+    def test_trial_numbers_are_consecutive_per_study(self, storage: Storage) -> None:
+        a = storage.create_study("a", Direction.MINIMIZE).study_id
+        b = storage.create_study("b", Direction.MINIMIZE).study_id
+        numbers_a = [storage.create_trial(a).number for _ in range(3)]
+        numbers_b = [storage.create_trial(b).number for _ in range(2)]
+        assert numbers_a == [0, 1, 2] and numbers_b == [0, 1]
+
+    def test_update_and_read_back_everything(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        assert trial.state is TrialState.RUNNING and trial.datetime_start is not None
+        dists = {"lr": Float(1e-4, 1.0, scale="log"), "n": Int(1, 9), "act": Categorical(("relu", None, True))}
+        storage.update_trial(trial.trial_id, params={"lr": (dists["lr"], 0.01), "n": (dists["n"], 3)},
+                             values={0: 0.5, 1: 0.25}, user_attrs={"k": [1, 2]})
+        storage.update_trial(trial.trial_id, params={"act": (dists["act"], None)}, values={1: 0.2, 2: math.nan},
+                             user_attrs={"j": "x"}, state=TrialState.COMPLETE, value=0.125)
+        got = storage.get_trial(sid, trial.number)
+        assert got.state is TrialState.COMPLETE and got.value == 0.125
+        assert got.params == {"lr": 0.01, "n": 3, "act": None}
+        assert got.distributions == dists
+        assert got.intermediate_values[0] == 0.5 and got.intermediate_values[1] == 0.2
+        assert math.isnan(got.intermediate_values[2])
+        assert got.user_attrs == {"k": [1, 2], "j": "x"}
+        assert got.datetime_complete is not None and got.duration is not None and got.duration >= 0
+
+    def test_param_overwrite_keeps_one_value(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        dist = Float(0.0, 1.0)
+        storage.update_trial(trial.trial_id, params={"x": (dist, 0.1)})
+        storage.update_trial(trial.trial_id, params={"x": (dist, 0.7)})
+        assert storage.get_trial(sid, 0).params == {"x": 0.7}
+
+    def test_failed_trial_keeps_its_error(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        storage.update_trial(trial.trial_id, state=TrialState.FAILED, error="ValueError: boom")
+        got = storage.get_trial(sid, 0)
+        assert got.state is TrialState.FAILED and got.error == "ValueError: boom" and got.value is None
+
+    def test_waiting_trials_are_claimed_once_in_order(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        first = storage.create_trial(sid, TrialState.WAITING, {"x": 1}, parent=None)
+        second = storage.create_trial(sid, TrialState.WAITING, {"x": 2}, parent=0)
+        assert storage.get_trial(sid, first.number).state is TrialState.WAITING
+        claimed = [storage.claim_waiting_trial(sid), storage.claim_waiting_trial(sid)]
+        assert [c.number for c in claimed] == [first.number, second.number]
+        assert claimed[0].params == {"x": 1} and claimed[1].parent == 0
+        assert all(c.state is TrialState.RUNNING for c in claimed)
+        assert storage.claim_waiting_trial(sid) is None
+
+    def test_filter_by_state(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        for state in (TrialState.COMPLETE, TrialState.FAILED, TrialState.COMPLETE):
+            trial = storage.create_trial(sid)
+            storage.update_trial(trial.trial_id, state=state, value=1.0 if state is TrialState.COMPLETE else None)
+        storage.create_trial(sid)
+        assert [t.number for t in storage.get_trials(sid, (TrialState.COMPLETE,))] == [0, 2]
+        assert [t.number for t in storage.get_trials(sid)] == [0, 1, 2, 3]
+        assert storage.get_trials(sid, (TrialState.STOPPED,)) == []
+
+    def test_list_studies_counts_and_best(self, storage: Storage) -> None:
+        sid = storage.create_study("max", Direction.MAXIMIZE).study_id
+        for value in (1.0, 3.0, 2.0):
+            trial = storage.create_trial(sid)
+            storage.update_trial(trial.trial_id, state=TrialState.COMPLETE, value=value)
+        storage.create_trial(sid)
+        storage.create_study("empty", Direction.MINIMIZE)
+        summaries = {s.name: s for s in storage.list_studies()}
+        assert summaries["max"].best_value == 3.0 and summaries["max"].n_trials == 4
+        assert summaries["max"].counts[TrialState.RUNNING] == 1
+        assert summaries["max"].counts[TrialState.COMPLETE] == 3
+        assert summaries["empty"].best_value is None and summaries["empty"].n_trials == 0
+
+    def test_events_by_study_and_trial(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        storage.create_trial(sid)
+        storage.add_event(sid, Event(EventKind.ZOOM, {"round": 1, "box": {"lr": [0.1, 0.2]}}))
+        storage.add_event(sid, Event(EventKind.NUDGE, {"lr": [0.1, 0.01]}, trial_number=0, step=3))
+        assert [e.kind for e in storage.get_events(sid)] == [EventKind.ZOOM, EventKind.NUDGE]
+        zooms = storage.get_events(sid, EventKind.ZOOM)
+        assert len(zooms) == 1 and zooms[0].payload["box"] == {"lr": [0.1, 0.2]} and zooms[0].time is not None
+        trial_events = storage.get_trial(sid, 0).events
+        assert len(trial_events) == 1 and trial_events[0].step == 3 and trial_events[0].kind is EventKind.NUDGE
+
+    def test_delete_study_removes_its_trials(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        storage.create_trial(sid)
+        storage.delete_study("s")
+        with pytest.raises(StudyNotFoundError):
+            storage.get_study("s")
+        new_sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        assert storage.get_trials(new_sid) == []
+
+    def test_missing_trial(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        with pytest.raises(TrialNotFoundError):
+            storage.get_trial(sid, 5)

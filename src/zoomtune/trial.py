@@ -1,0 +1,163 @@
+"""The live trial an objective receives: define-by-run suggestions, reports, early stopping.
+
+>>> import zoomtune as zt
+>>> study = zt.create_study(sampler=zt.samplers.RandomSampler(seed=0))
+>>> trial = study.ask()
+>>> lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
+>>> lr == trial.suggest_float("lr", 1e-4, 1.0, scale="log")   # same name, same value
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from zoomtune.errors import SearchSpaceError
+from zoomtune.records import TrialRecord, TrialState
+from zoomtune.samplers.base import SampleContext
+from zoomtune.schedulers.base import Decision, ScheduleContext
+from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
+
+if TYPE_CHECKING:
+    from zoomtune.study import Study
+
+
+class Trial:
+    """One evaluation of the objective. Created by `Study.ask` or `Study.optimize`, never by hand."""
+
+    def __init__(self, study: Study, record: TrialRecord) -> None:
+        self.study = study
+        self.number: int = record.number
+        self.parent: int | None = record.parent
+        self.params: dict[str, Any] = dict(record.params)
+        self.distributions: dict[str, Distribution] = dict(record.distributions)
+        self.intermediate_values: dict[int, float] = dict(record.intermediate_values)
+        self.user_attrs: dict[str, Any] = dict(record.user_attrs)
+        self.state: TrialState = record.state
+        self.value: float | None = None
+        self._record = record
+        self._pending: dict[str, tuple[Distribution, Any]] = {}
+        self._pending_attrs: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, state={self.state.value}, params={self.params})"
+
+    # -- suggestions -----------------------------------------------------------------------
+    def suggest_float(self, name: str, low: float, high: float, *, scale: str = "linear", log: bool = False) -> float:
+        """A float in [low, high], uniform on `scale` ("linear", "log" or "log1m"); `log=True` means "log"."""
+        return self._suggest(name, lambda: Float(low, high, scale, log))  # type: ignore[arg-type]
+
+    def suggest_int(self, name: str, low: int, high: int, *, scale: str = "linear", log: bool = False) -> int:
+        """An integer in [low, high] (both included), uniform on `scale` ("linear" or "log")."""
+        return self._suggest(name, lambda: Int(low, high, scale, log))  # type: ignore[arg-type]
+
+    def suggest_categorical(self, name: str, choices: Sequence[ChoiceType]) -> ChoiceType:
+        """One of `choices`."""
+        return self._suggest(name, lambda: Categorical(tuple(choices) if isinstance(choices, list) else choices))
+
+    def suggest(self, name: str, distribution: Distribution) -> Any:
+        """A value from any distribution (what the `suggest_*` helpers call)."""
+        return self._suggest(name, lambda: distribution)
+
+    def _suggest(self, name: str, make: Callable[[], Distribution]) -> Any:
+        try:
+            dist = make()
+        except SearchSpaceError as error:
+            raise error.named(name) from None
+        known = self.distributions.get(name)
+        if known is not None:
+            if known != dist:
+                raise SearchSpaceError(f"it was already defined as {known!r} in this trial or the study's space",
+                                       repr(dist), param=name)
+            return self.params[name]
+        if name in self.params:  # fixed by enqueue / branch
+            value = self.params[name]
+            if isinstance(dist, Int) and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not dist.contains(value):
+                raise SearchSpaceError(f"the enqueued value must lie in {dist!r}", repr(value), param=name)
+        else:
+            value = dist.from_unit(self.study.sampler.sample(Space({name: dist}), self._sample_context())[0])
+        self._set_param(name, dist, value)
+        return value
+
+    def _set_param(self, name: str, dist: Distribution, value: Any) -> None:
+        self.params[name] = value
+        self.distributions[name] = dist
+        self._pending[name] = (dist, value)
+
+    def _sample_context(self) -> SampleContext:
+        study = self.study
+        return SampleContext(self.number, study.direction, study.space, study.finished_trials)
+
+    # -- reports and attributes --------------------------------------------------------------
+    def report(self, value: float, step: int | None = None) -> None:
+        """Record an intermediate value (e.g. validation accuracy after an epoch), committed at once.
+
+        `step` defaults to the next step after the last one reported.
+        """
+        self._require_running("report")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"trial {self.number}: report() needs a number; got {value!r}") from None
+        if step is None:
+            step = max(self.intermediate_values, default=-1) + 1
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"trial {self.number}: report() step must be an integer >= 0; got {step!r}")
+        self.intermediate_values[step] = value
+        self.study.storage.update_trial(self._record.trial_id, params=self._pending or None, values={step: value},
+                                        user_attrs=self._pending_attrs or None)
+        self._pending, self._pending_attrs = {}, {}
+
+    def should_stop(self) -> bool:
+        """Whether the study's scheduler says this trial should end now (raise `zt.TrialStopped`)."""
+        scheduler = self.study.scheduler
+        if scheduler is None or not self.intermediate_values:
+            return False
+        context = ScheduleContext(self.study.direction, self.study.get_trials)
+        return scheduler.decide(self.snapshot(), context) is Decision.STOP
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable value to the trial (stored with its next report or result)."""
+        self.user_attrs[key] = value
+        self._pending_attrs[key] = value
+
+    def _require_running(self, what: str) -> None:
+        if self.state is not TrialState.RUNNING:
+            raise RuntimeError(f"trial {self.number} is {self.state.value}; cannot {what}")
+
+    def snapshot(self) -> TrialRecord:
+        """The trial as a record, from what this process knows (no storage read)."""
+        return TrialRecord(number=self.number, state=self.state, params=dict(self.params),
+                           distributions=dict(self.distributions), value=self.value,
+                           intermediate_values=dict(self.intermediate_values), user_attrs=dict(self.user_attrs),
+                           parent=self.parent, datetime_start=self._record.datetime_start,
+                           trial_id=self._record.trial_id)
+
+    def _finish(self, state: TrialState, value: float | None, error: str | None) -> None:
+        """Write the result and everything still pending in one commit (called by `Study.tell`)."""
+        self._require_running("finish")
+        self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
+                                        user_attrs=self._pending_attrs or None, state=state, value=value,
+                                        error=error)
+        self._pending, self._pending_attrs = {}, {}
+        self.state, self.value = state, value
+
+
+def coerce_value(value: Any) -> tuple[float | None, str | None]:
+    """An objective's return value as (finite float, None) or (None, why it is not acceptable)."""
+    if isinstance(value, bool):
+        return None, f"objective returned a bool ({value!r}); it must return a number"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, f"objective returned {value!r}; it must return a number"
+    if not math.isfinite(number):
+        return None, f"objective returned {number!r}"
+    return number, None
+
+
+__all__ = ["Trial", "TrialRecord", "TrialState", "coerce_value"]
