@@ -85,6 +85,14 @@ class _Numeric(Distribution):
         object.__setattr__(self, "log", self.scale is Scale.LOG)
         if not low < high:
             raise SearchSpaceError("low < high must hold", f"low={self.low!r}, high={self.high!r}", where=where)
+        if kind == "Int":
+            if low != int(low) or high != int(high):
+                raise SearchSpaceError("Int bounds must be whole numbers", f"low={self.low!r}, high={self.high!r}",
+                                       where=where)
+            if self.scale is Scale.LOG1M:
+                raise SearchSpaceError("Int supports scales 'linear' and 'log'", "scale='log1m'", where=where)
+            if self.scale is Scale.LOG and low < 1:
+                raise SearchSpaceError("Int with scale 'log' needs low >= 1", f"low={self.low!r}", where=where)
         broken = self.scale.domain_rule(low, high)
         if broken:
             raise SearchSpaceError(*broken, where=where)
@@ -121,8 +129,7 @@ class Float(_Numeric):
         object.__setattr__(self, "high", high)
 
     def from_unit(self, u: float) -> float:
-        value = self._raw_from_unit(u)
-        return float(round(min(self.high, max(self.low, value)), 15))
+        return float(min(self.high, max(self.low, self._raw_from_unit(u))))
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
@@ -141,14 +148,6 @@ class Int(_Numeric):
 
     def __post_init__(self) -> None:
         low, high = self._check_range("Int")
-        where = f"Int(low={self.low!r}, high={self.high!r})"
-        if low != int(low) or high != int(high):
-            raise SearchSpaceError("Int bounds must be whole numbers", f"low={self.low!r}, high={self.high!r}",
-                                   where=where)
-        if self.scale is Scale.LOG1M:
-            raise SearchSpaceError("Int supports scales 'linear' and 'log'", "scale='log1m'", where=where)
-        if self.scale is Scale.LOG and low < 1:
-            raise SearchSpaceError("Int with scale 'log' needs low >= 1", f"low={self.low!r}", where=where)
         object.__setattr__(self, "low", int(low))
         object.__setattr__(self, "high", int(high))
 

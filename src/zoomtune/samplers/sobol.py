@@ -28,7 +28,9 @@ class SobolSampler(Sampler):
             seed = np.random.SeedSequence([self.seed, *(key_of(n) for n in names)])
             engine = qmc.Sobol(len(names), scramble=True, seed=np.random.default_rng(seed))
             self._engines[names] = engine
-        engine.fast_forward(context.number - engine.num_generated)  # type: ignore[attr-defined]
+        skip = context.number - engine.num_generated  # type: ignore[attr-defined]
+        if skip:
+            engine.fast_forward(skip)  # type: ignore[attr-defined]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # balance warnings: points are used one at a time
             return [float(x) for x in engine.random(1)[0]]  # type: ignore[attr-defined]
