@@ -1,0 +1,48 @@
+"""SQLite across real processes: a study written in one process reloads in another with every trial."""
+
+import subprocess
+import sys
+import textwrap
+
+import zoomtune as zt
+
+WRITER = textwrap.dedent("""
+    import sys, zoomtune as zt
+    study = zt.create_study("shared", storage=sys.argv[1], sampler=zt.samplers.RandomSampler(seed=4))
+    def objective(trial):
+        x = trial.suggest_float("x", 1e-3, 1.0, scale="log")
+        trial.suggest_categorical("act", ["relu", "tanh"])
+        for step in range(3):
+            trial.report(x * step, step)
+        if trial.number == 7:
+            raise ValueError("bad luck")
+        return x
+    study.optimize(objective, n_trials=25)
+""")
+
+
+def test_study_reloads_in_another_process_with_every_trial(sqlite_url):
+    subprocess.run([sys.executable, "-c", WRITER, sqlite_url], check=True, timeout=120)
+    study = zt.load_study("shared", storage=sqlite_url)
+    trials = study.trials
+    assert len(trials) == 25 and [t.number for t in trials] == list(range(25))
+    assert trials[7].state is zt.TrialState.FAILED and trials[7].error == "ValueError: bad luck"
+    complete = [t for t in trials if t.state is zt.TrialState.COMPLETE]
+    assert len(complete) == 24
+    assert all(t.value == t.params["x"] and len(t.intermediate_values) == 3 for t in complete)
+    assert set(trials[0].distributions) == {"x", "act"}
+    # the same seed in this process reproduces the other process's trials
+    again = zt.create_study(sampler=zt.samplers.RandomSampler(seed=4))
+    again.optimize(lambda t: t.suggest_float("x", 1e-3, 1.0, scale="log"), n_trials=25)
+    assert [t.params["x"] for t in again.trials] == [t.params["x"] for t in trials]
+
+
+def test_concurrent_processes_share_one_sqlite_file(sqlite_url):
+    zt.create_study("shared", storage=sqlite_url, sampler=zt.samplers.RandomSampler(seed=4))
+    loader = WRITER.replace('zt.create_study("shared", storage=sys.argv[1],',
+                            'zt.load_study("shared", storage=sys.argv[1],')
+    workers = [subprocess.Popen([sys.executable, "-c", loader, sqlite_url]) for _ in range(3)]
+    assert all(w.wait(timeout=120) == 0 for w in workers)
+    trials = zt.load_study("shared", storage=sqlite_url).trials
+    assert len(trials) == 75 and sorted(t.number for t in trials) == list(range(75))
+    assert all(t.state.is_finished for t in trials)
