@@ -108,7 +108,7 @@ class Study:
     def ask(self) -> Trial:
         """Start a trial: the next enqueued one if any, else a new one. Declared parameters are
         sampled now; others when the objective first suggests them."""
-        record = self.storage.claim_waiting_trial(self.study_id) or self.storage.create_trial(self.study_id)
+        record = self.storage.start_trial(self.study_id)
         trial = Trial(self, record)
         space = self.space
         if space is not None:

@@ -46,8 +46,9 @@ class Storage(ABC):
         """Add a trial with the next free number (unique even with concurrent writers)."""
 
     @abstractmethod
-    def claim_waiting_trial(self, study_id: int) -> TrialRecord | None:
-        """Atomically turn the oldest WAITING trial into a RUNNING one and return it (None if none)."""
+    def start_trial(self, study_id: int) -> TrialRecord:
+        """In one atomic step, turn the oldest WAITING trial into a RUNNING one, or else add a new
+        RUNNING trial; return it. Two workers never get the same trial."""
 
     @abstractmethod
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,

@@ -119,13 +119,13 @@ class InMemoryStorage(Storage):
             self._trials[trial.trial_id] = (study, trial)
             return trial.record(())
 
-    def claim_waiting_trial(self, study_id: int) -> TrialRecord | None:
+    def start_trial(self, study_id: int) -> TrialRecord:
         with self._lock:
             for trial in self._study(study_id).trials:
                 if trial.state is TrialState.WAITING:
                     trial.state, trial.started = TrialState.RUNNING, _now()
                     return trial.record(())
-            return None
+            return self.create_trial(study_id)
 
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,

@@ -12,12 +12,12 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
@@ -73,6 +73,7 @@ class SQLStorage(Storage):
             raise StorageError(f"cannot read storage URL {url!r}; expected e.g. sqlite:///zoomtune.db") from None
         self._sqlite = backend == "sqlite"
         self._pid = os.getpid()
+        self._prepare_statements()
         try:
             self._engine = _sqlite_engine(url) if self._sqlite else create_engine(url, pool_pre_ping=True)
             with self._write() as conn:
@@ -156,46 +157,65 @@ class SQLStorage(Storage):
                 raise StudyNotFoundError(name, self.url)
 
     # -- trials ----------------------------------------------------------------------------
-    def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
-                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+    def _prepare_statements(self) -> None:
+        """Build the hot-path statements once; constructing them per call costs more than running them."""
+        t, p, v = s.trials.c, s.params.c, s.values.c
+        self._q_study_lock = (select(s.studies.c.study_id).where(s.studies.c.study_id == bindparam("sid"))
+                              .with_for_update())
+        self._q_next_number = (select(func.coalesce(func.max(t.number), -1) + 1)
+                               .where(t.study_id == bindparam("sid")))
+        self._q_waiting = (select(t.trial_id).where(t.study_id == bindparam("sid"),
+                                                    t.state == TrialState.WAITING.value)
+                           .order_by(t.number).limit(1).with_for_update(skip_locked=True))
+        self._q_claim = (update(s.trials).where(t.trial_id == bindparam("tid"), t.state == TrialState.WAITING.value)
+                         .values(state=TrialState.RUNNING.value, started=bindparam("now"),
+                                 heartbeat=bindparam("now")))
+        self._q_insert_trial = insert(s.trials)
+        self._q_update_trial = update(s.trials).where(t.trial_id == bindparam("tid"))
+        self._q_attrs = select(t.user_attrs).where(t.trial_id == bindparam("tid"))
+        self._q_del_params = delete(s.params).where(p.trial_id == bindparam("tid"),
+                                                    p.name.in_(bindparam("names", expanding=True)))
+        self._q_del_values = delete(s.values).where(v.trial_id == bindparam("tid"),
+                                                    v.step.in_(bindparam("steps", expanding=True)))
+
+    def _insert_trial(self, conn: Connection, study_id: int, state: TrialState, fixed_params: dict[str, Any] | None,
+                      parent: int | None) -> TrialRecord:
+        # lock the study row (PostgreSQL) so two writers cannot take the same number
+        if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
+            raise StudyNotFoundError(f"#{study_id}", self.url)
+        number = conn.execute(self._q_next_number, {"sid": study_id}).scalar_one()
         started = time.time() if state is TrialState.RUNNING else None
-        for _attempt in range(20):
+        trial_id = conn.execute(self._q_insert_trial, {
+            "study_id": study_id, "number": number, "state": state.value, "parent": parent,
+            "fixed_params": json.dumps(fixed_params) if fixed_params else None,
+            "user_attrs": "{}", "started": started, "heartbeat": started}).inserted_primary_key[0]
+        return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
+                           parent=parent, datetime_start=_ts(started), trial_id=trial_id)
+
+    def _retry_on_conflict(self, attempt: Callable[[Connection], TrialRecord]) -> TrialRecord:
+        for _ in range(20):
             try:
                 with self._write() as conn:
-                    # lock the study row (PostgreSQL) so two writers cannot take the same number
-                    found = conn.execute(select(s.studies.c.study_id).where(s.studies.c.study_id == study_id)
-                                         .with_for_update()).first()
-                    if found is None:
-                        raise StudyNotFoundError(f"#{study_id}", self.url)
-                    number = conn.execute(select(func.coalesce(func.max(s.trials.c.number), -1) + 1)
-                                          .where(s.trials.c.study_id == study_id)).scalar_one()
-                    trial_id = conn.execute(insert(s.trials).values(
-                        study_id=study_id, number=number, state=TrialState(state).value, parent=parent,
-                        fixed_params=json.dumps(fixed_params) if fixed_params else None,
-                        user_attrs="{}", started=started, heartbeat=started)).inserted_primary_key[0]
-                break
-            except IntegrityError:
+                    return attempt(conn)
+            except IntegrityError:  # another writer took the number first: try again
                 continue
-        else:  # pragma: no cover - needs twenty lost races in a row
-            raise StorageError(f"could not allocate a trial number in {self.url}")
-        return TrialRecord(number=number, state=TrialState(state), params=dict(fixed_params or {}),
-                           distributions={}, parent=parent, datetime_start=_ts(started), trial_id=trial_id)
+        raise StorageError(f"could not allocate a trial number in {self.url}")  # pragma: no cover
 
-    def claim_waiting_trial(self, study_id: int) -> TrialRecord | None:
-        t = s.trials.c
-        with self._write() as conn:
+    def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+        return self._retry_on_conflict(
+            lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent))
+
+    def start_trial(self, study_id: int) -> TrialRecord:
+        def attempt(conn: Connection) -> TrialRecord:
             while True:
-                row = conn.execute(select(t.trial_id).where(t.study_id == study_id,
-                                                            t.state == TrialState.WAITING.value)
-                                   .order_by(t.number).limit(1).with_for_update(skip_locked=True)).first()
+                row = conn.execute(self._q_waiting, {"sid": study_id}).first()
                 if row is None:
-                    return None
-                now = time.time()
-                claimed = conn.execute(update(s.trials).where(t.trial_id == row.trial_id,
-                                                              t.state == TrialState.WAITING.value)
-                                       .values(state=TrialState.RUNNING.value, started=now, heartbeat=now)).rowcount
-                if claimed:
+                    return self._insert_trial(conn, study_id, TrialState.RUNNING, None, None)
+                if conn.execute(self._q_claim, {"tid": row.trial_id, "now": time.time()}).rowcount:
                     return self._load(conn, [row.trial_id])[0]
+
+        return self._retry_on_conflict(attempt)
 
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
@@ -204,26 +224,24 @@ class SQLStorage(Storage):
         with self._write() as conn:
             changes: dict[str, Any] = {}
             if user_attrs:
-                current = conn.execute(select(s.trials.c.user_attrs).where(s.trials.c.trial_id == trial_id)).first()
+                current = conn.execute(self._q_attrs, {"tid": trial_id}).first()
                 if current is None:
                     raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}")
                 changes["user_attrs"] = json.dumps({**json.loads(current[0]), **user_attrs})
             if params:
-                conn.execute(delete(s.params).where(s.params.c.trial_id == trial_id,
-                                                    s.params.c.name.in_(list(params))))
+                conn.execute(self._q_del_params, {"tid": trial_id, "names": list(params)})
                 conn.execute(insert(s.params), [
                     {"trial_id": trial_id, "name": name, "value": json.dumps(v),
                      "distribution": json.dumps(dist.to_dict())} for name, (dist, v) in params.items()])
             if values:
-                conn.execute(delete(s.values).where(s.values.c.trial_id == trial_id,
-                                                    s.values.c.step.in_(list(values))))
+                conn.execute(self._q_del_values, {"tid": trial_id, "steps": list(values)})
                 conn.execute(insert(s.values), [
                     {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None}
                     for step, v in values.items()])
             if state is not None:
                 changes.update(state=TrialState(state).value, value=value, error=error, finished=time.time())
             if changes:
-                conn.execute(update(s.trials).where(s.trials.c.trial_id == trial_id).values(**changes))
+                conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         t = s.trials.c

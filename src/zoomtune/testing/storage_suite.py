@@ -82,16 +82,18 @@ class StorageConformance:
         got = storage.get_trial(sid, 0)
         assert got.state is TrialState.FAILED and got.error == "ValueError: boom" and got.value is None
 
-    def test_waiting_trials_are_claimed_once_in_order(self, storage: Storage) -> None:
+    def test_start_trial_claims_waiting_trials_once_in_order_then_adds_new_ones(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         first = storage.create_trial(sid, TrialState.WAITING, {"x": 1}, parent=None)
         second = storage.create_trial(sid, TrialState.WAITING, {"x": 2}, parent=0)
         assert storage.get_trial(sid, first.number).state is TrialState.WAITING
-        claimed = [storage.claim_waiting_trial(sid), storage.claim_waiting_trial(sid)]
+        claimed = [storage.start_trial(sid), storage.start_trial(sid)]
         assert [c.number for c in claimed] == [first.number, second.number]
         assert claimed[0].params == {"x": 1} and claimed[1].parent == 0
         assert all(c.state is TrialState.RUNNING for c in claimed)
-        assert storage.claim_waiting_trial(sid) is None
+        fresh = storage.start_trial(sid)
+        assert fresh.number == 2 and fresh.state is TrialState.RUNNING and fresh.params == {}
+        assert storage.get_trial(sid, 2).state is TrialState.RUNNING
 
     def test_filter_by_state(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id

@@ -1,0 +1,398 @@
+"""Optional fused CPU kernels for :mod:`zoomtune.nn.batchnorm`.
+
+The kernels are a small piece of C (below) compiled lazily, on first use, with the
+system C compiler into a per-user cache directory and called through :mod:`ctypes`.
+Nothing happens at import time.  If there is no compiler, or compiling or loading
+fails, :func:`get` returns ``None`` and the caller uses its eager PyTorch path,
+which is always available and computes the same maths.
+
+Layout: the input is viewed as a contiguous ``(N, C, S)`` array (``S`` = product of
+the spatial sizes, 1 for ``(N, C)`` inputs).  Per-channel sums are accumulated in
+double precision, per thread, and then combined; each kernel reads its inputs once
+per pass:
+
+* forward: pass 1 accumulates Σ(x-K) and Σ(x-K)² with a per-channel shift
+  K = x[0, c, 0] (keeps the one-pass variance exact enough for means far from zero),
+  pass 2 writes out = (x - mean)·(γ·inv_std) + β (then max(out, 0) when fused).
+* backward: pass 1 accumulates Σdy and Σdy·(x - mean) (dy masked by out > 0 when
+  fused), pass 2 writes dx = a·dy + b·(x - mean) + c with per-channel a, b, c.
+
+Environment: ``ZOOMTUNE_BN_BACKEND=eager`` disables these kernels; ``ZOOMTUNE_CACHE_DIR``
+picks the cache directory; ``CC`` picks the compiler.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+
+import torch
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+#include <omp.h>
+
+/* Threads get disjoint ranges of the flattened (n, c) rows (S > 1) or of n (S == 1),
+   and their own partial per-channel sums, combined serially afterwards. */
+#define RANGE(total) \
+    int tid = omp_get_thread_num(), nth = omp_get_num_threads(); \
+    int64_t lo = (int64_t)(total) * tid / nth, hi = (int64_t)(total) * (tid + 1) / nth;
+#define RELU(v) ((v) > 0 ? (v) : 0)
+
+#define DEFINE_KERNELS(T, SFX)                                                          \
+int bn_fwd_##SFX(const T* x, const T* w, const T* b, T* out, T* mean, T* invstd,        \
+                 T* rmean, T* rvar, int64_t N, int64_t C, int64_t S, double eps,        \
+                 double momentum, int relu, int nthreads) {                             \
+    double* part = (double*)calloc((size_t)(nthreads * 3 + 1) * C, sizeof(double));     \
+    T* tc = (T*)malloc(sizeof(T) * 2 * C);                                              \
+    if (!part || !tc) { free(part); free(tc); return 1; }                               \
+    double* shift = part + (int64_t)nthreads * 2 * C;                                   \
+    T *scale = tc, *bias = tc + C;                                                      \
+    for (int64_t c = 0; c < C; ++c) shift[c] = (double)x[c * S];                        \
+    _Pragma("omp parallel num_threads(nthreads)")                                       \
+    {                                                                                   \
+        RANGE(S == 1 ? N : N * C)                                                       \
+        double* s1 = part + (int64_t)tid * 2 * C; double* s2 = s1 + C;                  \
+        if (S == 1) {                                                                   \
+            for (int64_t n = lo; n < hi; ++n) {                                         \
+                const T* xr = x + n * C;                                                \
+                _Pragma("omp simd")                                                     \
+                for (int64_t c = 0; c < C; ++c) {                                       \
+                    double d = (double)xr[c] - shift[c]; s1[c] += d; s2[c] += d * d;    \
+                }                                                                       \
+            }                                                                           \
+        } else {                                                                        \
+            for (int64_t r = lo; r < hi; ++r) {                                         \
+                int64_t c = r % C; const T* xr = x + r * S;                             \
+                double k = shift[c], a1 = 0.0, a2 = 0.0;                                \
+                _Pragma("omp simd reduction(+:a1,a2)")                                  \
+                for (int64_t s = 0; s < S; ++s) {                                       \
+                    double d = (double)xr[s] - k; a1 += d; a2 += d * d;                 \
+                }                                                                       \
+                s1[c] += a1; s2[c] += a2;                                               \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    double inv_m = 1.0 / (double)(N * S);                                               \
+    for (int64_t c = 0; c < C; ++c) {                                                   \
+        double a1 = 0.0, a2 = 0.0;                                                      \
+        for (int t = 0; t < nthreads; ++t) {                                            \
+            a1 += part[(int64_t)t * 2 * C + c]; a2 += part[(int64_t)t * 2 * C + C + c]; \
+        }                                                                               \
+        double dm = a1 * inv_m, var = a2 * inv_m - dm * dm;                             \
+        if (var < 0.0) var = 0.0;                                                       \
+        mean[c] = (T)(shift[c] + dm);                                                   \
+        if (rmean) { /* running = (1 - momentum)*running + momentum*batch (unbiased var) */ \
+            rmean[c] = (T)((1.0 - momentum) * rmean[c] + momentum * (double)mean[c]);   \
+            rvar[c] = (T)((1.0 - momentum) * rvar[c]                                    \
+                          + momentum * var * (double)(N * S) / (double)(N * S - 1));    \
+        }                                                                               \
+        invstd[c] = (T)(1.0 / sqrt(var + eps));                                         \
+        scale[c] = w ? w[c] * invstd[c] : invstd[c];                                    \
+        bias[c] = b ? b[c] : (T)0;                                                      \
+    }                                                                                   \
+    _Pragma("omp parallel num_threads(nthreads)")                                       \
+    {                                                                                   \
+        RANGE(S == 1 ? N : N * C)                                                       \
+        if (S == 1) {                                                                   \
+            for (int64_t n = lo; n < hi; ++n) {                                         \
+                const T* xr = x + n * C; T* o = out + n * C;                            \
+                if (relu) {                                                             \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t c = 0; c < C; ++c) {                                   \
+                        T v = (xr[c] - mean[c]) * scale[c] + bias[c]; o[c] = RELU(v);   \
+                    }                                                                   \
+                } else {                                                                \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t c = 0; c < C; ++c)                                     \
+                        o[c] = (xr[c] - mean[c]) * scale[c] + bias[c];                  \
+                }                                                                       \
+            }                                                                           \
+        } else {                                                                        \
+            for (int64_t r = lo; r < hi; ++r) {                                         \
+                int64_t c = r % C; const T* xr = x + r * S; T* o = out + r * S;         \
+                T m = mean[c], sc = scale[c], bb = bias[c];                             \
+                if (relu) {                                                             \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t s = 0; s < S; ++s) {                                   \
+                        T v = (xr[s] - m) * sc + bb; o[s] = RELU(v);                    \
+                    }                                                                   \
+                } else {                                                                \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t s = 0; s < S; ++s) o[s] = (xr[s] - m) * sc + bb;       \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    free(part); free(tc);                                                               \
+    return 0;                                                                           \
+}                                                                                       \
+                                                                                        \
+int bn_bwd_##SFX(const T* dy, const T* x, const T* out, const T* mean, const T* invstd, \
+                 const T* w, T* dx, T* dw, T* db, int64_t N, int64_t C, int64_t S,      \
+                 int nthreads) {                                                        \
+    double* part = (double*)calloc((size_t)nthreads * 2 * C, sizeof(double));           \
+    T* co = (T*)malloc(sizeof(T) * 3 * C);                                              \
+    if (!part || !co) { free(part); free(co); return 1; }                               \
+    _Pragma("omp parallel num_threads(nthreads)")                                       \
+    {                                                                                   \
+        RANGE(S == 1 ? N : N * C)                                                       \
+        double* s1 = part + (int64_t)tid * 2 * C; double* s2 = s1 + C;                  \
+        if (S == 1) {                                                                   \
+            for (int64_t n = lo; n < hi; ++n) {                                         \
+                const T* g = dy + n * C; const T* xr = x + n * C;                       \
+                if (out) {                                                              \
+                    const T* o = out + n * C;                                           \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t c = 0; c < C; ++c) {                                   \
+                        double gv = (double)(o[c] > 0 ? g[c] : (T)0);                   \
+                        s1[c] += gv; s2[c] += gv * (double)(xr[c] - mean[c]);           \
+                    }                                                                   \
+                } else {                                                                \
+                    _Pragma("omp simd")                                                 \
+                    for (int64_t c = 0; c < C; ++c) {                                   \
+                        double gv = (double)g[c];                                       \
+                        s1[c] += gv; s2[c] += gv * (double)(xr[c] - mean[c]);           \
+                    }                                                                   \
+                }                                                                       \
+            }                                                                           \
+        } else {                                                                        \
+            for (int64_t r = lo; r < hi; ++r) {                                         \
+                int64_t c = r % C; const T* g = dy + r * S; const T* xr = x + r * S;    \
+                T m = mean[c]; double a1 = 0.0, a2 = 0.0;                               \
+                if (out) {                                                              \
+                    const T* o = out + r * S;                                           \
+                    _Pragma("omp simd reduction(+:a1,a2)")                              \
+                    for (int64_t s = 0; s < S; ++s) {                                   \
+                        double gv = (double)(o[s] > 0 ? g[s] : (T)0);                   \
+                        a1 += gv; a2 += gv * (double)(xr[s] - m);                       \
+                    }                                                                   \
+                } else {                                                                \
+                    _Pragma("omp simd reduction(+:a1,a2)")                              \
+                    for (int64_t s = 0; s < S; ++s) {                                   \
+                        a1 += (double)g[s]; a2 += (double)g[s] * (double)(xr[s] - m);   \
+                    }                                                                   \
+                }                                                                       \
+                s1[c] += a1; s2[c] += a2;                                               \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    /* dx = a*dy + b*(x - mean) + k, i.e. a*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) */  \
+    double inv_m = 1.0 / (double)(N * S);                                               \
+    T *ca = co, *cb = co + C, *ck = co + 2 * C;                                         \
+    for (int64_t c = 0; c < C; ++c) {                                                   \
+        double sdy = 0.0, sdx = 0.0;                                                    \
+        for (int t = 0; t < nthreads; ++t) {                                            \
+            sdy += part[(int64_t)t * 2 * C + c]; sdx += part[(int64_t)t * 2 * C + C + c]; \
+        }                                                                               \
+        double inv = (double)invstd[c], a = w ? (double)w[c] * inv : inv;               \
+        if (dw) dw[c] = (T)(sdx * inv);                                                 \
+        if (db) db[c] = (T)sdy;                                                         \
+        ca[c] = (T)a; cb[c] = (T)(-a * inv * inv * sdx * inv_m); ck[c] = (T)(-a * sdy * inv_m); \
+    }                                                                                   \
+    if (dx) {                                                                           \
+        _Pragma("omp parallel num_threads(nthreads)")                                   \
+        {                                                                               \
+            RANGE(S == 1 ? N : N * C)                                                   \
+            if (S == 1) {                                                               \
+                for (int64_t n = lo; n < hi; ++n) {                                     \
+                    const T* g = dy + n * C; const T* xr = x + n * C; T* d = dx + n * C; \
+                    if (out) {                                                          \
+                        const T* o = out + n * C;                                       \
+                        _Pragma("omp simd")                                             \
+                        for (int64_t c = 0; c < C; ++c) {                               \
+                            T gv = o[c] > 0 ? g[c] : (T)0;                              \
+                            d[c] = ca[c] * gv + cb[c] * (xr[c] - mean[c]) + ck[c];      \
+                        }                                                               \
+                    } else {                                                            \
+                        _Pragma("omp simd")                                             \
+                        for (int64_t c = 0; c < C; ++c)                                 \
+                            d[c] = ca[c] * g[c] + cb[c] * (xr[c] - mean[c]) + ck[c];    \
+                    }                                                                   \
+                }                                                                       \
+            } else {                                                                    \
+                for (int64_t r = lo; r < hi; ++r) {                                     \
+                    int64_t c = r % C; const T* g = dy + r * S; const T* xr = x + r * S; \
+                    T* d = dx + r * S; T m = mean[c], a = ca[c], bb = cb[c], k = ck[c]; \
+                    if (out) {                                                          \
+                        const T* o = out + r * S;                                       \
+                        _Pragma("omp simd")                                             \
+                        for (int64_t s = 0; s < S; ++s) {                               \
+                            T gv = o[s] > 0 ? g[s] : (T)0;                              \
+                            d[s] = a * gv + bb * (xr[s] - m) + k;                       \
+                        }                                                               \
+                    } else {                                                            \
+                        _Pragma("omp simd")                                             \
+                        for (int64_t s = 0; s < S; ++s)                                 \
+                            d[s] = a * g[s] + bb * (xr[s] - m) + k;                     \
+                    }                                                                   \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    free(part); free(co);                                                               \
+    return 0;                                                                           \
+}
+
+DEFINE_KERNELS(float, f32)
+DEFINE_KERNELS(double, f64)
+"""
+
+_lock = threading.Lock()
+_state: dict = {"tried": False, "lib": None, "error": None, "build_seconds": None}
+
+
+def _flags() -> list[str]:
+    flags = ["-O3", "-std=c99", "-fopenmp", "-shared", "-fPIC", "-fno-math-errno",
+             "-fno-trapping-math"]
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # pragma: no cover - very old torch
+        cap = "DEFAULT"
+    if cap in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("ZOOMTUNE_CACHE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(xdg, "zoomtune")
+    return os.path.join(base, "bn_kernels")
+
+
+def _build() -> ctypes.CDLL:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise RuntimeError("no C compiler found (set CC)")
+    flags = _flags()
+    key = hashlib.sha256("\0".join([_SOURCE, cc, *flags, sys.platform]).encode()).hexdigest()[:16]
+    try:
+        cache = _cache_dir()
+        os.makedirs(cache, exist_ok=True)
+    except OSError:
+        cache = os.path.join(tempfile.gettempdir(), "zoomtune-bn-kernels")
+        os.makedirs(cache, exist_ok=True)
+    target = os.path.join(cache, f"bn_{key}.so")
+    if not os.path.exists(target):
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            src = os.path.join(tmp, "bn.c")
+            with open(src, "w") as f:
+                f.write(_SOURCE)
+            tmp_so = os.path.join(tmp, "bn.so")
+            proc = subprocess.run([cc, *flags, src, "-o", tmp_so, "-lm"],
+                                  capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"compiling the batch-norm kernels failed:\n{proc.stderr[-2000:]}")
+            os.replace(tmp_so, target)  # atomic: concurrent builders are harmless
+    lib = ctypes.CDLL(target)
+    p, i64, dbl, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
+    for sfx in ("f32", "f64"):
+        fwd = getattr(lib, f"bn_fwd_{sfx}")
+        fwd.argtypes = [p] * 8 + [i64, i64, i64, dbl, dbl, i32, i32]
+        fwd.restype = i32
+        bwd = getattr(lib, f"bn_bwd_{sfx}")
+        bwd.argtypes = [p] * 9 + [i64, i64, i64, i32]
+        bwd.restype = i32
+    return lib
+
+
+def get():
+    """Return the loaded kernel library, building it on first call; ``None`` if unavailable."""
+    if _state["tried"]:
+        return _state["lib"]
+    with _lock:
+        if not _state["tried"]:
+            if os.environ.get("ZOOMTUNE_BN_BACKEND", "").lower() == "eager":
+                _state["error"] = "disabled by ZOOMTUNE_BN_BACKEND=eager"
+            else:
+                t0 = time.perf_counter()
+                try:
+                    _state["lib"] = _build()
+                    _state["build_seconds"] = time.perf_counter() - t0
+                except Exception as exc:  # never required: fall back to eager
+                    _state["error"] = f"{type(exc).__name__}: {exc}"
+                    warnings.warn("zoomtune.nn: fused batch-norm CPU kernels unavailable, using the "
+                                  f"eager PyTorch path ({_state['error'][:300]})", RuntimeWarning,
+                                  stacklevel=3)
+            _state["tried"] = True
+    return _state["lib"]
+
+
+def info() -> dict:
+    """Whether the kernels were built, the build/load time in seconds, and any error."""
+    return {"loaded": _state["lib"] is not None, "build_seconds": _state["build_seconds"],
+            "error": _state["error"]}
+
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def supports(x: torch.Tensor, *others) -> bool:
+    """True when ``x`` can go through these kernels (CPU, float32/64, contiguous, non-empty)
+    and every tensor in ``others`` that is not None is a contiguous CPU tensor of x's dtype."""
+    if not (x.dtype in _SUFFIX and x.device.type == "cpu" and x.is_contiguous() and x.numel()):
+        return False
+    dt = x.dtype
+    return all(t is None or (t.dtype is dt and t.device.type == "cpu" and t.is_contiguous())
+               for t in others)
+
+
+def _ptr(t):
+    return None if t is None else t.data_ptr()
+
+
+def _threads(numel: int) -> int:
+    return 1 if numel < 65536 else max(1, torch.get_num_threads())
+
+
+def forward(lib, x, weight, bias, running_mean, running_var, momentum: float, eps: float,
+            relu: bool):
+    """Training-mode forward; returns (out, mean, inv_std).
+
+    ``x``, ``weight``, ``bias`` and the running buffers must be contiguous, of x's dtype
+    (checked by the caller); the running buffers (both or neither) are updated in place.
+    """
+    N, C = x.shape[0], x.shape[1]
+    out = torch.empty_like(x)
+    mean = torch.empty(C, dtype=x.dtype)
+    invstd = torch.empty(C, dtype=x.dtype)
+    rc = _FWD[x.dtype](lib)(
+        x.data_ptr(), _ptr(weight), _ptr(bias), out.data_ptr(), mean.data_ptr(), invstd.data_ptr(),
+        _ptr(running_mean), _ptr(running_var), N, C, x.numel() // (N * C), eps, momentum, relu,
+        _threads(x.numel()))
+    if rc:
+        raise MemoryError("batch-norm kernel could not allocate its scratch space")
+    return out, mean, invstd
+
+
+def backward(lib, dy, x, out, mean, invstd, weight, need_dx: bool, need_dw: bool, need_db: bool):
+    """Returns (dx, dweight, dbias); entries not asked for are None.  ``out`` (the saved
+    output of the fused ReLU variant, else None) masks dy with out > 0."""
+    N, C = x.shape[0], x.shape[1]
+    if not dy.is_contiguous():
+        dy = dy.contiguous()
+    dx = torch.empty_like(x) if need_dx else None
+    dw = torch.empty(C, dtype=x.dtype) if need_dw else None
+    db = torch.empty(C, dtype=x.dtype) if need_db else None
+    rc = _BWD[x.dtype](lib)(
+        dy.data_ptr(), x.data_ptr(), _ptr(out), mean.data_ptr(), invstd.data_ptr(), _ptr(weight),
+        _ptr(dx), _ptr(dw), _ptr(db), N, C, x.numel() // (N * C), _threads(x.numel()))
+    if rc:
+        raise MemoryError("batch-norm kernel could not allocate its scratch space")
+    return dx, dw, db
+
+
+_FWD = {torch.float32: lambda lib: lib.bn_fwd_f32, torch.float64: lambda lib: lib.bn_fwd_f64}
+_BWD = {torch.float32: lambda lib: lib.bn_bwd_f32, torch.float64: lambda lib: lib.bn_bwd_f64}

@@ -1,0 +1,358 @@
+"""Batch normalization with a hand-derived backward pass.
+
+Per channel ``c`` (statistics over the batch and all spatial positions, M values)::
+
+    mean    = Σx / M
+    var     = Σ(x - mean)² / M                      (biased; used to normalise)
+    inv_std = 1 / sqrt(var + eps)
+    x̂       = (x - mean) · inv_std
+    out     = γ · x̂ + β                             (then max(out, 0) when fused with ReLU)
+
+Modules: :class:`BatchNorm1d` ``(N, C)`` / ``(N, C, L)``, :class:`BatchNorm2d`
+``(N, C, H, W)``, :class:`BatchNorm` (any ``(N, C, *)``; the rank is checked per call, so
+one class serves every input dimension), and the fused :class:`BatchNormReLU1d` /
+:class:`BatchNormReLU2d` (same as ``activation="relu"``).  Parameters, buffers and
+``state_dict`` keys are those of ``torch.nn.BatchNorm1d/2d``, so state dicts load both ways.
+
+Backends: on CPU, contiguous float32/float64 inputs go through small fused C kernels
+(:mod:`zoomtune.nn._bn_kernels`, compiled with the system C compiler on first use in
+about a second and cached).  Everything else, or when the kernels are unavailable, or
+``backend="eager"``/``ZOOMTUNE_BN_BACKEND=eager``, or under ``torch.compile``, runs the
+eager PyTorch implementation below, which computes the same maths on any device.
+Double backward (gradients of gradients) is not supported in training mode.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from zoomtune.nn import _bn_kernels
+
+__all__ = ["BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNormReLU1d", "BatchNormReLU2d",
+           "batch_norm"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_ACTIVATIONS = (None, "relu")
+_BACKENDS = ("auto", "eager")
+
+
+def _reduce_dims(x: Tensor) -> tuple[int, ...]:
+    return (0,) + tuple(range(2, x.dim()))
+
+
+def _channel_shape(x: Tensor) -> tuple[int, ...]:
+    return (1, x.shape[1]) + (1,) * (x.dim() - 2)
+
+
+# ----------------------------------------------------------------------------------------
+# Eager maths: forward and its hand-derived backward, side by side.
+# ----------------------------------------------------------------------------------------
+def _eager_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, relu: bool):
+    """Returns (out, mean, inv_std, biased_var); the last three have shape (C,)."""
+    dims, shape, m = _reduce_dims(x), _channel_shape(x), x.numel() // x.shape[1]
+    # mean = Σx / M ; two passes (sum, then squared deviations): torch.var_mean over
+    # non-innermost dims is very slow on CPU, and Σx² − M·mean² loses precision.
+    mean = x.sum(dims, keepdim=True).div_(m)
+    xc = x - mean
+    var = torch.mul(xc, xc).sum(dims, keepdim=True).div_(m)
+    inv_std = (var + eps).rsqrt_()
+    scale = inv_std if weight is None else inv_std * weight.view(shape)
+    # out = γ·x̂ + β = (x − mean)·(γ·inv_std) + β, written over the xc temporary
+    out = xc.mul_(scale) if bias is None else torch.addcmul(bias.view(shape), xc, scale, out=xc)
+    if relu:
+        out.clamp_min_(0)
+    return out, mean.view(-1), inv_std.view(-1), var.view(-1)
+
+
+def _eager_backward(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv_std: Tensor,
+                    weight: Tensor | None, need_dx: bool):
+    """Returns (dx, dγ, dβ).
+
+    With x̂ = (x − mean)·inv_std, g = dy (masked by out > 0 when fused with ReLU):
+        dβ = Σg
+        dγ = Σ(g·x̂) = inv_std · Σ(g·(x − mean))
+        dx = γ·inv_std / M · (M·g − Σg − x̂·Σ(g·x̂))
+           = a·g + b·(x − mean) + k,   a = γ·inv_std,
+             b = −a·inv_std²·Σ(g·(x − mean))/M,   k = −a·Σg/M
+    Σ(g·(x − mean)) is computed on centred x: Σ(g·x) − mean·Σg cancels badly when
+    |mean| ≫ std.
+    """
+    dims, shape, m = _reduce_dims(x), _channel_shape(x), x.numel() // x.shape[1]
+    if out is not None:  # ReLU mask recomputed from the saved output
+        dy = torch.where(out > 0, dy, 0)
+    sum_dy = dy.sum(dims, keepdim=True)
+    xc = x - mean.view(shape)
+    sum_dy_xc = torch.mul(dy, xc).sum(dims, keepdim=True)
+    inv = inv_std.view(shape)
+    dgamma = (sum_dy_xc * inv).view(-1)
+    dbeta = sum_dy.view(-1)
+    dx = None
+    if need_dx:
+        a = inv if weight is None else inv * weight.view(shape)
+        b = a * inv * inv * sum_dy_xc * (-1.0 / m)
+        k = a * sum_dy * (-1.0 / m)
+        dx = torch.addcmul(k, xc, b, out=xc).addcmul_(dy, a)
+    return dx, dgamma, dbeta
+
+
+class _BatchNormFunction(torch.autograd.Function):
+    """Training-mode batch norm.  Saves x, per-channel mean and inv_std, and γ (plus the
+    output when fused with ReLU, to recompute its mask) — never x̂.  Updates the running
+    buffers in place (running = (1 − momentum)·running + momentum·batch, unbiased var)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, relu, use_kernel):
+        lib = _bn_kernels.get() if use_kernel else None
+        if lib is not None and _bn_kernels.supports(x, weight, bias, running_mean, running_var):
+            out, mean, inv_std = _bn_kernels.forward(lib, x, weight, bias, running_mean,
+                                                     running_var, momentum, eps, relu)
+            ctx.kernel = True
+            ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
+            return out
+        ctx.kernel, ctx.x_dtype = False, x.dtype
+        compute = torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
+        xs = x if x.dtype == compute else x.to(compute)
+        w = weight if weight is None or weight.dtype == compute else weight.to(compute)
+        b = bias if bias is None or bias.dtype == compute else bias.to(compute)
+        out, mean, inv_std, var = _eager_forward(xs, w, b, eps, relu)
+        if running_mean is not None:
+            m = x.numel() // x.shape[1]
+            running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+            running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
+        out = out if out.dtype == x.dtype else out.to(x.dtype)
+        ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, mean, inv_std, weight, out = ctx.saved_tensors
+        need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+        if ctx.kernel:
+            dx, dw, db = _bn_kernels.backward(_bn_kernels.get(), dy, x, out, mean, inv_std,
+                                              weight, need_dx, need_dw, need_db)
+            return dx, dw, db, None, None, None, None, None, None
+        compute = mean.dtype
+        if x.dtype != compute:
+            x, dy = x.to(compute), dy.to(compute)
+            out = None if out is None else out.to(compute)
+        w = weight if weight is None or weight.dtype == compute else weight.to(compute)
+        dx, dw, db = _eager_backward(dy, x, out, mean, inv_std, w, need_dx)
+        dx = dx if dx is None or dx.dtype == ctx.x_dtype else dx.to(ctx.x_dtype)
+        wdt = compute if weight is None else weight.dtype
+        dw = (dw if dw.dtype == wdt else dw.to(wdt)) if need_dw else None
+        db = (db if db.dtype == wdt else db.to(wdt)) if need_db else None
+        return dx, dw, db, None, None, None, None, None, None
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5, *, activation: str | None = None,
+               backend: str = "auto") -> Tensor:
+    """Functional form, like ``torch.nn.functional.batch_norm`` (same argument order).
+
+    ``momentum`` is the weight of the batch statistic in the running update
+    (``running = (1 − momentum)·running + momentum·batch``); running buffers are updated
+    in place when ``training`` is true and they are given.
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+    relu = activation == "relu"
+    if x.dim() < 2:
+        raise ValueError(f"expected input of shape (N, C, *), got shape {tuple(x.shape)}")
+    if training:
+        per_channel = x.numel() // x.shape[1] if x.shape[1] else 0
+        if per_channel <= 1:
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"shape {tuple(x.shape)}")
+        use_kernel = backend == "auto" and not torch.compiler.is_compiling()
+        return _BatchNormFunction.apply(x, weight, bias, running_mean, running_var,
+                                        float(momentum), float(eps), relu, use_kernel)
+    if running_mean is None or running_var is None:
+        raise ValueError("running_mean and running_var are required when training=False")
+    # Eval: plain differentiable ops with the running statistics.
+    shape = _channel_shape(x)
+    scale = torch.rsqrt(running_var + eps)
+    if weight is not None:
+        scale = scale * weight
+    out = (x - running_mean.view(shape)) * scale.view(shape)
+    if bias is not None:
+        out = out + bias.view(shape)
+    return torch.relu(out) if relu else out
+
+
+class _BatchNormBase(nn.Module):
+    _version = 2  # same state-dict version as torch's _NormBase
+    _ranks: tuple[int, ...] = ()
+    _rank_text = "(N, C, *)"
+    _fixed_activation: str | None = None
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = ...,
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 beta: float | None = None, activation: str | None = None,
+                 backend: str = "auto", device=None, dtype=None) -> None:
+        super().__init__()
+        if momentum is not ... and beta is not None:
+            raise ValueError("give either momentum or beta, not both (momentum = 1 - beta); "
+                             f"got momentum={momentum!r}, beta={beta!r}")
+        if self._fixed_activation is not None:
+            activation = self._fixed_activation
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if int(num_features) != num_features or num_features < 1:
+            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        factory = {"device": device, "dtype": dtype}
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum: float | None = 0.1
+        if beta is not None:
+            self.beta = beta
+        elif momentum is not ...:
+            self.momentum = self._check_momentum(momentum)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.activation = activation
+        self.backend = backend
+        if affine:
+            self.weight = nn.Parameter(torch.empty(num_features, **factory))
+            self.bias = nn.Parameter(torch.empty(num_features, **factory))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer("num_batches_tracked", torch.tensor(
+                0, dtype=torch.long, **{k: v for k, v in factory.items() if k != "dtype"}))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    @staticmethod
+    def _check_momentum(momentum):
+        if momentum is not None and not (0.0 <= float(momentum) <= 1.0):
+            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
+        return None if momentum is None else float(momentum)
+
+    @property
+    def beta(self) -> float | None:
+        """EWA decay of the running statistics, ``1 − momentum`` (``None`` = cumulative)."""
+        return None if self.momentum is None else 1.0 - self.momentum
+
+    @beta.setter
+    def beta(self, value: float | None) -> None:
+        if value is not None and not (0.0 <= float(value) <= 1.0):
+            raise ValueError(f"beta must be in [0, 1] or None, got {value!r}")
+        self.momentum = None if value is None else 1.0 - float(value)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            nn.init.ones_(self.weight)
+            nn.init.zeros_(self.bias)
+
+    def _check_input(self, x: Tensor) -> None:
+        if self._ranks and x.dim() not in self._ranks or x.dim() < 2:
+            raise ValueError(f"{type(self).__name__}: expected input of shape {self._rank_text}, "
+                             f"got shape {tuple(x.shape)}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels "
+                             f"(dim 1) for input of shape {self._rank_text}, got shape "
+                             f"{tuple(x.shape)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or self.running_mean is None
+        keep = not self.training or self.track_running_stats  # as torch: buffers to use/update
+        return batch_norm(x, self.running_mean if keep else None,
+                          self.running_var if keep else None, self.weight, self.bias,
+                          use_batch_stats, factor, self.eps, activation=self.activation,
+                          backend=self.backend)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+             f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+        if self.activation and self._fixed_activation is None:
+            s += f", activation={self.activation!r}"
+        return s
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+                               and self.num_batches_tracked.device != torch.device("meta")
+                               else torch.tensor(0, dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+_CTOR_DOC = """
+
+    Args:
+        num_features: number of channels C.
+        eps: added to the variance before the square root.
+        momentum: weight of the batch statistic in the running update,
+            ``running = (1 − momentum)·running + momentum·batch`` (torch's convention,
+            default 0.1); ``None`` means a cumulative average over all batches seen.
+        affine: learn a per-channel scale γ (``weight``) and shift β (``bias``).
+        track_running_stats: keep ``running_mean``/``running_var``/``num_batches_tracked``
+            and use them in eval mode; if false, batch statistics are always used.
+        beta: the same running update written as an exponentially-weighted average,
+            ``running = β·running + (1 − β)·batch``, i.e. ``momentum = 1 − beta``
+            (β = 0.9 is torch's default momentum 0.1).  Give ``momentum`` or ``beta``,
+            not both.  β is best tuned on the ``log1m`` scale (uniform in log(1 − β)),
+            e.g. β in [0.9, 0.999], i.e. averaging over roughly 10 to 1000 batches.
+            ``.beta`` is a read/write property (``None`` when momentum is ``None``).
+        activation: ``None`` or ``"relu"`` (fused BN + ReLU; the ReLU mask is recomputed
+            from the saved output in backward instead of being stored).
+        backend: ``"auto"`` (fused C kernels for contiguous float32/64 CPU inputs when they
+            build, else eager) or ``"eager"`` (PyTorch ops only).
+    """
+
+
+class BatchNorm(_BatchNormBase):
+    __doc__ = ("Batch norm over any input of shape (N, C, *): (N, C), (N, C, L), (N, C, H, W), "
+               "(N, C, D, H, W).  Same maths and state dict as the 1d/2d classes." + _CTOR_DOC)
+
+
+class BatchNorm1d(_BatchNormBase):
+    __doc__ = "Drop-in for ``torch.nn.BatchNorm1d``: input (N, C) or (N, C, L)." + _CTOR_DOC
+    _ranks = (2, 3)
+    _rank_text = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNormBase):
+    __doc__ = "Drop-in for ``torch.nn.BatchNorm2d``: input (N, C, H, W)." + _CTOR_DOC
+    _ranks = (4,)
+    _rank_text = "(N, C, H, W)"
+
+
+class BatchNormReLU1d(BatchNorm1d):
+    __doc__ = ("``relu(BatchNorm1d(x))`` fused: BatchNorm1d with activation='relu' (the "
+               "``activation`` argument is ignored)." + _CTOR_DOC)
+    _fixed_activation = "relu"
+
+
+class BatchNormReLU2d(BatchNorm2d):
+    __doc__ = ("``relu(BatchNorm2d(x))`` fused: BatchNorm2d with activation='relu' (the "
+               "``activation`` argument is ignored)." + _CTOR_DOC)
+    _fixed_activation = "relu"
