@@ -46,3 +46,27 @@ def test_concurrent_processes_share_one_sqlite_file(sqlite_url):
     trials = zt.load_study("shared", storage=sqlite_url).trials
     assert len(trials) == 75 and sorted(t.number for t in trials) == list(range(75))
     assert all(t.state.is_finished for t in trials)
+
+
+def test_n_jobs_on_sqlite_runs_worker_processes(sqlite_url):
+    import os
+    import time
+
+    study = zt.create_study("par", storage=sqlite_url)
+    seen = []
+    start = time.monotonic()
+    study.optimize(lambda t: time.sleep(0.3) or os.getpid(), n_trials=8, n_jobs=2,
+                   callbacks=[lambda s, record: seen.append(record.number)])
+    assert time.monotonic() - start < 2.2  # 8 x 0.3 s one after another would take 2.4 s
+    trials = study.trials
+    assert sorted(seen) == list(range(8)) and len(trials) == 8
+    assert len({t.value for t in trials}) == 2 and os.getpid() not in {t.value for t in trials}
+
+
+def test_errors_in_worker_processes_reach_the_caller(sqlite_url):
+    import pytest
+
+    study = zt.create_study("bad", storage=sqlite_url)
+    with pytest.raises(zt.SearchSpaceError, match="parameter 'lr'"):
+        study.optimize(lambda t: t.suggest_float("lr", 0, 1, scale="log"), n_trials=20, n_jobs=2)
+    assert all(t.state is zt.TrialState.FAILED for t in study.trials) and len(study.trials) <= 4

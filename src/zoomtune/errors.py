@@ -26,6 +26,9 @@ class SearchSpaceError(ZoomtuneError, ValueError):
         subject = f"parameter {param!r}" if param is not None else (where or "search space")
         super().__init__(f"{subject}: {rule}; got {got}")
 
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields when sent between processes
+        return (SearchSpaceError, (self.rule, self.got, self.param, self.where))
+
     def named(self, param: str) -> SearchSpaceError:
         """The same error, naming the parameter it belongs to."""
         return SearchSpaceError(self.rule, self.got, param=param)
@@ -35,18 +38,25 @@ class ConfigError(ZoomtuneError, ValueError):
     """A study file or CLI argument is invalid (names the field and the value)."""
 
     def __init__(self, field: str, rule: str, got: Any = None, source: str | None = None):
+        self._fields = (field, rule, got, source)
         where = f"{source}: " if source else ""
         tail = f"; got {got!r}" if got is not None else ""
         super().__init__(f"{where}{field}: {rule}{tail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigError, self._fields)
 
 
 class StudyNotFoundError(ZoomtuneError, KeyError):
     """No study of that name exists in the storage."""
 
     def __init__(self, name: str, storage: str):
-        self.name = name
+        self.name, self.storage = name, storage
         super().__init__(name)
         self._msg = f"no study named {name!r} in {storage}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StudyNotFoundError, (self.name, self.storage))
 
     def __str__(self) -> str:
         return self._msg

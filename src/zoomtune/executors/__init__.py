@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from zoomtune.errors import ConfigError
 from zoomtune.executors.base import Budget, Executor, run_trial
 from zoomtune.executors.inline import InlineExecutor
+from zoomtune.executors.processes import ProcessExecutor
 from zoomtune.executors.threads import ThreadExecutor
 from zoomtune.records import TrialRecord
 
@@ -25,6 +27,17 @@ def resolve_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def choose_executor(study: Study, jobs: int) -> Executor:
+    """Inline for one job; worker processes when the storage can be shared (SQL), else threads."""
+    if jobs == 1:
+        return InlineExecutor()
+    from zoomtune.storage.sql import SQLStorage
+
+    if isinstance(study.storage, SQLStorage) and "fork" in mp.get_all_start_methods():
+        return ProcessExecutor(jobs)
+    return ThreadExecutor(jobs)
+
+
 def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None, n_jobs: int,
               catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback],
               show_progress_bar: bool) -> None:
@@ -35,9 +48,8 @@ def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeo
         raise ConfigError("n_trials", "must be a non-negative integer", n_trials)
     if timeout is not None and timeout <= 0:
         raise ConfigError("timeout", "must be a positive number of seconds", timeout)
-    jobs = resolve_jobs(n_jobs)
-    budget = Budget(n_trials, timeout)
-    executor: Executor = InlineExecutor() if jobs == 1 else ThreadExecutor(jobs)
+    executor = choose_executor(study, resolve_jobs(n_jobs))
+    budget = executor.make_budget(n_trials, timeout)
     with TrialProgress(study.direction, n_trials, budget, enabled=show_progress_bar) as progress:
         def on_result(record: TrialRecord) -> None:
             progress.update(record)
@@ -47,4 +59,5 @@ def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeo
         executor.run(study, objective, budget, catch, on_result)
 
 
-__all__ = ["Budget", "Executor", "InlineExecutor", "ThreadExecutor", "resolve_jobs", "run_study", "run_trial"]
+__all__ = ["Budget", "Executor", "InlineExecutor", "ProcessExecutor", "ThreadExecutor", "choose_executor",
+           "resolve_jobs", "run_study", "run_trial"]

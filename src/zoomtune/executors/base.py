@@ -50,33 +50,55 @@ def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseExceptio
     return record
 
 
-class Budget:
-    """How many trials may still start, shared by all workers of one `optimize` call."""
+class _Cell:
+    """A plain value holder with the `.value` interface of multiprocessing.Value."""
 
-    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+class Budget:
+    """How many trials may still start, shared by all workers of one `optimize` call.
+
+    With a multiprocessing `context`, its counters live in shared memory so that forked
+    worker processes draw from the same budget.
+    """
+
+    def __init__(self, n_trials: int | None, timeout: float | None, context: Any = None) -> None:
         self.n_trials, self.deadline = n_trials, (time.monotonic() + timeout if timeout is not None else None)
-        self.started = 0
-        self._stopped = False
-        self._lock = threading.Lock()
+        if context is None:
+            self._started, self._stopped, self._lock = _Cell(0), _Cell(0), threading.Lock()
+        else:
+            self._started = context.Value("q", 0, lock=False)
+            self._stopped = context.Value("b", 0, lock=False)
+            self._lock = context.Lock()
+
+    @property
+    def started(self) -> int:
+        return int(self._started.value)
 
     def take(self) -> bool:
         """Claim one trial slot; False when the count is reached, time is up, or the run was stopped."""
         with self._lock:
-            if self._stopped or (self.n_trials is not None and self.started >= self.n_trials):
+            if self._stopped.value or (self.n_trials is not None and self._started.value >= self.n_trials):
                 return False
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 return False
-            self.started += 1
+            self._started.value += 1
             return True
 
     def stop(self) -> None:
         """Start no more trials (after an error in one worker)."""
         with self._lock:
-            self._stopped = True
+            self._stopped.value = 1
 
 
 class Executor(ABC):
     """Where trials run. `run` returns when the budget is spent."""
+
+    def make_budget(self, n_trials: int | None, timeout: float | None) -> Budget:
+        """The budget this executor's workers can share (threads share a plain one)."""
+        return Budget(n_trials, timeout)
 
     @abstractmethod
     def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
