@@ -36,9 +36,11 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from zoomtune.cli.demo import demo
     from zoomtune.cli.run import run
     from zoomtune.cli.status import status
 
+    cli.add_command(demo)
     cli.add_command(run)
     cli.add_command(status)
 

@@ -7,9 +7,10 @@ fails, :func:`get` returns ``None`` and the caller uses its eager PyTorch path,
 which is always available and computes the same maths.
 
 Layout: the input is viewed as a contiguous ``(N, C, S)`` array (``S`` = product of
-the spatial sizes, 1 for ``(N, C)`` inputs).  Per-channel sums are accumulated in
-double precision, per thread, and then combined; each kernel reads its inputs once
-per pass:
+the spatial sizes, 1 for ``(N, C)`` inputs).  Threads take disjoint rows; per-channel
+sums go into per-thread double-precision partials that are combined at the end (for
+``S == 1`` in tiles of 16 channels, each summed over blocks of 32 rows in registers
+before being added to the double partials).  Each kernel reads its inputs once per pass:
 
 * forward: pass 1 accumulates Σ(x-K) and Σ(x-K)² with a per-channel shift
   K = x[0, c, 0] (keeps the one-pass variance exact enough for means far from zero),
@@ -63,12 +64,30 @@ int bn_fwd_##SFX(const T* x, const T* w, const T* b, T* out, T* mean, T* invstd,
     {                                                                                   \
         RANGE(S == 1 ? N : N * C)                                                       \
         double* s1 = part + (int64_t)tid * 2 * C; double* s2 = s1 + C;                  \
-        if (S == 1) {                                                                   \
-            for (int64_t n = lo; n < hi; ++n) {                                         \
-                const T* xr = x + n * C;                                                \
-                _Pragma("omp simd")                                                     \
-                for (int64_t c = 0; c < C; ++c) {                                       \
-                    double d = (double)xr[c] - shift[c]; s1[c] += d; s2[c] += d * d;    \
+        if (S == 1) { /* tiles of 16 channels, blocks of 32 rows summed in registers */ \
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {                                    \
+                int64_t wd = C - c0 < 16 ? C - c0 : 16;                                 \
+                for (int64_t n0 = lo; n0 < hi; n0 += 32) {                              \
+                    int64_t n1 = n0 + 32 < hi ? n0 + 32 : hi;                           \
+                    T f1[16] = {0}, f2[16] = {0}, k[16] = {0};                          \
+                    for (int j = 0; j < wd; ++j) k[j] = (T)shift[c0 + j];               \
+                    if (wd == 16) {                                                     \
+                        for (int64_t n = n0; n < n1; ++n) {                             \
+                            const T* xr = x + n * C + c0;                               \
+                            _Pragma("omp simd")                                         \
+                            for (int j = 0; j < 16; ++j) {                              \
+                                T d = xr[j] - k[j]; f1[j] += d; f2[j] += d * d;         \
+                            }                                                           \
+                        }                                                               \
+                    } else {                                                            \
+                        for (int64_t n = n0; n < n1; ++n)                               \
+                            for (int j = 0; j < wd; ++j) {                              \
+                                T d = x[n * C + c0 + j] - k[j]; f1[j] += d; f2[j] += d * d; \
+                            }                                                           \
+                    }                                                                   \
+                    for (int j = 0; j < wd; ++j) {                                      \
+                        s1[c0 + j] += (double)f1[j]; s2[c0 + j] += (double)f2[j];       \
+                    }                                                                   \
                 }                                                                       \
             }                                                                           \
         } else {                                                                        \
@@ -148,21 +167,41 @@ int bn_bwd_##SFX(const T* dy, const T* x, const T* out, const T* mean, const T* 
     {                                                                                   \
         RANGE(S == 1 ? N : N * C)                                                       \
         double* s1 = part + (int64_t)tid * 2 * C; double* s2 = s1 + C;                  \
-        if (S == 1) {                                                                   \
-            for (int64_t n = lo; n < hi; ++n) {                                         \
-                const T* g = dy + n * C; const T* xr = x + n * C;                       \
-                if (out) {                                                              \
-                    const T* o = out + n * C;                                           \
-                    _Pragma("omp simd")                                                 \
-                    for (int64_t c = 0; c < C; ++c) {                                   \
-                        double gv = (double)(o[c] > 0 ? g[c] : (T)0);                   \
-                        s1[c] += gv; s2[c] += gv * (double)(xr[c] - mean[c]);           \
+        if (S == 1) { /* tiles of 16 channels, blocks of 32 rows summed in registers */ \
+            for (int64_t c0 = 0; c0 < C; c0 += 16) {                                    \
+                int64_t wd = C - c0 < 16 ? C - c0 : 16;                                 \
+                for (int64_t n0 = lo; n0 < hi; n0 += 32) {                              \
+                    int64_t n1 = n0 + 32 < hi ? n0 + 32 : hi;                           \
+                    T f1[16] = {0}, f2[16] = {0}, m[16] = {0};                          \
+                    for (int j = 0; j < wd; ++j) m[j] = mean[c0 + j];                   \
+                    if (wd == 16 && out) {                                              \
+                        for (int64_t n = n0; n < n1; ++n) {                             \
+                            const T* g = dy + n * C + c0; const T* xr = x + n * C + c0; \
+                            const T* o = out + n * C + c0;                              \
+                            _Pragma("omp simd")                                         \
+                            for (int j = 0; j < 16; ++j) {                              \
+                                T gv = o[j] > 0 ? g[j] : (T)0;                          \
+                                f1[j] += gv; f2[j] += gv * (xr[j] - m[j]);              \
+                            }                                                           \
+                        }                                                               \
+                    } else if (wd == 16) {                                              \
+                        for (int64_t n = n0; n < n1; ++n) {                             \
+                            const T* g = dy + n * C + c0; const T* xr = x + n * C + c0; \
+                            _Pragma("omp simd")                                         \
+                            for (int j = 0; j < 16; ++j) {                              \
+                                f1[j] += g[j]; f2[j] += g[j] * (xr[j] - m[j]);          \
+                            }                                                           \
+                        }                                                               \
+                    } else {                                                            \
+                        for (int64_t n = n0; n < n1; ++n)                               \
+                            for (int j = 0; j < wd; ++j) {                              \
+                                int64_t i = n * C + c0 + j;                             \
+                                T gv = (out && !(out[i] > 0)) ? (T)0 : dy[i];           \
+                                f1[j] += gv; f2[j] += gv * (x[i] - m[j]);               \
+                            }                                                           \
                     }                                                                   \
-                } else {                                                                \
-                    _Pragma("omp simd")                                                 \
-                    for (int64_t c = 0; c < C; ++c) {                                   \
-                        double gv = (double)g[c];                                       \
-                        s1[c] += gv; s2[c] += gv * (double)(xr[c] - mean[c]);           \
+                    for (int j = 0; j < wd; ++j) {                                      \
+                        s1[c0 + j] += (double)f1[j]; s2[c0 + j] += (double)f2[j];       \
                     }                                                                   \
                 }                                                                       \
             }                                                                           \

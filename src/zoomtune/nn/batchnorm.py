@@ -54,13 +54,18 @@ def _eager_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: f
     dims, shape, m = _reduce_dims(x), _channel_shape(x), x.numel() // x.shape[1]
     # mean = Σx / M ; two passes (sum, then squared deviations): torch.var_mean over
     # non-innermost dims is very slow on CPU, and Σx² − M·mean² loses precision.
+    # A float32 Σx is off by many ulps when |mean| ≫ std; the residual mean of the centred
+    # values (one cheap reduction) corrects it: mean = m₁ + r, Σ(x − mean)² = Σ(x − m₁)² − M·r².
     mean = x.sum(dims, keepdim=True).div_(m)
     xc = x - mean
-    var = torch.mul(xc, xc).sum(dims, keepdim=True).div_(m)
+    resid = xc.sum(dims, keepdim=True).div_(m)
+    var = torch.mul(xc, xc).sum(dims, keepdim=True).div_(m).sub_(resid * resid).clamp_min_(0)
+    mean += resid
     inv_std = (var + eps).rsqrt_()
     scale = inv_std if weight is None else inv_std * weight.view(shape)
-    # out = γ·x̂ + β = (x − mean)·(γ·inv_std) + β, written over the xc temporary
-    out = xc.mul_(scale) if bias is None else torch.addcmul(bias.view(shape), xc, scale, out=xc)
+    # out = γ·x̂ + β = (x − m₁ − r)·(γ·inv_std) + β, written over the xc temporary
+    shift = -resid * scale if bias is None else bias.view(shape) - resid * scale
+    out = torch.addcmul(shift, xc, scale, out=xc)
     if relu:
         out.clamp_min_(0)
     return out, mean.view(-1), inv_std.view(-1), var.view(-1)
@@ -183,18 +188,25 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     return torch.relu(out) if relu else out
 
 
+class _DefaultMomentum(float):
+    """The default momentum 0.1, distinguishable (by identity) from an explicit 0.1."""
+
+
+_DEFAULT_MOMENTUM = _DefaultMomentum(0.1)
+
+
 class _BatchNormBase(nn.Module):
     _version = 2  # same state-dict version as torch's _NormBase
     _ranks: tuple[int, ...] = ()
     _rank_text = "(N, C, *)"
     _fixed_activation: str | None = None
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = ...,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = _DEFAULT_MOMENTUM,
                  affine: bool = True, track_running_stats: bool = True, *,
                  beta: float | None = None, activation: str | None = None,
                  backend: str = "auto", device=None, dtype=None) -> None:
         super().__init__()
-        if momentum is not ... and beta is not None:
+        if momentum is not _DEFAULT_MOMENTUM and beta is not None:
             raise ValueError("give either momentum or beta, not both (momentum = 1 - beta); "
                              f"got momentum={momentum!r}, beta={beta!r}")
         if self._fixed_activation is not None:
@@ -211,7 +223,7 @@ class _BatchNormBase(nn.Module):
         self.momentum: float | None = 0.1
         if beta is not None:
             self.beta = beta
-        elif momentum is not ...:
+        elif momentum is not _DEFAULT_MOMENTUM:
             self.momentum = self._check_momentum(momentum)
         self.affine = affine
         self.track_running_stats = track_running_stats

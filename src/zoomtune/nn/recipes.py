@@ -1,0 +1,84 @@
+"""Ready objectives: a batch-norm MLP tuned over the seed's list of hyperparameters.
+
+The space, each parameter on its right scale:
+
+| parameter     | distribution                          | why this scale                              |
+|---------------|---------------------------------------|---------------------------------------------|
+| lr (α)        | float, log, [1e-4, 1e-1]              | 1e-4..1e-3 matters as much as 1e-2..1e-1    |
+| beta1, beta2  | float, log1m, [0.8, 0.99], [0.99, 0.9999] | 0.99 → 0.999 averages over 10x more steps |
+| momentum (β)  | float, log1m, [0.8, 0.99] (SGD)       | same                                        |
+| layers        | int, linear, [1, 3]                   |                                             |
+| units         | int, log, [64, 512]                   | 64 → 128 matters as much as 256 → 512       |
+| batch_size    | categorical, 64 / 128 / 256 / 512     | powers of two                               |
+| lr_decay      | float, linear, [0, 0.5]               | α_t = α / (1 + decay·t)                     |
+| batchnorm     | categorical, on / off                 |                                             |
+| bn_beta       | float, log1m, [0.9, 0.999]            | batch norm's running-average β              |
+
+`fashion_mlp` is a `module:function` objective for `zoomtune run` and `zoomtune demo`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from zoomtune.nn.datasets import Dataset, load
+from zoomtune.nn.fit import fit
+from zoomtune.nn.models import MLP
+
+if TYPE_CHECKING:
+    from zoomtune.trial import Trial
+
+
+@dataclass(frozen=True)
+class MLPRecipe:
+    """An objective: tune an MLP on a dataset for a fixed number of epochs.
+
+    Returns the validation accuracy after the last epoch (the model whose test accuracy is
+    stored as the trial's "test_accuracy"); the test set never steers the search.
+    """
+
+    dataset: str = "fashion-mnist"
+    epochs: int = 6
+    optimizers: tuple[str, ...] = ("adam",)
+    max_layers: int = 3
+    seed: int = 0
+
+    def data(self) -> Dataset:
+        return load(self.dataset)
+
+    def __call__(self, trial: Trial) -> float:
+        optimizer = trial.suggest_categorical("optimizer", list(self.optimizers))
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, scale="log")
+        options: dict[str, float] = {}
+        if optimizer == "sgd":
+            options["momentum"] = trial.suggest_float("momentum", 0.8, 0.99, scale="log1m")
+        if optimizer == "adam":
+            options["beta1"] = trial.suggest_float("beta1", 0.8, 0.99, scale="log1m")
+        if optimizer in ("adam", "rmsprop"):
+            options["beta2"] = trial.suggest_float("beta2", 0.99, 0.9999, scale="log1m")
+        layers = trial.suggest_int("layers", 1, self.max_layers)
+        units = trial.suggest_int("units", 64, 512, scale="log")
+        batch_size = trial.suggest_categorical("batch_size", [64, 128, 256, 512])
+        lr_decay = trial.suggest_float("lr_decay", 0.0, 0.5)
+        batchnorm = trial.suggest_categorical("batchnorm", [True, False])
+        bn_beta = trial.suggest_float("bn_beta", 0.9, 0.999, scale="log1m") if batchnorm else None
+        data = self.data()
+        model = MLP(data.n_features, [units] * layers, data.n_classes, batchnorm=batchnorm, bn_beta=bn_beta)
+        result = fit(model, data, trial=trial, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
+                     batch_size=batch_size, epochs=self.epochs, seed=self.seed + trial.number, **options)
+        return result.val_accuracy
+
+
+def fashion_mlp(trial: Trial) -> float:
+    """The demo's objective: a batch-norm MLP on Fashion-MNIST, 6 epochs, Adam ($ZOOMTUNE_EPOCHS overrides)."""
+    return MLPRecipe(epochs=int(os.environ.get("ZOOMTUNE_EPOCHS", "6")))(trial)
+
+
+def digits_mlp(trial: Trial) -> float:
+    """The same recipe on scikit-learn's 8x8 digits: seconds per trial, for tests and trying things out."""
+    return MLPRecipe(dataset="digits", epochs=int(os.environ.get("ZOOMTUNE_EPOCHS", "10")))(trial)
+
+
+__all__ = ["MLPRecipe", "digits_mlp", "fashion_mlp"]

@@ -1,0 +1,24 @@
+"""`zoomtune demo --quick` end to end, as a real subprocess."""
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+import zoomtune as zt  # noqa: E402
+
+
+def test_demo_quick_end_to_end(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "zoomtune", "demo", "--quick", "--jobs", "2"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "best trial #" in out and "test accuracy" in out and "hyperparameters: " in out and "lr=" in out
+    assert "sqlite:///zoomtune.db" in out
+    [summary] = zt.list_studies(f"sqlite:///{tmp_path / 'zoomtune.db'}")
+    assert summary.name.startswith("demo-digits-") and summary.n_trials == 6
+    study = zt.load_study(summary.name, storage=f"sqlite:///{tmp_path / 'zoomtune.db'}")
+    assert study.best_value > 0.8 and study.best_trial.user_attrs["test_accuracy"] > 0.8
+    assert all(len(t.intermediate_values) == 5 for t in study.trials)
