@@ -209,3 +209,9 @@ def test_create_load_and_list_on_sqlite(sqlite_url):
         zt.load_study("s", storage=sqlite_url, direction="minimize")
     zt.delete_study("s", storage=sqlite_url)
     assert zt.list_studies(sqlite_url) == []
+
+
+def test_unhashable_choices_get_the_validation_message():
+    trial = zt.create_study().ask()
+    with pytest.raises(zt.SearchSpaceError, match="parameter 'layers': choices must be None, bool, int, float or str"):
+        trial.suggest_categorical("layers", [[64, 64], [128]])

@@ -12,16 +12,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import SearchSpaceError
 from zoomtune.records import TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext
 from zoomtune.schedulers.base import Decision, ScheduleContext
-from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
+from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int
 
 if TYPE_CHECKING:
     from zoomtune.study import Study
+
+
+# Objectives suggest the same distributions trial after trial: build and validate each once.
+@lru_cache(maxsize=2048)
+def _float(low: float, high: float, scale: str, log: bool) -> Float:
+    return Float(low, high, scale, log)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=2048)
+def _int(low: int, high: int, scale: str, log: bool) -> Int:
+    return Int(low, high, scale, log)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=2048)
+def _cached_categorical(choices: Any) -> Categorical:
+    return Categorical(choices)
+
+
+def _categorical(choices: Any) -> Categorical:
+    try:
+        return _cached_categorical(choices)
+    except TypeError:  # unhashable choices: let validation explain what is wrong with them
+        return Categorical(choices)
 
 
 class Trial:
@@ -47,15 +71,15 @@ class Trial:
     # -- suggestions -----------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, scale: str = "linear", log: bool = False) -> float:
         """A float in [low, high], uniform on `scale` ("linear", "log" or "log1m"); `log=True` means "log"."""
-        return self._suggest(name, lambda: Float(low, high, scale, log))  # type: ignore[arg-type]
+        return self._suggest(name, lambda: _float(low, high, scale, log))
 
     def suggest_int(self, name: str, low: int, high: int, *, scale: str = "linear", log: bool = False) -> int:
         """An integer in [low, high] (both included), uniform on `scale` ("linear" or "log")."""
-        return self._suggest(name, lambda: Int(low, high, scale, log))  # type: ignore[arg-type]
+        return self._suggest(name, lambda: _int(low, high, scale, log))
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceType]) -> ChoiceType:
         """One of `choices`."""
-        return self._suggest(name, lambda: Categorical(tuple(choices) if isinstance(choices, list) else choices))
+        return self._suggest(name, lambda: _categorical(tuple(choices) if isinstance(choices, list) else choices))
 
     def suggest(self, name: str, distribution: Distribution) -> Any:
         """A value from any distribution (what the `suggest_*` helpers call)."""
@@ -68,7 +92,7 @@ class Trial:
             raise error.named(name) from None
         known = self.distributions.get(name)
         if known is not None:
-            if known != dist:
+            if known is not dist and known != dist:
                 raise SearchSpaceError(f"it was already defined as {known!r} in this trial or the study's space",
                                        repr(dist), param=name)
             return self.params[name]
@@ -79,7 +103,7 @@ class Trial:
             if not dist.contains(value):
                 raise SearchSpaceError(f"the enqueued value must lie in {dist!r}", repr(value), param=name)
         else:
-            value = dist.from_unit(self.study.sampler.sample(Space({name: dist}), self._sample_context())[0])
+            value = dist.from_unit(self.study.sampler.sample_one(name, dist, self._sample_context()))
         self._set_param(name, dist, value)
         return value
 

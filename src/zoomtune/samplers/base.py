@@ -9,6 +9,7 @@ trials in any process and in any order of `suggest_*` calls.
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoomtune.records import Direction, TrialRecord
-from zoomtune.space import Space
+from zoomtune.space import Distribution, Space
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,21 @@ class SampleContext:
     history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
 
 
+@lru_cache(maxsize=4096)
 def key_of(name: str) -> int:
     """A stable integer for a parameter name (Python's str hash changes between processes)."""
     return zlib.crc32(name.encode("utf-8"))
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
 
 
 def fresh_seed() -> int:
@@ -51,6 +64,16 @@ class Sampler(ABC):
     def rng(self, number: int, *keys: str) -> np.random.Generator:
         """A generator that depends only on (seed, trial number, keys)."""
         return np.random.default_rng([self.seed, number, *(key_of(k) for k in keys)])
+
+    def uniform(self, number: int, key: str) -> float:
+        """One U[0, 1) draw that depends only on (seed, trial number, key): a counter-based hash,
+        about ten times cheaper than seeding a generator, for samplers that need one number."""
+        mixed = _splitmix64(_splitmix64(_splitmix64(self.seed & _MASK64) ^ number) ^ key_of(key))
+        return (mixed >> 11) * 2.0**-53
+
+    def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
+        """The coordinate of one parameter suggested on the fly (define-by-run)."""
+        return float(self.sample(Space({name: dist}), context)[0])
 
     @abstractmethod
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoomtune.samplers.base import SampleContext, Sampler
-from zoomtune.space import Space
+from zoomtune.space import Distribution, Space
 
 
 class RandomSampler(Sampler):
@@ -21,7 +21,10 @@ class RandomSampler(Sampler):
     """
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        return [float(self.rng(context.number, name).random()) for name in space]
+        return [self.uniform(context.number, name) for name in space]
+
+    def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
+        return self.uniform(context.number, name)
 
 
 __all__ = ["RandomSampler"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -50,6 +51,7 @@ class _Study:
     info: StudyInfo
     trials: list[_Trial] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    waiting: deque[_Trial] = field(default_factory=deque)  # enqueued trials, oldest first
 
 
 class InMemoryStorage(Storage):
@@ -116,15 +118,18 @@ class InMemoryStorage(Storage):
             trial = _Trial(next(self._trial_ids), len(study.trials), TrialState(state),
                            _now() if state is TrialState.RUNNING else None, parent, dict(fixed_params or {}))
             study.trials.append(trial)
+            if trial.state is TrialState.WAITING:
+                study.waiting.append(trial)
             self._trials[trial.trial_id] = (study, trial)
             return trial.record(())
 
     def start_trial(self, study_id: int) -> TrialRecord:
         with self._lock:
-            for trial in self._study(study_id).trials:
-                if trial.state is TrialState.WAITING:
-                    trial.state, trial.started = TrialState.RUNNING, _now()
-                    return trial.record(())
+            waiting = self._study(study_id).waiting
+            if waiting:
+                trial = waiting.popleft()
+                trial.state, trial.started = TrialState.RUNNING, _now()
+                return trial.record(())
             return self.create_trial(study_id)
 
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,

@@ -45,7 +45,7 @@ trials = Table(
     Column("finished", Double, nullable=True),
     Column("heartbeat", Double, nullable=True),
     UniqueConstraint("study_id", "number", name="zt_trials_study_number"),
-    Index("zt_trials_study_state", "study_id", "state"),
+    Index("zt_trials_study_state", "study_id", "state", "number"),
 )
 
 params = Table(
