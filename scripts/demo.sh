@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-exec .venv/bin/zoomtune run examples/quickstart.yaml "$@"
+exec .venv/bin/zoomtune demo "$@"
