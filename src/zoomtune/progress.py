@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +18,10 @@ class TrialProgress:
     """Counts results as they arrive and, when enabled, draws them as a progress bar."""
 
     def __init__(self, direction: Direction, total: int | None, budget: Budget | None = None,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, timeout: float | None = None) -> None:
         self.direction, self.total, self.budget, self.enabled = direction, total, budget, enabled
+        self.timeout = timeout  # with no trial count, the bar measures the time budget instead
+        self._start = time.monotonic()
         self.counts = {state: 0 for state in TrialState}
         self.best: TrialRecord | None = None
         self._bar: Any = None
@@ -30,22 +34,35 @@ class TrialProgress:
     def __enter__(self) -> TrialProgress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("[bold]trials {task.fields[count]}"), BarColumn(),
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                 TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
+                                 TextColumn("eta"), TimeRemainingColumn(),
+                                 console=Console(stderr=True, width=None if sys.stderr.isatty() else 120),
                                  transient=False)
             self._bar.__enter__()
-            self._task = self._bar.add_task("trials", total=self.total, status=self.status())
+            self._task = self._bar.add_task("trials", total=self._bar_total(), count=self.count(),
+                                            status=self.status())
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, status=self.status())
+            self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
             self._bar.__exit__(exc_type, exc, tb)
+
+    def _bar_total(self) -> float | None:
+        return self.total if self.total is not None else self.timeout
+
+    def _bar_completed(self) -> float:
+        if self.total is None and self.timeout is not None:
+            return min(self.timeout, time.monotonic() - self._start)
+        return self.done
+
+    def count(self) -> str:
+        """Trials done, out of the count asked for when there is one."""
+        return f"{self.done}/{self.total}" if self.total is not None else f"{self.done} done"
 
     def status(self) -> str:
         """One line: running, failed, stopped and the best value so far."""
@@ -64,7 +81,7 @@ class TrialProgress:
                 and (self.best is None or self.direction.better(record.value, self.best.value))):  # type: ignore[arg-type]
             self.best = record
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, status=self.status())
+            self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
 
 
 __all__ = ["TrialProgress"]

@@ -50,7 +50,7 @@ def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeo
         raise ConfigError("timeout", "must be a positive number of seconds", timeout)
     executor = choose_executor(study, resolve_jobs(n_jobs))
     budget = executor.make_budget(n_trials, timeout)
-    with TrialProgress(study.direction, n_trials, budget, enabled=show_progress_bar) as progress:
+    with TrialProgress(study.direction, n_trials, budget, enabled=show_progress_bar, timeout=timeout) as progress:
         def on_result(record: TrialRecord) -> None:
             progress.update(record)
             for callback in callbacks:
