@@ -76,3 +76,34 @@ def test_sobol_covers_the_cube_more_evenly_than_random():
     sobol = qmc.discrepancy(points(SobolSampler(seed=0)))
     randoms = [qmc.discrepancy(points(RandomSampler(seed=s))) for s in range(5)]
     assert sobol < min(randoms)
+
+
+class RecordingSampler(RandomSampler):
+    uses_history = True
+
+    def __init__(self, seed):
+        super().__init__(seed)
+        self.seen = []
+
+    def sample(self, space, context):
+        self.seen.append(tuple(space))
+        return super().sample(space, context)
+
+
+def test_history_samplers_get_the_inferred_joint_space_and_ranges_may_change():
+    sampler = RecordingSampler(seed=0)
+    study = zt.create_study(sampler=sampler)
+
+    def objective(trial):
+        high = 1.0 if trial.number < 3 else 0.5
+        x = trial.suggest_float("x", 0.0, high)
+        trial.suggest_int("k", 1, 3)
+        if trial.number == 1:
+            trial.suggest_float("only_once", 0, 1)
+        return x
+
+    study.optimize(objective, n_trials=5)
+    assert ("x", "k") in sampler.seen  # after the first trials, x and k are sampled jointly
+    assert all(t.state is zt.TrialState.COMPLETE for t in study.trials)
+    assert all(t.params["x"] <= 0.5 for t in study.trials[3:])
+    assert study.trials[4].distributions["x"] == zt.Float(0.0, 0.5)

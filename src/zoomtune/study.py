@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
-from zoomtune.records import Direction, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
-from zoomtune.samplers.base import Sampler
+from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
+from zoomtune.samplers.base import Sampler, inferred_space
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Space
@@ -70,6 +70,14 @@ class Study:
         """COMPLETE and STOPPED trials: the history samplers learn from."""
         return self.get_trials(_FINISHED)
 
+    def events(self, kind: EventKind | None = None) -> list[Event]:
+        """The study's events (nudges, branches, zoom rounds), oldest first."""
+        return self.storage.get_events(self.study_id, kind)
+
+    def add_event(self, event: Event) -> None:
+        """Record an event in the study's storage."""
+        self.storage.add_event(self.study_id, event)
+
     def trial(self, number: int) -> TrialRecord:
         """One trial by number."""
         return self.storage.get_trial(self.study_id, number)
@@ -111,6 +119,9 @@ class Study:
         record = self.storage.start_trial(self.study_id)
         trial = Trial(self, record)
         space = self.space
+        if space is None and self.sampler.uses_history:
+            space = inferred_space(trial.finished_trials())
+            trial._inferred = set(space or ())
         if space is not None:
             free = Space({name: dist for name, dist in space.items() if name not in trial.params})
             point = self.sampler.sample(free, trial._sample_context()) if len(free) else []

@@ -64,6 +64,8 @@ class Trial:
         self._record = record
         self._pending: dict[str, tuple[Distribution, Any]] = {}
         self._pending_attrs: dict[str, Any] = {}
+        self._inferred: set[str] = set()  # sampled up front from an inferred (undeclared) space
+        self._history: list[TrialRecord] | None = None
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, state={self.state.value}, params={self.params})"
@@ -91,6 +93,10 @@ class Trial:
         except SearchSpaceError as error:
             raise error.named(name) from None
         known = self.distributions.get(name)
+        if known is not None and known is not dist and name in self._inferred and known != dist:
+            known = None  # the objective changed this parameter's range: sample it afresh
+            self._inferred.discard(name)
+            del self.params[name]
         if known is not None:
             if known is not dist and known != dist:
                 raise SearchSpaceError(f"it was already defined as {known!r} in this trial or the study's space",
@@ -112,9 +118,16 @@ class Trial:
         self.distributions[name] = dist
         self._pending[name] = (dist, value)
 
+    def finished_trials(self) -> list[TrialRecord]:
+        """The study's finished trials, read from storage once per trial (what samplers learn from)."""
+        if self._history is None:
+            self._history = self.study.finished_trials()
+        return self._history
+
     def _sample_context(self) -> SampleContext:
         study = self.study
-        return SampleContext(self.number, study.direction, study.space, study.finished_trials)
+        return SampleContext(self.number, study.direction, study.space, self.finished_trials, study.events,
+                             study.add_event)
 
     # -- reports and attributes --------------------------------------------------------------
     def report(self, value: float, step: int | None = None) -> None:

@@ -16,18 +16,45 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zoomtune.records import Direction, TrialRecord
+from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState
 from zoomtune.space import Distribution, Space
+
+
+def _no_events(kind: EventKind | None = None) -> list[Event]:
+    return []
+
+
+def _drop_event(event: Event) -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class SampleContext:
-    """What a sampler may look at when it proposes trial `number`."""
+    """What a sampler may look at when it proposes trial `number`.
+
+    `history()` gives the finished (COMPLETE and STOPPED) trials, loaded once per trial;
+    `events(kind)` and `add_event(event)` read and write the study's events, so state that
+    must outlive one process (a coarse-to-fine round's box) lives in storage.
+    """
 
     number: int
     direction: Direction
     declared_space: Space | None = None
     history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
+    events: Callable[..., list[Event]] = field(default=_no_events, repr=False)
+    add_event: Callable[[Event], None] = field(default=_drop_event, repr=False)
+
+
+def inferred_space(history: list[TrialRecord]) -> Space | None:
+    """The parameters every COMPLETE trial shares with the same distribution, in first-seen
+    order: the joint space a history-based sampler can model when none was declared."""
+    complete = [t for t in history if t.state is TrialState.COMPLETE]
+    if not complete:
+        return None
+    shared = dict(complete[0].distributions)
+    for trial in complete[1:]:
+        shared = {n: d for n, d in shared.items() if trial.distributions.get(n) == d}
+    return Space(shared) if shared else None
 
 
 @lru_cache(maxsize=4096)
@@ -83,4 +110,4 @@ class Sampler(ABC):
         return f"{type(self).__name__}(seed={self.seed})"
 
 
-__all__ = ["SampleContext", "Sampler", "fresh_seed", "key_of"]
+__all__ = ["SampleContext", "Sampler", "fresh_seed", "inferred_space", "key_of"]
