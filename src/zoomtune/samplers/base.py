@@ -46,15 +46,29 @@ class SampleContext:
 
 
 def inferred_space(history: list[TrialRecord]) -> Space | None:
-    """The parameters every COMPLETE trial shares with the same distribution, in first-seen
-    order: the joint space a history-based sampler can model when none was declared."""
-    complete = [t for t in history if t.state is TrialState.COMPLETE]
-    if not complete:
-        return None
-    shared = dict(complete[0].distributions)
-    for trial in complete[1:]:
-        shared = {n: d for n, d in shared.items() if trial.distributions.get(n) == d}
-    return Space(shared) if shared else None
+    """The joint space a history-based sampler models when none was declared: the parameters
+    of the latest COMPLETE trial, as the objective last defined them. Older trials whose values
+    lie inside it still count (see `history_points`), so narrowing or widening a range in the
+    objective keeps the study's past."""
+    for trial in reversed(history):
+        if trial.state is TrialState.COMPLETE and trial.distributions:
+            return Space(trial.distributions)
+    return None
+
+
+def history_points(space: Space, history: list[TrialRecord],
+                   direction: Direction) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-cube points and values of the COMPLETE trials whose parameters all lie in `space`,
+    values sign-flipped so that lower is better whatever the direction."""
+    points, values = [], []
+    sign = 1.0 if direction is Direction.MINIMIZE else -1.0
+    for trial in history:
+        if trial.state is not TrialState.COMPLETE or trial.value is None or not np.isfinite(trial.value):
+            continue
+        if all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items()):
+            points.append(space.to_unit(trial.params))
+            values.append(sign * trial.value)
+    return np.array(points, dtype=float).reshape(len(points), len(space)), np.array(values, dtype=float)
 
 
 @lru_cache(maxsize=4096)
@@ -110,4 +124,4 @@ class Sampler(ABC):
         return f"{type(self).__name__}(seed={self.seed})"
 
 
-__all__ = ["SampleContext", "Sampler", "fresh_seed", "inferred_space", "key_of"]
+__all__ = ["SampleContext", "Sampler", "fresh_seed", "history_points", "inferred_space", "key_of"]
