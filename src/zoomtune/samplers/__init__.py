@@ -1,8 +1,10 @@
 """Samplers: propose points of the unit cube. Every one takes a `seed`; same seed, same trials."""
 
 from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.samplers.coarse_to_fine import CoarseToFineSampler
 from zoomtune.samplers.grid import GridSampler
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.samplers.sobol import SobolSampler
+from zoomtune.samplers.tpe import TPESampler
 
-__all__ = ["GridSampler", "RandomSampler", "SampleContext", "Sampler", "SobolSampler"]
+__all__ = ["CoarseToFineSampler", "GridSampler", "RandomSampler", "SampleContext", "Sampler", "SobolSampler", "TPESampler"]
