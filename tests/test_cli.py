@@ -110,3 +110,10 @@ def test_markup_in_user_data_is_shown_as_text(workdir):
     (workdir / "s.yaml").write_text("study: s\nobjective: obj:f\nn_trials: 1\n")
     zoomtune("run", "s.yaml", "-q", cwd=workdir)
     assert "[bold]x[/bold]" in zoomtune("status", "s", cwd=workdir).stdout
+
+
+def test_coarse_to_fine_rounds_are_shown(workdir):
+    shutil.copy(EXAMPLES / "coarse_to_fine.yaml", workdir)
+    assert zoomtune("run", "coarse_to_fine.yaml", "-n", "31", "-q", cwd=workdir).returncode == 0
+    status = zoomtune("status", "coarse-to-fine", cwd=workdir).stdout
+    assert "coarse to fine: round 1 searched" in status and "round 2 searched" in status and "lr in [" in status

@@ -5,7 +5,7 @@ study: quickstart                 # the study's name
 objective: objectives:quadratic   # module:function, the module found beside this file or on sys.path
 direction: minimize
 n_trials: 50                      # optional: timeout (seconds), jobs, storage, seed
-sampler: random                   # or {name: sobol, seed: 1}; random, grid (points: 5), sobol
+sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, grid (points: 5), sobol
 space:                            # optional: declared parameters, sampled before the objective runs
   lr: {type: float, low: 1e-4, high: 1, scale: log}
   beta: {type: float, low: 0.9, high: 0.999, scale: log1m}
@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from zoomtune.errors import ConfigError, SearchSpaceError
-from zoomtune.samplers import GridSampler, RandomSampler, Sampler, SobolSampler
+from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler
 from zoomtune.space import Space
 
-SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler}
+SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler,
+                                               "coarse_to_fine": CoarseToFineSampler}
 _KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "space"}
 
 

@@ -17,7 +17,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool) 
     """List the studies in the storage, or the trials of STUDY."""
     from rich.table import Table
 
-    from zoomtune.records import TrialState
+    from zoomtune.records import EventKind, TrialState
 
     backend = open_existing_storage(storage)
     out = console()
@@ -53,3 +53,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool) 
                       *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
+    for zoom in loaded.events(EventKind.ZOOM):
+        boxes = " or ".join(zoom.payload.get("described", []))
+        out.print(f"coarse to fine: round {zoom.payload['round']} searched {fmt_value(boxes)} "
+                  f"(the best of {zoom.payload['n_trials']} trials, boxed)")
