@@ -46,6 +46,7 @@ class EventKind(str, Enum):
     NUDGE = "nudge"  # a running trial's hyperparameter was changed
     BRANCH = "branch"  # a trial was started from another's checkpoint
     ZOOM = "zoom"  # a coarse-to-fine round's box
+    CHECKPOINT = "checkpoint"  # a trial saved its state at a step
     NOTE = "note"
 
 

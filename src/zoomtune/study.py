@@ -9,10 +9,13 @@ True
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from zoomtune.checkpoints import CheckpointStore, default_root
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
 from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
 from zoomtune.samplers.base import Sampler, inferred_space
@@ -34,12 +37,19 @@ class Study:
     """A named search: its direction, space, sampler and scheduler, and its trials in storage."""
 
     def __init__(self, info: StudyInfo, storage: Storage, sampler: Sampler | None = None,
-                 scheduler: Scheduler | None = None, space: Space | None = None) -> None:
+                 scheduler: Scheduler | None = None, space: Space | None = None,
+                 artifacts: str | os.PathLike[str] | None = None) -> None:
         self._info = info
         self.storage = storage
         self.sampler: Sampler = sampler or RandomSampler()
         self.scheduler = scheduler
         self.space: Space | None = space
+        self.artifacts = Path(artifacts) if artifacts is not None else default_root(storage.url)
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        """Where this study's trials keep their checkpoints."""
+        return CheckpointStore(self.artifacts, self.name)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, direction={self.direction.value}, storage={self.storage.url!r})"
@@ -155,6 +165,24 @@ class Study:
             raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
         return trial.snapshot()
 
+    def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None,
+               **payload: Any) -> int:
+        """Queue a new trial with `trial_number`'s parameters changed by `overrides`; when it runs,
+        `trial.load_checkpoint()` returns the parent's checkpoint at `step` (or the latest before it).
+        Returns the new trial's number."""
+        parent = self.trial(trial_number)
+        overrides = dict(overrides or {})
+        for name, value in overrides.items():
+            dist = parent.distributions.get(name)
+            if dist is None:
+                raise SearchSpaceError(f"trial {trial_number} has no such parameter", repr(value), param=name)
+            if not dist.contains(value):
+                raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
+        number = self.enqueue({**parent.params, **overrides}, parent=trial_number)
+        self.add_event(Event(EventKind.BRANCH, {"parent": trial_number, "overrides": overrides, **payload},
+                             trial_number=number, step=step))
+        return number
+
     def enqueue(self, params: Mapping[str, Any], parent: int | None = None) -> int:
         """Queue a trial with these parameter values (state WAITING); returns its number."""
         if self.space is not None:
@@ -197,10 +225,11 @@ def _direction(direction: str | Direction) -> Direction:
 def create_study(name: str | None = None, direction: str | Direction = "minimize",
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
-                 load_if_exists: bool = False) -> Study:
+                 load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
 
-    With `load_if_exists=True` an existing study of that name is continued instead.
+    With `load_if_exists=True` an existing study of that name is continued instead. `artifacts`
+    is the folder for checkpoints (default: `zoomtune-artifacts` beside the SQLite file).
     """
     backend = get_storage(storage)
     declared = _space_of(space)
@@ -211,13 +240,14 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
-        return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted)
-    return Study(info, backend, sampler, scheduler, declared)
+        return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted,
+                          artifacts=artifacts)
+    return Study(info, backend, sampler, scheduler, declared, artifacts)
 
 
 def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
                scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
-               direction: str | Direction | None = None) -> Study:
+               direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None) -> Study:
     """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none."""
     backend = get_storage(storage)
     info = backend.get_study(name)
@@ -227,7 +257,7 @@ def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler
     declared = _space_of(space)
     if declared is None and info.space is not None:
         declared = Space.from_dict(info.space)
-    return Study(info, backend, sampler, scheduler, declared)
+    return Study(info, backend, sampler, scheduler, declared, artifacts)
 
 
 def list_studies(storage: str | Storage | None = None) -> list[StudySummary]:

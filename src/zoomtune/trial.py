@@ -11,12 +11,13 @@ True
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import SearchSpaceError
-from zoomtune.records import TrialRecord, TrialState
+from zoomtune.records import Event, EventKind, TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext
 from zoomtune.schedulers.base import Decision, ScheduleContext
 from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int
@@ -154,8 +155,32 @@ class Trial:
         scheduler = self.study.scheduler
         if scheduler is None or not self.intermediate_values:
             return False
-        context = ScheduleContext(self.study.direction, self.study.get_trials)
+        context = ScheduleContext(self.study.direction, self.study.get_trials, self.study.branch)
         return scheduler.decide(self.snapshot(), context) is Decision.STOP
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self, state: Any, step: int | None = None) -> None:
+        """Save any picklable `state` (model and optimizer state dicts, say) for this trial at `step`
+        (default: the last reported step), atomically; older ones are pruned (last 2 and the best kept)."""
+        self._require_running("save a checkpoint")
+        if step is None:
+            step = max(self.intermediate_values, default=0)
+        store = self.study.checkpoints
+        path = store.save(self.number, step, state)
+        self.study.add_event(Event(EventKind.CHECKPOINT, {"path": str(path)}, self.number, step))
+        store.prune(self.number, self.intermediate_values, self.study.direction)
+
+    def load_checkpoint(self) -> Any:
+        """This trial's latest checkpoint; for a branched trial without one yet, its parent's at the
+        branch step (or the latest before it); None when there is none."""
+        events = self.study.events(EventKind.CHECKPOINT)
+        own = _latest_existing(events, self.number, None)
+        if own is not None:
+            return own
+        for branch in reversed(self.study.events(EventKind.BRANCH)):
+            if branch.trial_number == self.number and branch.payload.get("parent") is not None:
+                return _latest_existing(events, branch.payload["parent"], branch.step)
+        return None
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable value to the trial (stored with its next report or result)."""
@@ -182,6 +207,18 @@ class Trial:
                                         error=error)
         self._pending, self._pending_attrs = {}, {}
         self.state, self.value = state, value
+
+
+def _latest_existing(events: list[Event], trial_number: int, max_step: int | None) -> Any:
+    """The state of a trial's latest checkpoint (at or before `max_step`) whose file still exists."""
+    from zoomtune.checkpoints import CheckpointStore
+
+    candidates = [e for e in events if e.trial_number == trial_number and e.step is not None
+                  and (max_step is None or e.step <= max_step)]
+    for event in sorted(candidates, key=lambda e: e.step, reverse=True):  # type: ignore[arg-type, return-value]
+        if os.path.exists(event.payload["path"]):
+            return CheckpointStore.load(event.payload["path"])
+    return None
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:

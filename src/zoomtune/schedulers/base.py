@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from zoomtune.records import Direction, TrialRecord
 from zoomtune.samplers.base import fresh_seed
@@ -22,12 +23,21 @@ class Decision(str, Enum):
     STOP = "stop"
 
 
+def _cannot_branch(trial_number: int, step: int | None = None, overrides: Any = None, **payload: Any) -> int:
+    raise RuntimeError("this context cannot branch trials")
+
+
 @dataclass(frozen=True)
 class ScheduleContext:
-    """What a scheduler may look at: the study's direction and its trials (loaded on demand)."""
+    """What a scheduler may look at: the study's direction and its trials (loaded on demand).
+
+    `branch(trial_number, step, overrides, **payload)` queues a new trial that starts from
+    another's checkpoint with changed parameters (what PBT's exploit step needs).
+    """
 
     direction: Direction
     history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
+    branch: Callable[..., int] = field(default=_cannot_branch, repr=False)
 
 
 class Scheduler(ABC):

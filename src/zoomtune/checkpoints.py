@@ -1,0 +1,83 @@
+"""Checkpoints: any picklable state, written atomically under an artifacts folder, referenced from
+storage as CHECKPOINT events, pruned so disks do not fill up.
+
+Layout: ``<root>/<study name>/trial-<number>/step-<step>.pkl``. A file is written to a temporary
+name and renamed, so a crash never leaves a half-written checkpoint behind a reference. The
+default root is a `zoomtune-artifacts` folder beside the SQLite file (or in the working
+directory for other storages).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoomtune.records import Direction
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_root(storage_url: str) -> Path:
+    """`zoomtune-artifacts` beside a SQLite file, else in the working directory."""
+    if storage_url.startswith("sqlite:///"):
+        database = storage_url[len("sqlite:///"):]
+        if database and database != ":memory:":
+            return Path(database).resolve().parent / "zoomtune-artifacts"
+    return Path.cwd() / "zoomtune-artifacts"
+
+
+class CheckpointStore:
+    """Writes, reads and prunes one study's checkpoint files."""
+
+    def __init__(self, root: str | os.PathLike[str], study_name: str, keep_last: int = 2) -> None:
+        if keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1; got {keep_last}")
+        self.folder = Path(root) / _SAFE.sub("_", study_name)
+        self.keep_last = keep_last
+
+    def path(self, trial_number: int, step: int) -> Path:
+        return self.folder / f"trial-{trial_number}" / f"step-{step}.pkl"
+
+    def save(self, trial_number: int, step: int, state: Any) -> Path:
+        """Write `state` atomically; returns its path."""
+        target = self.path(trial_number, step)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Any:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+    def prune(self, trial_number: int, values: dict[int, float], direction: Direction) -> list[int]:
+        """Delete this trial's checkpoints except the last `keep_last` and the one of its best
+        reported step; returns the steps kept."""
+        folder = self.folder / f"trial-{trial_number}"
+        steps = sorted(int(p.stem[len("step-"):]) for p in folder.glob("step-*.pkl"))
+        keep = set(steps[-self.keep_last:])
+        scored = [s for s in steps if s in values and values[s] == values[s]]
+        if scored:
+            best = scored[0]
+            for step in scored[1:]:
+                if direction.better(values[step], values[best]):
+                    best = step
+            keep.add(best)
+        for step in steps:
+            if step not in keep:
+                self.path(trial_number, step).unlink(missing_ok=True)
+        return sorted(keep)
+
+
+__all__ = ["CheckpointStore", "default_root"]

@@ -1,0 +1,78 @@
+"""Population-based training: the automated panda.
+
+Every `interval` steps, a trial whose value at that step is in the bottom `quantile` of the
+trials that reached it is stopped, and a replacement is branched from a trial of the top
+`quantile` (exploit: it starts from that trial's checkpoint, see `Trial.load_checkpoint`) with
+perturbed hyperparameters (explore, in the unit cube: each parameter is resampled with
+probability `resample_probability`, else moved by ±`step` of its range; a categorical moves to
+a neighbouring choice). The branch is stored as a BRANCH event (reason "pbt"), so the
+lineage shows who copied whom. Objectives save a checkpoint at each report
+(`trial.save_checkpoint(state, step)`) and resume from `trial.load_checkpoint()`; without
+checkpoints the replacement simply starts afresh with the perturbed values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zoomtune.records import TrialRecord
+from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.space import Categorical, Distribution
+
+
+def perturb(params: dict[str, Any], distributions: dict[str, Distribution], rng: np.random.Generator,
+            resample_probability: float, step: float) -> dict[str, Any]:
+    """New values for `params`: each resampled or moved in the unit cube."""
+    out = {}
+    for name, dist in distributions.items():
+        if name not in params:
+            continue
+        if rng.random() < resample_probability:
+            out[name] = dist.from_unit(float(rng.random()))
+        elif isinstance(dist, Categorical):
+            index = dist.index(params[name]) + int(rng.choice((-1, 1)))
+            out[name] = dist.choices[min(len(dist.choices) - 1, max(0, index))]
+        else:
+            u = dist.to_unit(params[name]) + float(rng.choice((-step, step)))
+            out[name] = dist.from_unit(min(1.0, max(0.0, u)))
+    return out
+
+
+class PBT(Scheduler):
+    """Exploit (copy a good trial's checkpoint) and explore (perturb its hyperparameters).
+
+    `interval` counts reports: steps interval-1, 2·interval-1, ... are the decision points.
+    """
+
+    def __init__(self, interval: int = 4, quantile: float = 0.25, resample_probability: float = 0.25,
+                 step: float = 0.1, min_population: int = 4, seed: int | None = None) -> None:
+        super().__init__(seed)
+        if interval < 1 or not 0 < quantile <= 0.5 or min_population < 2:
+            raise ValueError(f"PBT needs interval >= 1, 0 < quantile <= 0.5, min_population >= 2; got "
+                             f"interval={interval}, quantile={quantile}, min_population={min_population}")
+        self.interval, self.quantile, self.min_population = interval, quantile, min_population
+        self.resample_probability, self.step = resample_probability, step
+
+    def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
+        step = trial.last_step
+        if step is None or (step + 1) % self.interval:
+            return Decision.CONTINUE
+        population = {t.number: t for t in context.history() if step in t.intermediate_values}
+        population[trial.number] = trial
+        if len(population) < self.min_population:
+            return Decision.CONTINUE
+        sign = 1.0 if context.direction.value == "minimize" else -1.0
+        ranked = sorted(population.values(), key=lambda t: (sign * t.intermediate_values[step], t.number))
+        cut = max(1, int(self.quantile * len(ranked)))
+        if trial.number not in {t.number for t in ranked[-cut:]}:
+            return Decision.CONTINUE
+        rng = np.random.default_rng([self.seed, trial.number, step])
+        donor = ranked[int(rng.integers(cut))]
+        overrides = perturb(donor.params, donor.distributions, rng, self.resample_probability, self.step)
+        context.branch(donor.number, step, overrides, reason="pbt", replaces=trial.number)
+        return Decision.STOP
+
+
+__all__ = ["PBT", "perturb"]
