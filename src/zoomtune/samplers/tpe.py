@@ -1,0 +1,173 @@
+"""Tree-structured Parzen Estimator (Bergstra et al. 2011), multivariate, in the unit cube.
+
+After `n_startup_trials` usable trials, the finished trials are split into a good group (the
+best `gamma(n)`) and a bad group (the rest). Each group gets a Parzen density over [0, 1]^d: a
+mixture with one component per trial plus one wide prior component. A component is a product
+of truncated Gaussians on [0, 1] for numeric dimensions and a smoothed one-hot distribution for
+categorical ones, so the dimensions are modelled jointly (a component is drawn once per point).
+`n_candidates` points are drawn from the good density l and the one with the largest
+log l(x) - log g(x) is returned.
+
+History cap: at most `max_observations` trials are modelled, the good group (ranked over the
+whole history) plus the most recent bad trials, which keeps one proposal well under 20 ms with
+thousands of finished trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.special import logsumexp, ndtr, ndtri
+
+from zoomtune.records import Direction, TrialRecord, TrialState
+from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.space import Categorical, Distribution, Space
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def default_gamma(n: int) -> int:
+    """Size of the good group among n trials: 10 %, rounded up, at most 25."""
+    return min(math.ceil(0.1 * n), 25)
+
+
+class _Parzen:
+    """A mixture over [0, 1]^d: one component per observation plus a prior component."""
+
+    def __init__(self, points: np.ndarray, n_choices: list[int], prior_weight: float) -> None:
+        n, d = points.shape
+        self.numeric = np.array([k == 0 for k in n_choices], dtype=bool)
+        self.n_choices = n_choices
+        weights = np.append(np.ones(n), prior_weight)
+        self.log_w = np.log(weights / weights.sum())
+        self.mu = np.vstack([points, np.full((1, d), 0.5)])  # (n + 1, d); the last row is the prior
+        # Bandwidth: Scott's rule on the group's spread, clipped between a floor that shrinks
+        # with n (1 / (n + 1), at least 0.01) and 1; the prior component is wide (sigma = 1).
+        spread = points.std(axis=0) if n > 1 else np.full(d, 0.5)
+        sigma = 1.06 * spread * n ** (-1.0 / (d + 4)) if n else np.ones(d)
+        sigma = np.clip(sigma, max(1.0 / (n + 1), 0.01), 1.0)
+        self.sigma = np.vstack([np.tile(sigma, (n, 1)), np.ones((1, d))])
+        lo = -self.mu / self.sigma
+        hi = (1.0 - self.mu) / self.sigma
+        self.cdf_lo, self.cdf_hi = ndtr(lo), ndtr(hi)
+        # log of the truncation mass; the interval always contains mu, so no cancellation
+        self.log_mass = np.log(np.maximum(self.cdf_hi - self.cdf_lo, 1e-300))
+        # Categorical dims: per component, probabilities over the choices (observed one boosted).
+        self.log_cat: dict[int, np.ndarray] = {}
+        for j, k in enumerate(n_choices):
+            if k:
+                idx = np.minimum((points[:, j] * k).astype(int), k - 1)
+                probs = np.full((n + 1, k), prior_weight / k)
+                probs[np.arange(n), idx] += 1.0
+                self.log_cat[j] = np.log(probs / probs.sum(axis=1, keepdims=True))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        comp = rng.choice(len(self.log_w), size=size, p=np.exp(self.log_w))
+        d = self.mu.shape[1]
+        u = rng.random((size, d))
+        lo, hi = self.cdf_lo[comp], self.cdf_hi[comp]
+        z = ndtri(np.clip(lo + u * (hi - lo), 1e-300, 1.0 - 1e-16))
+        out = np.clip(self.mu[comp] + self.sigma[comp] * z, 0.0, 1.0)
+        for j, log_p in self.log_cat.items():
+            cum = np.cumsum(np.exp(log_p[comp]), axis=1)
+            choice = np.minimum((u[:, j:j + 1] > cum).sum(axis=1), self.n_choices[j] - 1)
+            out[:, j] = (choice + 0.5) / self.n_choices[j]
+        return out
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """log density at each row of x (m, d), summed over dims, mixed over components."""
+        total = np.tile(self.log_w, (len(x), 1))  # (m, components)
+        num = self.numeric
+        if num.any():
+            z = (x[:, None, num] - self.mu[None, :, num]) / self.sigma[None, :, num]
+            per_dim = -0.5 * z * z - _LOG_SQRT_2PI - np.log(self.sigma[:, num]) - self.log_mass[:, num]
+            total += per_dim.sum(axis=2)
+        for j, log_p in self.log_cat.items():
+            k = self.n_choices[j]
+            idx = np.minimum((x[:, j] * k).astype(int), k - 1)
+            total += log_p[:, idx].T
+        return logsumexp(total, axis=1)
+
+
+class TPESampler(Sampler):
+    """Multivariate TPE over the (declared or inferred) joint space.
+
+    Parameters suggested outside the joint space (define-by-run, conditional) get a 1-D TPE
+    on the trials that have them. Only COMPLETE trials with a finite value and every parameter
+    of the space, each with the same distribution, are modelled.
+    """
+
+    uses_history = True
+
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10, n_candidates: int = 24,
+                 gamma: Callable[[int], int] = default_gamma, prior_weight: float = 1.0,
+                 max_observations: int = 300) -> None:
+        super().__init__(seed)
+        self.n_startup_trials = int(n_startup_trials)
+        self.n_candidates = int(n_candidates)
+        self.gamma = gamma
+        self.prior_weight = float(prior_weight)
+        self.max_observations = int(max_observations)
+
+    def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
+        return self._propose(space, context, "tpe")
+
+    def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
+        return self._propose(Space({name: dist}), context, "tpe:" + name)[0]
+
+    def _observations(self, space: Space, history: list[TrialRecord],
+                      direction: Direction) -> tuple[list[TrialRecord], list[TrialRecord]]:
+        """The usable trials split into (good, bad), bad capped to the most recent ones."""
+        items = list(space.items())
+        same: dict[int, bool] = {}  # id(distribution) -> equal to the space's; objects live in history
+        usable: list[TrialRecord] = []
+        for t in history:
+            if t.state is not TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
+                continue
+            dists = t.distributions
+            for name, dist in items:
+                d = dists.get(name)
+                if d is None:
+                    break
+                ok = same.get(id(d))
+                if ok is None:
+                    ok = same[id(d)] = d is dist or d == dist
+                if not ok or name not in t.params:
+                    break
+            else:
+                usable.append(t)
+        sign = 1.0 if direction is Direction.MINIMIZE else -1.0
+        ranked = sorted(usable, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
+        n_good = max(1, min(int(self.gamma(len(ranked))), len(ranked))) if ranked else 0
+        good, bad = ranked[:n_good], ranked[n_good:]
+        cap = max(self.max_observations - n_good, 1)
+        if len(bad) > cap:
+            bad = sorted(bad, key=lambda t: t.number)[-cap:]
+        return good, bad
+
+    def _propose(self, space: Space, context: SampleContext, key: str) -> list[float]:
+        rng = self.rng(context.number, key)
+        d = len(space)
+        good, bad = self._observations(space, context.history(), context.direction)
+        n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
+        if len(good) + len(bad) < max(self.n_startup_trials, 1):
+            point = rng.random(d)
+        else:
+            def unit(trials: list[TrialRecord]) -> np.ndarray:
+                return np.array([space.to_unit(t.params) for t in trials], dtype=float).reshape(-1, d)
+
+            below = _Parzen(unit(good), n_choices, self.prior_weight)
+            above = _Parzen(unit(bad), n_choices, self.prior_weight)
+            candidates = below.sample(rng, self.n_candidates)
+            score = below.log_pdf(candidates) - above.log_pdf(candidates)
+            point = candidates[int(np.argmax(score))]
+        out = []
+        for u, k in zip(point, n_choices):
+            u = min(1.0, max(0.0, float(u)))
+            out.append((min(int(u * k), k - 1) + 0.5) / k if k else u)  # categorical: cell centre
+        return out
+
+
+__all__ = ["TPESampler", "default_gamma"]
