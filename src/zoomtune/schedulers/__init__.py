@@ -1,5 +1,9 @@
 """Schedulers: early stopping and population-based training, orthogonal to samplers."""
 
+from zoomtune.schedulers.asha import ASHA
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.schedulers.hyperband import Hyperband
+from zoomtune.schedulers.median import MedianStopping
+from zoomtune.schedulers.pbt import PBT
 
-__all__ = ["Decision", "ScheduleContext", "Scheduler"]
+__all__ = ["ASHA", "Decision", "Hyperband", "MedianStopping", "PBT", "ScheduleContext", "Scheduler"]
