@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+import zoomtune
+
 
 def momentum_descent(trial):  # type: ignore[no-untyped-def]
     """Tune gradient descent with momentum on an ill-conditioned quadratic (condition number 1e3).
@@ -24,8 +26,10 @@ def momentum_descent(trial):  # type: ignore[no-untyped-def]
         rate = lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         velocity = beta * velocity + curvature * w / curvature.max()
         w = w - rate * velocity
-        if (step + 1) % 40 == 0:
+        if (step + 1) % 40 == 0:  # five reports: steps 0..4, one per 40 iterations
             loss = float(0.5 * np.sum(curvature * w * w))
-            trial.report(min(math.log10(loss + 1e-300), 10.0), step=step + 1)
+            trial.report(min(math.log10(loss + 1e-300), 10.0) if math.isfinite(loss) else 10.0, (step + 1) // 40 - 1)
+            if trial.should_stop():
+                raise zoomtune.TrialStopped()
     loss = float(0.5 * np.sum(curvature * w * w))
     return min(math.log10(loss + 1e-300), 10.0) if math.isfinite(loss) else 10.0

@@ -117,3 +117,16 @@ def test_coarse_to_fine_rounds_are_shown(workdir):
     assert zoomtune("run", "coarse_to_fine.yaml", "-n", "31", "-q", cwd=workdir).returncode == 0
     status = zoomtune("status", "coarse-to-fine", cwd=workdir).stdout
     assert "coarse to fine: round 1 searched" in status and "round 2 searched" in status and "lr in [" in status
+
+
+def test_study_file_with_tpe_and_asha(workdir):
+    (workdir / "s.yaml").write_text("study: s\nobjective: objectives:momentum_descent\nn_trials: 12\n"
+                                    "sampler: {name: tpe, n_startup_trials: 5}\n"
+                                    "scheduler: {name: asha, min_resource: 1, reduction_factor: 2}\n")
+    assert zoomtune("run", "s.yaml", "-q", cwd=workdir).returncode == 0
+    assert "STOPPED" in zoomtune("status", "s", "--limit", "0", cwd=workdir).stdout
+    (workdir / "s.yaml").write_text("study: s\nobjective: objectives:momentum_descent\nn_trials: 2\n"
+                                    "scheduler: {name: asha, reduction_factor: 0}\n")
+    assert_user_error(zoomtune("run", "s.yaml", cwd=workdir), "scheduler: bad option for 'asha'")
+    (workdir / "s.yaml").write_text("study: s\nobjective: objectives:momentum_descent\nn_trials: 2\nscheduler: halving\n")
+    assert_user_error(zoomtune("run", "s.yaml", cwd=workdir), "scheduler: must be one of median, asha")

@@ -5,7 +5,8 @@ study: quickstart                 # the study's name
 objective: objectives:quadratic   # module:function, the module found beside this file or on sys.path
 direction: minimize
 n_trials: 50                      # optional: timeout (seconds), jobs, storage, seed
-sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, grid (points: 5), sobol
+sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, grid (points: 5)
+scheduler: {name: asha, min_resource: 1}   # optional early stopping: median, asha, hyperband, pbt
 space:                            # optional: declared parameters, sampled before the objective runs
   lr: {type: float, low: 1e-4, high: 1, scale: log}
   beta: {type: float, low: 0.9, high: 0.999, scale: log1m}
@@ -25,12 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from zoomtune.errors import ConfigError, SearchSpaceError
-from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler
+from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
+from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
 from zoomtune.space import Space
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler,
-                                               "coarse_to_fine": CoarseToFineSampler}
-_KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "space"}
+                                               "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler}
+SCHEDULERS: dict[str, Callable[..., Scheduler]] = {"median": MedianStopping, "asha": ASHA, "hyperband": Hyperband,
+                                                   "pbt": PBT}
+_KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "scheduler",
+         "space"}
 
 
 @dataclass
@@ -43,6 +48,7 @@ class StudySpec:
     direction: str = "minimize"
     space: Space | None = None
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "random"})
+    scheduler: dict[str, Any] | None = None
     n_trials: int | None = None
     timeout: float | None = None
     jobs: int = 1
@@ -51,15 +57,25 @@ class StudySpec:
 
     def build_sampler(self) -> Sampler:
         """The sampler the file names, with its options (a grid gets the declared space)."""
-        options = dict(self.sampler)
-        name = options.pop("name")
+        extra = {"space": self.space} if self.sampler["name"] == "grid" else {}
+        return self._build("sampler", self.sampler, SAMPLERS, extra)  # type: ignore[return-value]
+
+    def build_scheduler(self) -> Scheduler | None:
+        """The scheduler the file names, or None."""
+        if self.scheduler is None:
+            return None
+        return self._build("scheduler", self.scheduler, SCHEDULERS, {})  # type: ignore[return-value]
+
+    def _build(self, key: str, spec: dict[str, Any], registry: Mapping[str, Callable[..., Any]],
+               extra: dict[str, Any]) -> Any:
+        options = {k: v for k, v in spec.items() if k != "name"}
         options.setdefault("seed", self.seed)
-        if name == "grid":
-            options.setdefault("space", self.space)
+        for name, value in extra.items():
+            options.setdefault(name, value)
         try:
-            return SAMPLERS[name](**options)
-        except TypeError as error:
-            raise ConfigError("sampler", f"bad option for {name!r} ({error})", options, str(self.source)) from None
+            return registry[spec["name"]](**options)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(key, f"bad option for {spec['name']!r} ({error})", options, str(self.source)) from None
 
     def load_objective(self) -> Callable[..., Any]:
         """Import `module:function`, looking beside the study file first."""
@@ -103,6 +119,19 @@ def _positive(data: Mapping[str, Any], key: str, kind: type, source: str) -> Any
     return kind(value)
 
 
+def _named(data: Mapping[str, Any], key: str, registry: Mapping[str, Any], default: str | None,
+           where: str) -> dict[str, Any] | None:
+    """A `name` or `{name: ..., option: ...}` field, checked against the registry."""
+    spec = data.get(key, default)
+    if spec is None:
+        return None
+    spec = {"name": spec} if isinstance(spec, str) else spec
+    if not isinstance(spec, Mapping) or spec.get("name") not in registry:
+        raise ConfigError(key, f"must be one of {', '.join(registry)} (or a mapping with 'name' and options)",
+                          spec, where)
+    return dict(spec)
+
+
 def parse_study(data: Any, source: Path) -> StudySpec:
     """Validate a study mapping (already read from YAML)."""
     where = str(source)
@@ -117,11 +146,8 @@ def parse_study(data: Any, source: Path) -> StudySpec:
     direction = data.get("direction", "minimize")
     if direction not in ("minimize", "maximize"):
         raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction, where)
-    sampler = data.get("sampler", "random")
-    sampler = {"name": sampler} if isinstance(sampler, str) else sampler
-    if not isinstance(sampler, Mapping) or sampler.get("name") not in SAMPLERS:
-        raise ConfigError("sampler", f"must be one of {', '.join(SAMPLERS)} (or a mapping with 'name')",
-                          sampler, where)
+    sampler = _named(data, "sampler", SAMPLERS, "random", where)
+    scheduler = _named(data, "scheduler", SCHEDULERS, None, where)
     space = None
     if data.get("space") is not None:
         try:
@@ -138,7 +164,8 @@ def parse_study(data: Any, source: Path) -> StudySpec:
     if storage is not None and not isinstance(storage, str):
         raise ConfigError("storage", "must be a URL such as sqlite:///zoomtune.db", storage, where)
     return StudySpec(name=data["study"], objective=data["objective"], source=source, direction=direction,
-                     space=space, sampler=dict(sampler), n_trials=_positive(data, "n_trials", int, where),
+                     space=space, sampler=sampler, scheduler=scheduler,  # type: ignore[arg-type]
+                     n_trials=_positive(data, "n_trials", int, where),
                      timeout=_positive(data, "timeout", float, where), jobs=jobs, storage=storage, seed=seed)
 
 
@@ -161,4 +188,4 @@ def load_study_file(path: str | Path) -> StudySpec:
     return parse_study(data, source)
 
 
-__all__ = ["SAMPLERS", "StudySpec", "import_objective", "load_study_file", "parse_study"]
+__all__ = ["SAMPLERS", "SCHEDULERS", "StudySpec", "import_objective", "load_study_file", "parse_study"]
