@@ -24,7 +24,7 @@ def best_of_run(sampler, n_trials=60):
 
 
 def test_rounds_are_stored_and_zoom_in():
-    study = best_of_run(CoarseToFineSampler(seed=1, round_size=15, explore=0.0, max_boxes=1))
+    study = best_of_run(CoarseToFineSampler(seed=1, round_size=15, margin=0.25, explore=0.0, max_boxes=1))
     zooms = study.events(zt.EventKind.ZOOM)
     assert [e.payload["round"] for e in zooms] == [1, 2, 3]
     widths = [e.payload["boxes"][0]["unit"]["lr"][1] - e.payload["boxes"][0]["unit"]["lr"][0] for e in zooms]

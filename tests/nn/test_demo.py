@@ -18,7 +18,9 @@ def test_demo_quick_end_to_end(tmp_path):
     assert "best trial #" in out and "test accuracy" in out and "hyperparameters: " in out and "lr=" in out
     assert "sqlite:///zoomtune.db" in out
     [summary] = zt.list_studies(f"sqlite:///{tmp_path / 'zoomtune.db'}")
-    assert summary.name.startswith("demo-digits-") and summary.n_trials == 6
+    assert summary.name.startswith("demo-digits-") and summary.n_trials == 12
     study = zt.load_study(summary.name, storage=f"sqlite:///{tmp_path / 'zoomtune.db'}")
     assert study.best_value > 0.8 and study.best_trial.user_attrs["test_accuracy"] > 0.8
-    assert all(len(t.intermediate_values) == 5 for t in study.trials)
+    lengths = sorted(len(t.intermediate_values) for t in study.trials)
+    assert lengths[0] == 2 and lengths[-1] == 6  # ASHA stopped some trials after 2 epochs, others ran all 6
+    assert study.trials[-1].state is not zt.TrialState.FAILED

@@ -18,7 +18,7 @@ def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[object, ob
     except ImportError:
         raise ConfigError("demo", "needs PyTorch: run ./scripts/setup.sh, or pip install torch==2.13.0 "
                                   "'zoomtune[torch]'") from None
-    recipe = MLPRecipe(dataset="digits" if quick else "fashion-mnist", epochs=epochs or (5 if quick else 6),
+    recipe = MLPRecipe(dataset="digits" if quick else "fashion-mnist", epochs=epochs or (6 if quick else 12),
                        seed=seed)
     return recipe, datasets.load(recipe.dataset)  # loaded before workers fork, so they share it
 
@@ -28,17 +28,20 @@ def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[object, ob
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=4.0, show_default=True,
               help="Time to spend starting trials (running ones finish after it).")
 @click.option("-j", "--jobs", type=int, default=-1, show_default=True, help="Trials in parallel (-1: all cores).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per trial (default 6).")
+@click.option("--epochs", type=click.IntRange(min=2), default=None,
+              help="Epochs of a trial that is never stopped early (default 12).")
 @click.option("-n", "--n-trials", type=click.IntRange(min=1), default=None, help="Stop after this many trials.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampler seed.")
 @click.option("--quick", is_flag=True, help="A seconds-long run on the tiny digits dataset (for tests).")
 def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_trials: int | None, seed: int,
          quick: bool) -> None:
-    """Tune a batch-norm MLP on Fashion-MNIST: random search on the right scales, all cores, SQLite."""
+    """Tune a batch-norm MLP on Fashion-MNIST: coarse-to-fine on the right scales, ASHA, all cores, SQLite."""
     from rich.table import Table
 
     from zoomtune.executors import resolve_jobs
-    from zoomtune.samplers import RandomSampler
+    from zoomtune.records import EventKind
+    from zoomtune.samplers import CoarseToFineSampler
+    from zoomtune.schedulers import ASHA
     from zoomtune.study import create_study
 
     out = console()
@@ -46,13 +49,15 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     url = storage or DEFAULT_STORAGE
     name = f"demo-{recipe.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"  # type: ignore[attr-defined]
     workers = resolve_jobs(jobs)
-    study = create_study(name, direction="maximize", storage=url, sampler=RandomSampler(seed=seed))
+    scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)  # type: ignore
+    study = create_study(name, direction="maximize", storage=url, scheduler=scheduler,
+                         sampler=CoarseToFineSampler(seed=seed, round_size=6 if quick else 20))
     out.print(f"[bold]zoomtune demo[/]: tuning a batch-norm MLP on {data.name} "  # type: ignore[attr-defined]
               f"({len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test), "  # type: ignore[attr-defined]
-              f"{recipe.epochs} epochs per trial, {workers} workers, random search on log / log1m scales, "  # type: ignore[attr-defined]
-              f"{minutes:g} min budget")
+              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at 2 and 6), {workers} workers, "  # type: ignore[attr-defined]
+              f"coarse-to-fine on log / log1m scales, {minutes:g} min budget")
     started = time.monotonic()
-    study.optimize(recipe, n_trials=n_trials if n_trials else (6 if quick else None),  # type: ignore[arg-type]
+    study.optimize(recipe, n_trials=n_trials if n_trials else (12 if quick else None),  # type: ignore[arg-type]
                    timeout=minutes * 60, n_jobs=workers, show_progress_bar=True)
     elapsed = time.monotonic() - started
     try:
@@ -60,8 +65,11 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     except ValueError:
         out.print("[red]no trial completed[/]: see `zoomtune status " + name + "`")
         raise SystemExit(1) from None
-    top = sorted((t for t in study.trials if t.value is not None), key=lambda t: -t.value)[:5]  # type: ignore
-    table = Table(title=f"top {len(top)} of {len(study.trials)} trials by validation accuracy")
+    trials = study.trials
+    complete = [t for t in trials if t.state.value == "COMPLETE"]
+    top = sorted(complete, key=lambda t: -t.value)[:5]  # type: ignore
+    table = Table(title=f"top {len(top)} of {len(complete)} fully trained trials by validation accuracy "
+                        f"({len(trials) - len(complete)} stopped early or failed)")
     names = list(best.params)
     for column in ("#", "val acc", "test acc", *names):
         table.add_column(column, justify="right")
@@ -71,6 +79,8 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     out.print(table)
     out.print(f"[bold green]best trial #{best.number}[/]: validation accuracy {best.value:.4f}, "
               f"test accuracy {fmt_value(best.user_attrs.get('test_accuracy'))} "
-              f"({len(study.trials)} trials in {elapsed:.0f} s)")
+              f"({len(trials)} trials, {sum(len(t.intermediate_values) for t in trials)} epochs in {elapsed:.0f} s)")
     out.print("hyperparameters: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items()))
+    for zoom in study.events(EventKind.ZOOM)[-1:]:
+        out.print(f"coarse to fine, round {zoom.payload['round']} searched: " + " or ".join(zoom.payload["described"]))
     out.print(f"results: study {name!r} in {url}; `zoomtune status {name} --best` lists every trial")

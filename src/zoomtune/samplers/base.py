@@ -58,12 +58,13 @@ def inferred_space(history: list[TrialRecord]) -> Space | None:
 
 def history_points(space: Space, history: list[TrialRecord],
                    direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-cube points and values of the COMPLETE trials whose parameters all lie in `space`,
-    values sign-flipped so that lower is better whatever the direction."""
+    """Unit-cube points and values of the COMPLETE and STOPPED trials (a stopped trial counts with
+    its last value) whose parameters all lie in `space`, values sign-flipped so that lower is
+    better whatever the direction."""
     points, values = [], []
     sign = 1.0 if direction is Direction.MINIMIZE else -1.0
     for trial in history:
-        if trial.state is not TrialState.COMPLETE or trial.value is None or not np.isfinite(trial.value):
+        if trial.state is TrialState.FAILED or trial.value is None or not np.isfinite(trial.value):
             continue
         if all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items()):
             points.append(space.to_unit(trial.params))

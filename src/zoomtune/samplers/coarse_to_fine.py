@@ -91,7 +91,7 @@ class CoarseToFineSampler(Sampler):
     uses_history = True
 
     def __init__(self, seed: int | None = None, round_size: int = 15, top_fraction: float = 0.2,
-                 margin: float = 0.25, explore: float = 0.15, max_boxes: int = 2, min_width: float = 0.02) -> None:
+                 margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02) -> None:
         super().__init__(seed)
         if round_size < 2 or not 0 < top_fraction <= 1 or margin < 0 or not 0 <= explore < 1 or max_boxes < 1:
             raise ValueError("CoarseToFineSampler needs round_size >= 2, 0 < top_fraction <= 1, margin >= 0, "
