@@ -13,7 +13,7 @@ zooming, babysitting one model or training many in parallel, and a batch-norm la
 
 from zoomtune import samplers, schedulers
 from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, StorageError, StudyNotFoundError,
-                             TrialNotFoundError, TrialStopped, ZoomtuneError)
+                             TrialNotFoundError, TrialStateError, TrialStopped, ZoomtuneError)
 from zoomtune.records import Direction, Event, EventKind, StudySummary, TrialRecord, TrialState
 from zoomtune.space import Categorical, Distribution, Float, Int, Space
 from zoomtune.study import Study, create_study, delete_study, list_studies, load_study
@@ -40,6 +40,7 @@ __all__ = [
     "Trial",
     "TrialNotFoundError",
     "TrialRecord",
+    "TrialStateError",
     "TrialState",
     "TrialStopped",
     "ZoomtuneError",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
-from zoomtune.records import Direction
+from zoomtune.records import Direction, Event
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -56,6 +58,16 @@ class CheckpointStore:
             raise
         return target
 
+    def snapshot(self, source: str | os.PathLike[str]) -> Path:
+        """A private copy of a checkpoint file (what a branch starts from), safe from the source
+        trial's pruning; written atomically."""
+        target = self.folder / "branches" / f"{uuid.uuid4().hex}.pkl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".tmp-{target.name}")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+        return target
+
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Any:
         with open(path, "rb") as handle:
@@ -80,4 +92,14 @@ class CheckpointStore:
         return sorted(keep)
 
 
-__all__ = ["CheckpointStore", "default_root"]
+def latest_checkpoint(events: list[Event], trial_number: int, max_step: int | None = None) -> tuple[str, int] | None:
+    """(path, step) of a trial's latest checkpoint at or before `max_step` whose file still exists."""
+    candidates = [e for e in events if e.trial_number == trial_number and e.step is not None
+                  and (max_step is None or e.step <= max_step)]
+    for event in sorted(candidates, key=lambda e: e.step, reverse=True):  # type: ignore[arg-type, return-value]
+        if os.path.exists(event.payload["path"]):
+            return event.payload["path"], int(event.step)  # type: ignore[arg-type]
+    return None
+
+
+__all__ = ["CheckpointStore", "default_root", "latest_checkpoint"]

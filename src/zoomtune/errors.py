@@ -73,6 +73,10 @@ class TrialNotFoundError(ZoomtuneError, KeyError):
         return str(self.args[0]) if self.args else "trial not found"
 
 
+class TrialStateError(ZoomtuneError):
+    """The trial is not in a state that allows what was asked (nudging a finished trial, say)."""
+
+
 class StorageError(ZoomtuneError):
     """The storage cannot be used as asked (newer schema, bad URL, missing driver)."""
 
@@ -88,6 +92,7 @@ __all__ = [
     "StorageError",
     "StudyNotFoundError",
     "TrialNotFoundError",
+    "TrialStateError",
     "TrialStopped",
     "ZoomtuneError",
 ]

@@ -43,7 +43,8 @@ class Direction(str, Enum):
 class EventKind(str, Enum):
     """What an event records."""
 
-    NUDGE = "nudge"  # a running trial's hyperparameter was changed
+    NUDGE = "nudge"  # a running trial's hyperparameter was changed (payload: old, new)
+    CONTROL = "control"  # a request to a running trial: {"action": "nudge", "params": ...} or {"action": "stop"}
     BRANCH = "branch"  # a trial was started from another's checkpoint
     ZOOM = "zoom"  # a coarse-to-fine round's box
     CHECKPOINT = "checkpoint"  # a trial saved its state at a step

@@ -15,8 +15,8 @@ from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from zoomtune.checkpoints import CheckpointStore, default_root
-from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
+from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
+from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, TrialStateError
 from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
 from zoomtune.samplers.base import Sampler, inferred_space
 from zoomtune.samplers.random import RandomSampler
@@ -165,6 +165,34 @@ class Study:
             raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
         return trial.snapshot()
 
+    def _running(self, trial_number: int, what: str) -> TrialRecord:
+        record = self.trial(trial_number)
+        if record.state is not TrialState.RUNNING:
+            raise TrialStateError(f"trial {trial_number} of study {self.name!r} is {record.state.value}; only a "
+                                  f"RUNNING trial can be {what}")
+        return record
+
+    def nudge(self, trial_number: int, params: Mapping[str, Any]) -> None:
+        """Change hyperparameters of a RUNNING trial: it takes them at its next `report()`, after
+        which `trial.params` holds them and a NUDGE event records the step, old and new values."""
+        record = self._running(trial_number, "nudged")
+        if not params:
+            raise ConfigError("nudge", "needs at least one name=value")
+        for name, value in params.items():
+            dist = record.distributions.get(name)
+            if dist is None:
+                known = ", ".join(sorted(record.distributions)) or "none yet"
+                raise SearchSpaceError(f"trial {trial_number} has no such parameter (it has: {known})", repr(value),
+                                       param=name)
+            if not dist.contains(value):
+                raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
+        self.add_event(Event(EventKind.CONTROL, {"action": "nudge", "params": dict(params)}, trial_number))
+
+    def stop_trial(self, trial_number: int) -> None:
+        """Ask a RUNNING trial to stop: its `should_stop()` is True after its next `report()`."""
+        self._running(trial_number, "stopped")
+        self.add_event(Event(EventKind.CONTROL, {"action": "stop"}, trial_number))
+
     def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None,
                **payload: Any) -> int:
         """Queue a new trial with `trial_number`'s parameters changed by `overrides`; when it runs,
@@ -178,19 +206,24 @@ class Study:
                 raise SearchSpaceError(f"trial {trial_number} has no such parameter", repr(value), param=name)
             if not dist.contains(value):
                 raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
-        number = self.enqueue({**parent.params, **overrides}, parent=trial_number)
+        attrs: dict[str, Any] = {"branch_step": step}
+        found = latest_checkpoint(self.events(EventKind.CHECKPOINT), trial_number, step)
+        if found is not None:  # copy it now: the parent may go on and prune it
+            attrs.update(branch_checkpoint=str(self.checkpoints.snapshot(found[0])), branch_from_step=found[1])
+        number = self.enqueue({**parent.params, **overrides}, parent=trial_number, user_attrs=attrs)
         self.add_event(Event(EventKind.BRANCH, {"parent": trial_number, "overrides": overrides, **payload},
                              trial_number=number, step=step))
         return number
 
-    def enqueue(self, params: Mapping[str, Any], parent: int | None = None) -> int:
+    def enqueue(self, params: Mapping[str, Any], parent: int | None = None,
+                user_attrs: dict[str, Any] | None = None) -> int:
         """Queue a trial with these parameter values (state WAITING); returns its number."""
         if self.space is not None:
             for name, value in params.items():
                 if name in self.space and not self.space[name].contains(value):
                     raise SearchSpaceError(f"enqueued values must lie in {self.space[name]!r}", repr(value),
                                            param=name)
-        return self.storage.create_trial(self.study_id, TrialState.WAITING, dict(params), parent).number
+        return self.storage.create_trial(self.study_id, TrialState.WAITING, dict(params), parent, user_attrs).number
 
     # -- the loop --------------------------------------------------------------------------------
     def optimize(self, objective: Objective, n_trials: int | None = None, timeout: float | None = None,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from zoomtune.checkpoints import CheckpointStore, latest_checkpoint
 from zoomtune.errors import SearchSpaceError
 from zoomtune.records import Event, EventKind, TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext
@@ -66,6 +67,8 @@ class Trial:
         self._pending: dict[str, tuple[Distribution, Any]] = {}
         self._pending_attrs: dict[str, Any] = {}
         self._inferred: set[str] = set()  # sampled up front from an inferred (undeclared) space
+        self._controls_seen = 0
+        self._stop_requested = False
         self._history: list[TrialRecord] | None = None
 
     def __repr__(self) -> str:
@@ -146,12 +149,30 @@ class Trial:
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"trial {self.number}: report() step must be an integer >= 0; got {step!r}")
         self.intermediate_values[step] = value
+        self._apply_controls(step)
         self.study.storage.update_trial(self._record.trial_id, params=self._pending or None, values={step: value},
                                         user_attrs=self._pending_attrs or None)
         self._pending, self._pending_attrs = {}, {}
 
+    def _apply_controls(self, step: int) -> None:
+        """Take in the nudges and stop requests sent to this trial since its last report."""
+        requests = [e for e in self.study.events(EventKind.CONTROL) if e.trial_number == self.number]
+        for request in requests[self._controls_seen:]:
+            if request.payload.get("action") == "stop":
+                self._stop_requested = True
+                continue
+            new = request.payload.get("params", {})
+            old = {name: self.params.get(name) for name in new}
+            for name, value in new.items():
+                self._set_param(name, self.distributions[name], value)
+            self.study.add_event(Event(EventKind.NUDGE, {"old": old, "new": new}, self.number, step))
+        self._controls_seen = len(requests)
+
     def should_stop(self) -> bool:
-        """Whether the study's scheduler says this trial should end now (raise `zt.TrialStopped`)."""
+        """Whether this trial should end now (raise `zt.TrialStopped`): the study's scheduler says so,
+        or someone asked with `study.stop_trial` (seen at the last report)."""
+        if self._stop_requested:
+            return True
         scheduler = self.study.scheduler
         if scheduler is None or not self.intermediate_values:
             return False
@@ -173,14 +194,11 @@ class Trial:
     def load_checkpoint(self) -> Any:
         """This trial's latest checkpoint; for a branched trial without one yet, its parent's at the
         branch step (or the latest before it); None when there is none."""
-        events = self.study.events(EventKind.CHECKPOINT)
-        own = _latest_existing(events, self.number, None)
-        if own is not None:
-            return own
-        for branch in reversed(self.study.events(EventKind.BRANCH)):
-            if branch.trial_number == self.number and branch.payload.get("parent") is not None:
-                return _latest_existing(events, branch.payload["parent"], branch.step)
-        return None
+        found = latest_checkpoint(self.study.events(EventKind.CHECKPOINT), self.number)
+        if found is not None:
+            return CheckpointStore.load(found[0])
+        start = self.user_attrs.get("branch_checkpoint")  # a copy taken when this trial was branched
+        return CheckpointStore.load(start) if start and os.path.exists(start) else None
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable value to the trial (stored with its next report or result)."""
@@ -207,18 +225,6 @@ class Trial:
                                         error=error)
         self._pending, self._pending_attrs = {}, {}
         self.state, self.value = state, value
-
-
-def _latest_existing(events: list[Event], trial_number: int, max_step: int | None) -> Any:
-    """The state of a trial's latest checkpoint (at or before `max_step`) whose file still exists."""
-    from zoomtune.checkpoints import CheckpointStore
-
-    candidates = [e for e in events if e.trial_number == trial_number and e.step is not None
-                  and (max_step is None or e.step <= max_step)]
-    for event in sorted(candidates, key=lambda e: e.step, reverse=True):  # type: ignore[arg-type, return-value]
-        if os.path.exists(event.payload["path"]):
-            return CheckpointStore.load(event.payload["path"])
-    return None
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:

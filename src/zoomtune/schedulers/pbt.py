@@ -71,7 +71,8 @@ class PBT(Scheduler):
         rng = np.random.default_rng([self.seed, trial.number, step])
         donor = ranked[int(rng.integers(cut))]
         overrides = perturb(donor.params, donor.distributions, rng, self.resample_probability, self.step)
-        context.branch(donor.number, step, overrides, reason="pbt", replaces=trial.number)
+        # exploit: start from the donor's latest checkpoint (it may have moved past `step` already)
+        context.branch(donor.number, None, overrides, reason="pbt", replaces=trial.number, at_step=step)
         return Decision.STOP
 
 

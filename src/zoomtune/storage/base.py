@@ -42,7 +42,8 @@ class Storage(ABC):
     # -- trials ------------------------------------------------------------------------------
     @abstractmethod
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
-                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None,
+                     user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         """Add a trial with the next free number (unique even with concurrent writers)."""
 
     @abstractmethod

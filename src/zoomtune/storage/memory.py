@@ -112,11 +112,13 @@ class InMemoryStorage(Storage):
             raise StudyNotFoundError(f"#{study_id}", self.url) from None
 
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
-                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None,
+                     user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         with self._lock:
             study = self._study(study_id)
             trial = _Trial(next(self._trial_ids), len(study.trials), TrialState(state),
-                           _now() if state is TrialState.RUNNING else None, parent, dict(fixed_params or {}))
+                           _now() if state is TrialState.RUNNING else None, parent, dict(fixed_params or {}),
+                           user_attrs=dict(user_attrs or {}))
             study.trials.append(trial)
             if trial.state is TrialState.WAITING:
                 study.waiting.append(trial)

@@ -66,12 +66,13 @@ values = Table(
 events = Table(
     "zt_events", metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("study_id", Integer, ForeignKey("zt_studies.study_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("study_id", Integer, ForeignKey("zt_studies.study_id", ondelete="CASCADE"), nullable=False),
     Column("trial_number", Integer, nullable=True),
     Column("kind", String(32), nullable=False),
     Column("step", Integer, nullable=True),
     Column("payload", Text, nullable=False),
     Column("created", Double, nullable=False),
+    Index("zt_events_study_kind", "study_id", "kind", "event_id"),
 )
 
 # version -> function that upgrades a connection's schema from that version to the next one

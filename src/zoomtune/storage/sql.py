@@ -179,7 +179,7 @@ class SQLStorage(Storage):
                                                     v.step.in_(bindparam("steps", expanding=True)))
 
     def _insert_trial(self, conn: Connection, study_id: int, state: TrialState, fixed_params: dict[str, Any] | None,
-                      parent: int | None) -> TrialRecord:
+                      parent: int | None, user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         # lock the study row (PostgreSQL) so two writers cannot take the same number
         if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
             raise StudyNotFoundError(f"#{study_id}", self.url)
@@ -188,9 +188,11 @@ class SQLStorage(Storage):
         trial_id = conn.execute(self._q_insert_trial, {
             "study_id": study_id, "number": number, "state": state.value, "parent": parent,
             "fixed_params": json.dumps(fixed_params) if fixed_params else None,
-            "user_attrs": "{}", "started": started, "heartbeat": started}).inserted_primary_key[0]
+            "user_attrs": json.dumps(user_attrs or {}), "started": started,
+            "heartbeat": started}).inserted_primary_key[0]
         return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
-                           parent=parent, datetime_start=_ts(started), trial_id=trial_id)
+                           user_attrs=dict(user_attrs or {}), parent=parent, datetime_start=_ts(started),
+                           trial_id=trial_id)
 
     def _retry_on_conflict(self, attempt: Callable[[Connection], TrialRecord]) -> TrialRecord:
         for _ in range(20):
@@ -202,9 +204,10 @@ class SQLStorage(Storage):
         raise StorageError(f"could not allocate a trial number in {self.url}")  # pragma: no cover
 
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
-                     fixed_params: dict[str, Any] | None = None, parent: int | None = None) -> TrialRecord:
+                     fixed_params: dict[str, Any] | None = None, parent: int | None = None,
+                     user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         return self._retry_on_conflict(
-            lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent))
+            lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent, user_attrs))
 
     def start_trial(self, study_id: int) -> TrialRecord:
         def attempt(conn: Connection) -> TrialRecord:

@@ -85,11 +85,12 @@ class StorageConformance:
     def test_start_trial_claims_waiting_trials_once_in_order_then_adds_new_ones(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         first = storage.create_trial(sid, TrialState.WAITING, {"x": 1}, parent=None)
-        second = storage.create_trial(sid, TrialState.WAITING, {"x": 2}, parent=0)
+        second = storage.create_trial(sid, TrialState.WAITING, {"x": 2}, parent=0, user_attrs={"branch_step": 3})
         assert storage.get_trial(sid, first.number).state is TrialState.WAITING
         claimed = [storage.start_trial(sid), storage.start_trial(sid)]
         assert [c.number for c in claimed] == [first.number, second.number]
         assert claimed[0].params == {"x": 1} and claimed[1].parent == 0
+        assert claimed[1].user_attrs == {"branch_step": 3} and storage.get_trial(sid, 1).user_attrs == {"branch_step": 3}
         assert all(c.state is TrialState.RUNNING for c in claimed)
         fresh = storage.start_trial(sid)
         assert fresh.number == 2 and fresh.state is TrialState.RUNNING and fresh.params == {}
