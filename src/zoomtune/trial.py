@@ -154,6 +154,14 @@ class Trial:
                                         user_attrs=self._pending_attrs or None)
         self._pending, self._pending_attrs = {}, {}
 
+    def flush(self) -> None:
+        """Write parameters and attributes not yet stored (reports and results do this anyway);
+        needed before another process picks the trial up."""
+        if self._pending or self._pending_attrs:
+            self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
+                                            user_attrs=self._pending_attrs or None)
+            self._pending, self._pending_attrs = {}, {}
+
     def _apply_controls(self, step: int) -> None:
         """Take in the nudges and stop requests sent to this trial since its last report."""
         requests = [e for e in self.study.events(EventKind.CONTROL) if e.trial_number == self.number]
