@@ -53,12 +53,14 @@ def training(trial):
     """A toy training run whose progress per step depends on lr (best near 0.03); it checkpoints
     every step and resumes from a checkpoint, as PBT needs."""
     import math
+    import time
 
     lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
     state = trial.load_checkpoint() or {"step": -1, "score": 0.0}
     score = state["score"]
     for step in range(state["step"] + 1, STEPS):
         score += math.exp(-((math.log10(lr) + 1.5) ** 2))
+        time.sleep(0.003)  # an epoch takes time, so the population trains side by side
         trial.report(score, step)
         trial.save_checkpoint({"step": step, "score": score})
         if trial.should_stop():

@@ -38,14 +38,14 @@ class TestPostgresStorage(StorageConformance):
 WORKER = """
 import sys, zoomtune as zt
 study = zt.load_study("shared", storage=sys.argv[1])
-study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=40)
+study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=250)
 """
 
 
 def test_processes_share_one_postgres_study_without_losing_trials(pg_url):
     zt.create_study("shared", storage=pg_url)
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url]) for _ in range(3)]
-    assert all(w.wait(timeout=180) == 0 for w in workers)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url]) for _ in range(4)]
+    assert all(w.wait(timeout=300) == 0 for w in workers)
     trials = zt.load_study("shared", storage=pg_url).trials
-    assert len(trials) == 120 and sorted(t.number for t in trials) == list(range(120))
+    assert len(trials) == 1000 and sorted(t.number for t in trials) == list(range(1000))
     assert all(t.state is zt.TrialState.COMPLETE for t in trials)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import zoomtune as zt
 
 WRITER = textwrap.dedent("""
@@ -70,3 +72,89 @@ def test_errors_in_worker_processes_reach_the_caller(sqlite_url):
     with pytest.raises(zt.SearchSpaceError, match="parameter 'lr'"):
         study.optimize(lambda t: t.suggest_float("lr", 0, 1, scale="log"), n_trials=20, n_jobs=2)
     assert all(t.state is zt.TrialState.FAILED for t in study.trials) and len(study.trials) <= 4
+
+
+KILLER = textwrap.dedent("""
+    import os, sys, time, zoomtune as zt
+    study = zt.load_study("k", storage=sys.argv[1], heartbeat_interval=0.2)
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        trial.report(x, 0)
+        trial.save_checkpoint({"x": x})
+        if trial.number == 2:
+            os.kill(os.getpid(), 9)  # the worker dies mid-trial, as after an out-of-memory kill
+        time.sleep(0.05)
+        return x
+    study.optimize(objective, n_trials=int(sys.argv[2]))
+""")
+
+
+def test_a_killed_worker_leaves_a_failed_trial_never_a_running_one(sqlite_url, tmp_path):
+    zt.create_study("k", storage=sqlite_url)
+    killed = subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120)
+    assert killed.returncode == -9
+    study = zt.load_study("k", storage=sqlite_url, heartbeat_interval=0.2)
+    assert study.trial(2).state is zt.TrialState.RUNNING  # nobody has touched the study since
+    import time
+
+    time.sleep(0.7)
+    assert study.reap_stale_trials() == [2]
+    failed = study.trial(2)
+    assert failed.state is zt.TrialState.FAILED and "no heartbeat for 0.6 s" in failed.error
+    # another worker carries on and the study reaches its trial count
+    assert subprocess.run([sys.executable, "-c", KILLER.replace("trial.number == 2", "False"), sqlite_url, "7"],
+                          timeout=120).returncode == 0
+    trials = zt.load_study("k", storage=sqlite_url).trials
+    assert len(trials) == 10 and not [t for t in trials if t.state is zt.TrialState.RUNNING]
+
+
+def test_a_dead_workers_trial_is_retried_from_its_checkpoint(sqlite_url):
+    zt.create_study("k", storage=sqlite_url)
+    subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120)
+    import time
+
+    time.sleep(0.7)
+    study = zt.load_study("k", storage=sqlite_url, heartbeat_interval=0.2, max_retries=1)
+    seen = []
+
+    def objective(trial):
+        seen.append((trial.number, trial.parent, trial.load_checkpoint()))
+        return trial.suggest_float("x", 0, 1)
+
+    study.optimize(objective, n_trials=1)
+    [(number, parent, state)] = seen
+    assert parent == 2 and state == {"x": study.trial(2).params["x"]}
+    assert study.trial(number).user_attrs["retries"] == 1 and study.trial(number).state is zt.TrialState.COMPLETE
+
+
+def test_heartbeats_keep_a_slow_trial_alive(sqlite_url):
+    import threading
+    import time
+
+    study = zt.create_study("slow", storage=sqlite_url, heartbeat_interval=0.1)
+    trial = study.ask()
+    time.sleep(0.6)  # twice the stale threshold, but the heartbeat thread kept writing
+    other = zt.load_study("slow", storage=sqlite_url, heartbeat_interval=0.1)
+    assert other.reap_stale_trials() == []
+    study.tell(trial, 1.0)
+    assert threading.active_count() >= 1 and study.trial(0).state is zt.TrialState.COMPLETE
+
+
+FLOOD = textwrap.dedent("""
+    import sys, zoomtune as zt
+    study = zt.load_study("flood", storage=sys.argv[1])
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("k", 1, 9), n_trials=250)
+""")
+
+
+@pytest.mark.slow
+def test_four_processes_times_250_trials_on_one_sqlite_file(sqlite_url):
+    zt.create_study("flood", storage=sqlite_url)
+    workers = [subprocess.Popen([sys.executable, "-c", FLOOD, sqlite_url], stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert all(w.returncode == 0 for w in workers), errors
+    assert not any("locked" in e for e in errors)
+    trials = zt.load_study("flood", storage=sqlite_url).trials
+    assert len(trials) == 1000 and sorted(t.number for t in trials) == list(range(1000))
+    assert all(t.state is zt.TrialState.COMPLETE and set(t.params) == {"x", "k"} for t in trials)

@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, TrialStateError
+from zoomtune.heartbeat import Heartbeat
 from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
 from zoomtune.samplers.base import Sampler, inferred_space
 from zoomtune.samplers.random import RandomSampler
@@ -38,13 +40,21 @@ class Study:
 
     def __init__(self, info: StudyInfo, storage: Storage, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | None = None,
-                 artifacts: str | os.PathLike[str] | None = None) -> None:
+                 artifacts: str | os.PathLike[str] | None = None, heartbeat_interval: float | None = 30.0,
+                 max_retries: int = 0) -> None:
         self._info = info
         self.storage = storage
         self.sampler: Sampler = sampler or RandomSampler()
         self.scheduler = scheduler
         self.space: Space | None = space
         self.artifacts = Path(artifacts) if artifacts is not None else default_root(storage.url)
+        if heartbeat_interval is not None and heartbeat_interval <= 0:
+            raise ConfigError("heartbeat_interval", "must be a positive number of seconds or None", heartbeat_interval)
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError("max_retries", "must be an integer >= 0", max_retries)
+        self.heartbeat_interval, self.max_retries = heartbeat_interval, max_retries
+        self._heartbeat = Heartbeat(storage, heartbeat_interval) if heartbeat_interval else None
+        self._last_reap = 0.0
 
     @property
     def checkpoints(self) -> CheckpointStore:
@@ -126,8 +136,12 @@ class Study:
     def ask(self) -> Trial:
         """Start a trial: the next enqueued one if any, else a new one. Declared parameters are
         sampled now; others when the objective first suggests them."""
+        if self.heartbeat_interval and time.monotonic() - self._last_reap >= self.heartbeat_interval:
+            self.reap_stale_trials()
         record = self.storage.start_trial(self.study_id)
         trial = Trial(self, record)
+        if self._heartbeat is not None:
+            self._heartbeat.add(record.trial_id)
         space = self.space
         if space is None and self.sampler.uses_history:
             space = inferred_space(trial.finished_trials())
@@ -165,6 +179,26 @@ class Study:
             raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
         return trial.snapshot()
 
+    def reap_stale_trials(self) -> list[int]:
+        """Mark FAILED the RUNNING trials whose heartbeat is older than three intervals (their worker
+        died), re-queue them while `max_retries` allows (resuming from their last checkpoint), and
+        return their numbers. `ask` calls this once per interval; `zoomtune status` calls it too."""
+        self._last_reap = time.monotonic()
+        if not self.heartbeat_interval:
+            return []
+        silence = 3 * self.heartbeat_interval
+        failed = self.storage.fail_stale_trials(
+            self.study_id, silence, f"no heartbeat for {silence:g} s: the worker running it died or hung")
+        for number in failed:
+            retries = int(self.trial(number).user_attrs.get("retries", 0))
+            if retries < self.max_retries:
+                self.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
+        return failed
+
+    def _finished(self, trial_id: int) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.remove(trial_id)
+
     def _running(self, trial_number: int, what: str) -> TrialRecord:
         record = self.trial(trial_number)
         if record.state is not TrialState.RUNNING:
@@ -193,8 +227,8 @@ class Study:
         self._running(trial_number, "stopped")
         self.add_event(Event(EventKind.CONTROL, {"action": "stop"}, trial_number))
 
-    def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None,
-               **payload: Any) -> int:
+    def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None, *,
+               user_attrs: Mapping[str, Any] | None = None, **payload: Any) -> int:
         """Queue a new trial with `trial_number`'s parameters changed by `overrides`; when it runs,
         `trial.load_checkpoint()` returns the parent's checkpoint at `step` (or the latest before it).
         Returns the new trial's number."""
@@ -206,7 +240,7 @@ class Study:
                 raise SearchSpaceError(f"trial {trial_number} has no such parameter", repr(value), param=name)
             if not dist.contains(value):
                 raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
-        attrs: dict[str, Any] = {"branch_step": step}
+        attrs: dict[str, Any] = {"branch_step": step, **(user_attrs or {})}
         found = latest_checkpoint(self.events(EventKind.CHECKPOINT), trial_number, step)
         if found is not None:  # copy it now: the parent may go on and prune it
             attrs.update(branch_checkpoint=str(self.checkpoints.snapshot(found[0])), branch_from_step=found[1])
@@ -228,18 +262,20 @@ class Study:
     # -- the loop --------------------------------------------------------------------------------
     def optimize(self, objective: Objective, n_trials: int | None = None, timeout: float | None = None,
                  n_jobs: int = 1, catch: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
-                 callbacks: Sequence[Callback] = (), show_progress_bar: bool = False) -> None:
+                 callbacks: Sequence[Callback] = (), show_progress_bar: bool = False,
+                 executor: Any = None) -> None:
         """Run `objective` on new trials until `n_trials` have run or `timeout` seconds have passed.
 
         A trial whose objective raises one of `catch` (any Exception by default) or returns
         NaN/inf ends FAILED with the message stored, and the study goes on; other exceptions
         propagate after the trial is marked FAILED. A search-space error always propagates.
+        `executor` is "local" (the default), "dask", "ray" or a `zoomtune.executors.Executor`.
         """
         from zoomtune.executors import run_study
 
         run_study(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                   catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), callbacks=callbacks,
-                  show_progress_bar=show_progress_bar)
+                  show_progress_bar=show_progress_bar, executor=executor)
 
 
 def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:
@@ -258,11 +294,15 @@ def _direction(direction: str | Direction) -> Direction:
 def create_study(name: str | None = None, direction: str | Direction = "minimize",
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
-                 load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None) -> Study:
+                 load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None,
+                 heartbeat_interval: float | None = 30.0, max_retries: int = 0) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
 
     With `load_if_exists=True` an existing study of that name is continued instead. `artifacts`
-    is the folder for checkpoints (default: `zoomtune-artifacts` beside the SQLite file).
+    is the folder for checkpoints (default: `zoomtune-artifacts` beside the SQLite file). Running
+    trials send a heartbeat every `heartbeat_interval` seconds (None: off); one silent for three
+    intervals is FAILED by the next process that touches the study, and re-queued up to
+    `max_retries` times, resuming from its last checkpoint.
     """
     backend = get_storage(storage)
     declared = _space_of(space)
@@ -274,13 +314,14 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
         if not load_if_exists:
             raise
         return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted,
-                          artifacts=artifacts)
-    return Study(info, backend, sampler, scheduler, declared, artifacts)
+                          artifacts=artifacts, heartbeat_interval=heartbeat_interval, max_retries=max_retries)
+    return Study(info, backend, sampler, scheduler, declared, artifacts, heartbeat_interval, max_retries)
 
 
 def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
                scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
-               direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None) -> Study:
+               direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None,
+               heartbeat_interval: float | None = 30.0, max_retries: int = 0) -> Study:
     """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none."""
     backend = get_storage(storage)
     info = backend.get_study(name)
@@ -290,7 +331,7 @@ def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler
     declared = _space_of(space)
     if declared is None and info.space is not None:
         declared = Space.from_dict(info.space)
-    return Study(info, backend, sampler, scheduler, declared, artifacts)
+    return Study(info, backend, sampler, scheduler, declared, artifacts, heartbeat_interval, max_retries)
 
 
 def list_studies(storage: str | Storage | None = None) -> list[StudySummary]:

@@ -233,6 +233,7 @@ class Trial:
                                         error=error)
         self._pending, self._pending_attrs = {}, {}
         self.state, self.value = state, value
+        self.study._finished(self._record.trial_id)
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:

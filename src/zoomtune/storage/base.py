@@ -66,6 +66,17 @@ class Storage(ABC):
     def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
         """The study's trials in number order, optionally only those in `states`."""
 
+    # -- liveness ----------------------------------------------------------------------------
+    @abstractmethod
+    def heartbeat(self, trial_ids: Collection[int]) -> None:
+        """Mark these RUNNING trials as alive now."""
+
+    @abstractmethod
+    def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
+        """Turn RUNNING trials whose last heartbeat is more than `older_than` seconds old into FAILED
+        with `error`; returns the numbers of the trials this call failed (so a concurrent caller
+        never fails the same trial twice)."""
+
     # -- events ------------------------------------------------------------------------------
     @abstractmethod
     def add_event(self, study_id: int, event: Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ class _Trial:
     value: float | None = None
     error: str | None = None
     finished: datetime | None = None
+    heartbeat: float = field(default_factory=time.time)
 
     def record(self, events: tuple[Event, ...]) -> TrialRecord:
         return TrialRecord(number=self.number, state=self.state, params=dict(self.params),
@@ -130,7 +132,7 @@ class InMemoryStorage(Storage):
             waiting = self._study(study_id).waiting
             if waiting:
                 trial = waiting.popleft()
-                trial.state, trial.started = TrialState.RUNNING, _now()
+                trial.state, trial.started, trial.heartbeat = TrialState.RUNNING, _now(), time.time()
                 return trial.record(())
             return self.create_trial(study_id)
 
@@ -146,6 +148,7 @@ class InMemoryStorage(Storage):
                 trial.params[name], trial.distributions[name] = v, dist
             trial.values.update(values or {})
             trial.user_attrs.update(user_attrs or {})
+            trial.heartbeat = time.time()  # a trial that writes is alive
             if state is not None:
                 trial.state, trial.value, trial.error, trial.finished = TrialState(state), value, error, _now()
 
@@ -161,6 +164,23 @@ class InMemoryStorage(Storage):
             study = self._study(study_id)
             return [t.record(self._events_of(study, t.number)) for t in study.trials
                     if states is None or t.state in states]
+
+    def heartbeat(self, trial_ids: Collection[int]) -> None:
+        now = time.time()
+        with self._lock:
+            for trial_id in trial_ids:
+                if trial_id in self._trials and self._trials[trial_id][1].state is TrialState.RUNNING:
+                    self._trials[trial_id][1].heartbeat = now
+
+    def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
+        cutoff = time.time() - older_than
+        with self._lock:
+            failed = []
+            for trial in self._study(study_id).trials:
+                if trial.state is TrialState.RUNNING and trial.heartbeat < cutoff:
+                    trial.state, trial.error, trial.finished = TrialState.FAILED, error, _now()
+                    failed.append(trial.number)
+            return failed
 
     @staticmethod
     def _events_of(study: _Study, number: int) -> tuple[Event, ...]:

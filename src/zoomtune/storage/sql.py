@@ -241,10 +241,10 @@ class SQLStorage(Storage):
                 conn.execute(insert(s.values), [
                     {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None}
                     for step, v in values.items()])
+            changes["heartbeat"] = time.time()  # a trial that writes is alive
             if state is not None:
                 changes.update(state=TrialState(state).value, value=value, error=error, finished=time.time())
-            if changes:
-                conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
+            conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         t = s.trials.c
@@ -298,6 +298,29 @@ class SQLStorage(Storage):
             user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
             events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
             trial_id=r.trial_id) for r in rows]
+
+    # -- liveness --------------------------------------------------------------------------
+    def heartbeat(self, trial_ids: Collection[int]) -> None:
+        if not trial_ids:
+            return
+        t = s.trials.c
+        with self._write() as conn:
+            conn.execute(update(s.trials).where(t.trial_id.in_(list(trial_ids)), t.state == TrialState.RUNNING.value)
+                         .values(heartbeat=time.time()))
+
+    def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
+        t = s.trials.c
+        cutoff = time.time() - older_than
+        stale = (t.study_id == study_id, t.state == TrialState.RUNNING.value, t.heartbeat < cutoff)
+        with self._read() as conn:  # the common case, nothing stale, costs one read
+            rows = conn.execute(select(t.trial_id, t.number).where(*stale)).all()
+        failed = []
+        for trial_id, number in rows:
+            with self._write() as conn:  # conditional: a concurrent caller fails each trial once
+                if conn.execute(update(s.trials).where(t.trial_id == trial_id, *stale[1:])
+                                .values(state=TrialState.FAILED.value, error=error, finished=time.time())).rowcount:
+                    failed.append(number)
+        return failed
 
     # -- events ----------------------------------------------------------------------------
     @staticmethod

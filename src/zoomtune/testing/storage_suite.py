@@ -139,6 +139,24 @@ class StorageConformance:
         new_sid = storage.create_study("s", Direction.MINIMIZE).study_id
         assert storage.get_trials(new_sid) == []
 
+    def test_stale_trials_fail_once_and_heartbeats_keep_trials_alive(self, storage: Storage) -> None:
+        import time
+
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        dead, alive, done = (storage.create_trial(sid) for _ in range(3))
+        storage.update_trial(done.trial_id, state=TrialState.COMPLETE, value=1.0)
+        time.sleep(0.3)
+        storage.heartbeat([alive.trial_id])
+        assert storage.fail_stale_trials(sid, 0.2, "worker died") == [dead.number]
+        assert storage.fail_stale_trials(sid, 0.2, "worker died") == []
+        got = storage.get_trial(sid, dead.number)
+        assert got.state is TrialState.FAILED and got.error == "worker died"
+        assert storage.get_trial(sid, alive.number).state is TrialState.RUNNING
+        assert storage.get_trial(sid, done.number).state is TrialState.COMPLETE
+        time.sleep(0.3)
+        storage.update_trial(alive.trial_id, values={0: 1.0})  # a report is a heartbeat too
+        assert storage.fail_stale_trials(sid, 0.2, "worker died") == []
+
     def test_missing_trial(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         with pytest.raises(TrialNotFoundError):
