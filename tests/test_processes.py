@@ -158,3 +158,21 @@ def test_four_processes_times_250_trials_on_one_sqlite_file(sqlite_url):
     trials = zt.load_study("flood", storage=sqlite_url).trials
     assert len(trials) == 1000 and sorted(t.number for t in trials) == list(range(1000))
     assert all(t.state is zt.TrialState.COMPLETE and set(t.params) == {"x", "k"} for t in trials)
+
+
+def test_each_worker_process_gets_its_own_gpu(sqlite_url, monkeypatch):
+    from zoomtune.executors.processes import ProcessExecutor, visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert visible_gpus() == ["3", "5"]
+    study = zt.create_study("gpus", storage=sqlite_url)
+    study.optimize(lambda t: t.set_user_attr("gpu", __import__("os").environ["CUDA_VISIBLE_DEVICES"]) or 0.0,
+                   n_trials=6, n_jobs=2)
+    assert {t.user_attrs["gpu"] for t in study.trials} == {"3", "5"}
+    shared = ProcessExecutor(2, trials_per_gpu=2)
+    budget = shared.make_budget(4, None)
+    seen = []
+    shared.run(zt.load_study("gpus", storage=sqlite_url),
+               lambda t: t.set_user_attr("gpu", __import__("os").environ["CUDA_VISIBLE_DEVICES"]) or 0.0,
+               budget, (Exception,), seen.append)
+    assert {r.user_attrs["gpu"] for r in seen} == {"3"}

@@ -12,6 +12,8 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import shutil
+import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +33,25 @@ def _sendable(error: BaseException) -> BaseException:
         return RuntimeError(describe(error))
 
 
+def visible_gpus() -> list[str]:
+    """The CUDA devices this machine offers: $CUDA_VISIBLE_DEVICES when set, else what nvidia-smi lists."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
 def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
-            results: Any, threads: int) -> None:
+            results: Any, threads: int, gpu: str | None) -> None:
+    if gpu is not None:  # before anything in this process touches CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
@@ -48,10 +67,16 @@ def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[typ
 
 
 class ProcessExecutor(Executor):
-    """`n_jobs` forked worker processes; the study's storage must be SQL (SQLite or PostgreSQL)."""
+    """`n_jobs` forked worker processes; the study's storage must be SQL (SQLite or PostgreSQL).
 
-    def __init__(self, n_jobs: int) -> None:
-        self.n_jobs = n_jobs
+    When CUDA devices exist, each worker sees only its own (`CUDA_VISIBLE_DEVICES`), with
+    `trials_per_gpu` workers sharing one device.
+    """
+
+    def __init__(self, n_jobs: int, trials_per_gpu: int = 1) -> None:
+        if trials_per_gpu < 1:
+            raise ValueError(f"trials_per_gpu must be >= 1; got {trials_per_gpu}")
+        self.n_jobs, self.trials_per_gpu = n_jobs, trials_per_gpu
 
     def make_budget(self, n_trials: int | None, timeout: float | None) -> Budget:
         return Budget(n_trials, timeout, mp.get_context("fork"))
@@ -61,8 +86,14 @@ class ProcessExecutor(Executor):
         context = mp.get_context("fork")
         results = context.Queue()
         threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
-        workers = [context.Process(target=_worker, args=(study, objective, budget, catch, results, threads),
-                                   name=f"zoomtune-worker-{i}", daemon=True) for i in range(self.n_jobs)]
+        gpus = visible_gpus()
+
+        def gpu_of(i: int) -> str | None:
+            return gpus[(i // self.trials_per_gpu) % len(gpus)] if gpus else None
+
+        workers = [context.Process(target=_worker, name=f"zoomtune-worker-{i}", daemon=True,
+                                   args=(study, objective, budget, catch, results, threads, gpu_of(i)))
+                   for i in range(self.n_jobs)]
         for worker in workers:
             worker.start()
         errors: list[BaseException] = []
@@ -93,4 +124,4 @@ class ProcessExecutor(Executor):
             raise errors[0]
 
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "visible_gpus"]
