@@ -130,3 +130,14 @@ def test_study_file_with_tpe_and_asha(workdir):
     assert_user_error(zoomtune("run", "s.yaml", cwd=workdir), "scheduler: bad option for 'asha'")
     (workdir / "s.yaml").write_text("study: s\nobjective: objectives:momentum_descent\nn_trials: 2\nscheduler: halving\n")
     assert_user_error(zoomtune("run", "s.yaml", cwd=workdir), "scheduler: must be one of median, asha")
+
+
+def test_worker_joins_a_study_from_its_stored_file(workdir, tmp_path):
+    assert zoomtune("run", "quickstart.yaml", "-n", "4", "-q", cwd=workdir).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    url = f"sqlite:///{workdir / 'zoomtune.db'}"
+    joined = zoomtune("worker", "quickstart", "--storage", url, "-n", "3", "-q", cwd=elsewhere)
+    assert joined.returncode == 0, joined.stderr
+    assert "the study has 7 trials" in joined.stdout
+    assert_user_error(zoomtune("worker", "nope", "--storage", url, cwd=elsewhere), "no study named 'nope'")

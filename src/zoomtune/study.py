@@ -76,6 +76,11 @@ class Study:
     def direction(self) -> Direction:
         return self._info.direction
 
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """What the study was created with (e.g. the study file's objective, sampler and scheduler)."""
+        return dict(self._info.attrs)
+
     # -- reading -----------------------------------------------------------------------------
     def get_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
         """Trials in number order, optionally only those in `states`."""
@@ -295,7 +300,8 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                  load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None,
-                 heartbeat_interval: float | None = 30.0, max_retries: int = 0) -> Study:
+                 heartbeat_interval: float | None = 30.0, max_retries: int = 0,
+                 attrs: Mapping[str, Any] | None = None) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
 
     With `load_if_exists=True` an existing study of that name is continued instead. `artifacts`
@@ -309,7 +315,8 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
     wanted = _direction(direction)
     name = name or f"study-{uuid.uuid4().hex[:8]}"
     try:
-        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None)
+        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None,
+                                    dict(attrs or {}))
     except DuplicatedStudyError:
         if not load_if_exists:
             raise

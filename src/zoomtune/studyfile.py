@@ -77,6 +77,21 @@ class StudySpec:
         except (TypeError, ValueError) as error:
             raise ConfigError(key, f"bad option for {spec['name']!r} ({error})", options, str(self.source)) from None
 
+    def attrs(self) -> dict[str, Any]:
+        """What a worker on another machine needs to join this study (stored with the study)."""
+        return {"objective": self.objective, "study_file": str(self.source.resolve()), "sampler": self.sampler,
+                "scheduler": self.scheduler, "seed": self.seed, "n_trials": self.n_trials}
+
+    @classmethod
+    def from_attrs(cls, name: str, attrs: dict[str, Any], direction: str) -> StudySpec:
+        """The spec a `zoomtune run` stored with its study."""
+        if not attrs.get("objective"):
+            raise ConfigError("--objective", f"study {name!r} was not created from a study file: pass "
+                                             "--objective module:function")
+        return cls(name=name, objective=attrs["objective"], source=Path(attrs.get("study_file") or "study.yaml"),
+                   direction=direction, sampler=attrs.get("sampler") or {"name": "random"},
+                   scheduler=attrs.get("scheduler"), seed=attrs.get("seed"), n_trials=attrs.get("n_trials"))
+
     def load_objective(self) -> Callable[..., Any]:
         """Import `module:function`, looking beside the study file first."""
         return import_objective(self.objective, self.source.parent, str(self.source))

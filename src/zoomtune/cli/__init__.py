@@ -39,10 +39,12 @@ def _register() -> None:
     from zoomtune.cli.demo import demo
     from zoomtune.cli.run import run
     from zoomtune.cli.status import status
+    from zoomtune.cli.worker import worker
 
     cli.add_command(demo)
     cli.add_command(run)
     cli.add_command(status)
+    cli.add_command(worker)
 
 
 _register()

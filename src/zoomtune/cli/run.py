@@ -36,7 +36,8 @@ def run(study_file: Path, storage: str | None, n_trials: int | None, timeout: fl
         raise ConfigError("n_trials", "set n_trials or timeout in the file, or pass --n-trials / --timeout",
                           None, str(study_file))
     study = create_study(spec.name, direction=spec.direction, storage=url, sampler=spec.build_sampler(),
-                         scheduler=spec.build_scheduler(), space=spec.space, load_if_exists=True)
+                         scheduler=spec.build_scheduler(), space=spec.space, load_if_exists=True,
+                         attrs=spec.attrs())
     out = console()
     before = len(study.trials)
     out.print(f"study [bold]{study.name}[/] in {url}: {before} trials so far; running "

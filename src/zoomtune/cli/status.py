@@ -35,6 +35,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool) 
     from zoomtune.study import load_study
 
     loaded = load_study(study, backend)
+    loaded.reap_stale_trials()  # a trial whose worker died shows as FAILED, not RUNNING forever
     trials = loaded.trials
     if sort_best:
         scored = [t for t in trials if t.value is not None]
