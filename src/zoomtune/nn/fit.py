@@ -62,13 +62,18 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def fit(model: nn.Module, data: Dataset, *, trial: Trial | None = None, optimizer: str = "adam", lr: float = 1e-3,
         momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
         weight_decay: float = 0.0, lr_decay: float = 0.0, batch_size: int = 128, epochs: int = 10,
-        images: bool = False, seed: int = 0) -> FitResult:
+        images: bool = False, seed: int = 0, checkpoint: bool = False) -> FitResult:
     """Train `model` on `data` with mini-batches; the learning rate at epoch t is lr / (1 + lr_decay·t).
 
     With a `trial`, validation accuracy is reported after every epoch and `trial.should_stop()`
     is honoured (raising `TrialStopped`); the test accuracy is stored as the trial's user
     attribute "test_accuracy". `images=True` feeds (N, C, H, W) tensors (for a ConvNet).
     A loss that turns NaN/inf ends training early, marked `diverged`.
+
+    Panda mode: a nudged `lr`, `momentum`, `beta1` or `beta2` (`zoomtune nudge`) reaches the
+    optimizer at the next epoch. With `checkpoint=True` the model, optimizer and history are saved
+    after every epoch, and a trial that has a checkpoint (its own after an interruption, or its
+    parent's when it was branched) continues from it instead of starting over.
     """
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
@@ -79,9 +84,23 @@ def fit(model: nn.Module, data: Dataset, *, trial: Trial | None = None, optimize
     x_train, x_val, x_test = shape(data.x_train), shape(data.x_val), shape(data.x_test)
     history: list[float] = []
     diverged = False
-    for epoch in range(epochs):
+    first = 0
+    saved = trial.load_checkpoint() if trial is not None and checkpoint else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        history, first = list(saved["history"]), saved["epoch"] + 1
+    for epoch in range(first, epochs):
+        if trial is not None:
+            lr, momentum, beta1, beta2 = (trial.params.get(k, v) for k, v in
+                                          (("lr", lr), ("momentum", momentum), ("beta1", beta1), ("beta2", beta2)))
         for group in opt.param_groups:
             group["lr"] = lr / (1.0 + lr_decay * epoch)
+            if "momentum" in group and optimizer == "sgd":
+                group["momentum"] = momentum
+            if "betas" in group:
+                group["betas"] = (beta1, beta2)
         model.train()
         order = torch.randperm(len(x_train), generator=generator)
         for i in range(0, len(order) - 1, batch_size):  # a batch of one would break batch norm
@@ -96,6 +115,9 @@ def fit(model: nn.Module, data: Dataset, *, trial: Trial | None = None, optimize
         history.append(accuracy(model, x_val, data.y_val))
         if trial is not None:
             trial.report(history[-1], step=epoch)
+            if checkpoint:
+                trial.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                                       "history": history, "generator": generator.get_state()}, step=epoch)
             if not diverged and trial.should_stop():
                 raise TrialStopped()
         if diverged:
@@ -104,7 +126,8 @@ def fit(model: nn.Module, data: Dataset, *, trial: Trial | None = None, optimize
     if trial is not None:
         trial.set_user_attr("test_accuracy", test)
         trial.set_user_attr("diverged", diverged)
-    return FitResult(history[-1], test, len(history), history, diverged, time.perf_counter() - start)
+    last = history[-1] if history else math.nan
+    return FitResult(last, test, len(history), history, diverged, time.perf_counter() - start)
 
 
 __all__ = ["OPTIMIZERS", "FitResult", "accuracy", "fit", "make_optimizer"]

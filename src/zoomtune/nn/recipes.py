@@ -44,6 +44,7 @@ class MLPRecipe:
     optimizers: tuple[str, ...] = ("adam",)
     max_layers: int = 3
     seed: int = 0
+    checkpoint: bool = False  # save model and optimizer every epoch (babysitting, resume, PBT)
 
     def data(self) -> Dataset:
         return load(self.dataset)
@@ -67,7 +68,8 @@ class MLPRecipe:
         data = self.data()
         model = MLP(data.n_features, [units] * layers, data.n_classes, batchnorm=batchnorm, bn_beta=bn_beta)
         result = fit(model, data, trial=trial, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
-                     batch_size=batch_size, epochs=self.epochs, seed=self.seed + trial.number, **options)
+                     batch_size=batch_size, epochs=self.epochs, seed=self.seed + trial.number,
+                     checkpoint=self.checkpoint, **options)
         return result.val_accuracy
 
 
