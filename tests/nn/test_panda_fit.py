@@ -13,6 +13,7 @@ from zoomtune.nn.models import MLP  # noqa: E402
 
 def train(trial, epochs, checkpoint=False):
     lr = trial.suggest_float("lr", 1e-4, 1e4, scale="log")
+    torch.manual_seed(0)
     model = MLP(64, [32], 10, batchnorm=False)
     return fit(model, datasets.digits(), trial=trial, optimizer="sgd", lr=lr, momentum=0.0, epochs=epochs,
                batch_size=64, checkpoint=checkpoint)
