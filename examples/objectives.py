@@ -33,3 +33,22 @@ def momentum_descent(trial):  # type: ignore[no-untyped-def]
                 raise zoomtune.TrialStopped()
     loss = float(0.5 * np.sum(curvature * w * w))
     return min(math.log10(loss + 1e-300), 10.0) if math.isfinite(loss) else 10.0
+
+
+def panda_curve(trial):  # type: ignore[no-untyped-def]
+    """A slow "training run" to babysit: 30 steps of a loss that falls faster with a larger lr
+    (until lr is too large), checkpointed at every step so it can be resumed or branched."""
+    import time
+
+    lr = trial.suggest_float("lr", 1e-3, 1.0, scale="log")
+    state = trial.load_checkpoint() or {"step": -1, "loss": 10.0}
+    loss = state["loss"]
+    for step in range(state["step"] + 1, 30):
+        lr = trial.params["lr"]  # a nudge lands here at the next report
+        loss *= 1.0 - min(lr, 0.5) if lr < 0.6 else 1.5
+        time.sleep(float(__import__("os").environ.get("PANDA_STEP_SECONDS", "0.2")))
+        trial.report(loss, step)
+        trial.save_checkpoint({"step": step, "loss": loss})
+        if trial.should_stop():
+            raise zoomtune.TrialStopped()
+    return loss

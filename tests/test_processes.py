@@ -166,8 +166,15 @@ def test_each_worker_process_gets_its_own_gpu(sqlite_url, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     assert visible_gpus() == ["3", "5"]
     study = zt.create_study("gpus", storage=sqlite_url)
-    study.optimize(lambda t: t.set_user_attr("gpu", __import__("os").environ["CUDA_VISIBLE_DEVICES"]) or 0.0,
-                   n_trials=6, n_jobs=2)
+    def note_gpu(trial):
+        import os
+        import time
+
+        trial.set_user_attr("gpu", os.environ["CUDA_VISIBLE_DEVICES"])
+        time.sleep(0.3)  # long enough that both workers take trials
+        return 0.0
+
+    study.optimize(note_gpu, n_trials=6, n_jobs=2)
     assert {t.user_attrs["gpu"] for t in study.trials} == {"3", "5"}
     shared = ProcessExecutor(2, trials_per_gpu=2)
     budget = shared.make_budget(4, None)

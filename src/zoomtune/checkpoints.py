@@ -35,11 +35,11 @@ def default_root(storage_url: str) -> Path:
 class CheckpointStore:
     """Writes, reads and prunes one study's checkpoint files."""
 
-    def __init__(self, root: str | os.PathLike[str], study_name: str, keep_last: int = 2) -> None:
-        if keep_last < 1:
-            raise ValueError(f"keep_last must be >= 1; got {keep_last}")
+    def __init__(self, root: str | os.PathLike[str], study_name: str, keep_last: int = 2, keep_every: int = 10) -> None:
+        if keep_last < 1 or keep_every < 0:
+            raise ValueError(f"keep_last must be >= 1 and keep_every >= 0; got {keep_last}, {keep_every}")
         self.folder = Path(root) / _SAFE.sub("_", study_name)
-        self.keep_last = keep_last
+        self.keep_last, self.keep_every = keep_last, keep_every
 
     def path(self, trial_number: int, step: int) -> Path:
         return self.folder / f"trial-{trial_number}" / f"step-{step}.pkl"
@@ -74,11 +74,14 @@ class CheckpointStore:
             return pickle.load(handle)
 
     def prune(self, trial_number: int, values: dict[int, float], direction: Direction) -> list[int]:
-        """Delete this trial's checkpoints except the last `keep_last` and the one of its best
-        reported step; returns the steps kept."""
+        """Delete this trial's checkpoints except the last `keep_last`, the one of its best reported
+        step, and every `keep_every`-th step (steps 9, 19, ...: places to branch from later);
+        returns the steps kept."""
         folder = self.folder / f"trial-{trial_number}"
         steps = sorted(int(p.stem[len("step-"):]) for p in folder.glob("step-*.pkl"))
         keep = set(steps[-self.keep_last:])
+        if self.keep_every:
+            keep.update(s for s in steps if (s + 1) % self.keep_every == 0)
         scored = [s for s in steps if s in values and values[s] == values[s]]
         if scored:
             best = scored[0]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, TrialStateError
 from zoomtune.heartbeat import Heartbeat
+from zoomtune.lineage import LineageNode, lineage
 from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
 from zoomtune.samplers.base import Sampler, inferred_space
 from zoomtune.samplers.random import RandomSampler
@@ -203,6 +204,16 @@ class Study:
     def _finished(self, trial_id: int) -> None:
         if self._heartbeat is not None:
             self._heartbeat.remove(trial_id)
+
+    def lineage(self) -> list[LineageNode]:
+        """Branches (by hand, PBT, retries, resumes) and nudges as a forest of trial trees."""
+        return lineage(self.trials, self.events())
+
+    def babysit(self, objective: Objective, params: Mapping[str, Any] | None = None) -> TrialRecord:
+        """Panda mode: run one trial in the foreground with its learning curve drawn live."""
+        from zoomtune.panda import babysit
+
+        return babysit(self, objective, params)
 
     def _running(self, trial_number: int, what: str) -> TrialRecord:
         record = self.trial(trial_number)

@@ -36,12 +36,21 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from zoomtune.cli.dashboard import dashboard
     from zoomtune.cli.demo import demo
+    from zoomtune.cli.panda import babysit, branch, nudge, resume
+    from zoomtune.cli.report import report
     from zoomtune.cli.run import run
     from zoomtune.cli.status import status
     from zoomtune.cli.worker import worker
 
+    cli.add_command(dashboard)
+    cli.add_command(babysit)
+    cli.add_command(branch)
     cli.add_command(demo)
+    cli.add_command(nudge)
+    cli.add_command(report)
+    cli.add_command(resume)
     cli.add_command(run)
     cli.add_command(status)
     cli.add_command(worker)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zoomtune.cli.common import console, fmt_value, open_existing_storage, storage_option
@@ -13,7 +15,8 @@ from zoomtune.cli.common import console, fmt_value, open_existing_storage, stora
 @click.option("--limit", type=click.IntRange(min=0), default=30, show_default=True,
               help="Trials to show (0: all).")
 @click.option("--best", "sort_best", is_flag=True, help="Sort trials best first instead of by number.")
-def status(study: str | None, storage: str | None, limit: int, sort_best: bool) -> None:
+@click.option("--tree", is_flag=True, help="Draw the lineage: branches, PBT copies, retries and nudges.")
+def status(study: str | None, storage: str | None, limit: int, sort_best: bool, tree: bool) -> None:
     """List the studies in the storage, or the trials of STUDY."""
     from rich.table import Table
 
@@ -36,6 +39,9 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool) 
 
     loaded = load_study(study, backend)
     loaded.reap_stale_trials()  # a trial whose worker died shows as FAILED, not RUNNING forever
+    if tree:
+        out.print(lineage_tree(loaded))
+        return
     trials = loaded.trials
     if sort_best:
         scored = [t for t in trials if t.value is not None]
@@ -58,3 +64,34 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool) 
         boxes = " or ".join(zoom.payload.get("described", []))
         out.print(f"coarse to fine: round {zoom.payload['round']} searched {fmt_value(boxes)} "
                   f"(the best of {zoom.payload['n_trials']} trials, boxed)")
+
+
+def lineage_tree(study: Any) -> Any:
+    """The study's lineage as a Rich tree: each trial with its state, value, how it was branched
+    and the nudges it took."""
+    from rich.tree import Tree
+
+    root = Tree(f"lineage of {fmt_value(study.name)}")
+
+    def label(node: Any) -> str:
+        text = f"trial {node.number} {node.state.value} {fmt_value(node.value)}"
+        if node.parent is not None:
+            changed = ", ".join(f"{k}={fmt_value(v)}" for k, v in node.overrides.items())
+            text += f"  ← {node.reason or 'branch'}" + (f" at step {node.step}" if node.step is not None else "")
+            text += f" ({changed})" if changed else ""
+        for nudge in node.nudges:
+            change = ", ".join(f"{k} {fmt_value(nudge.payload['old'].get(k))}→{fmt_value(v)}"
+                               for k, v in nudge.payload["new"].items())
+            text += f"\n  nudged at step {nudge.step}: {change}"
+        return text
+
+    def grow(branch: Any, node: Any) -> None:
+        for child in sorted(node.children, key=lambda c: c.number):
+            grow(branch.add(label(child)), child)
+
+    nodes = study.lineage()
+    if not nodes:
+        root.add("no branches or nudges yet")
+    for node in nodes:
+        grow(root.add(label(node)), node)
+    return root

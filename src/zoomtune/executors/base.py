@@ -14,6 +14,7 @@ from zoomtune.records import TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from zoomtune.study import Objective, Study
+    from zoomtune.trial import Trial
 
 logger = logging.getLogger("zoomtune")
 
@@ -33,7 +34,15 @@ def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseExceptio
     (a bug in the objective), KeyboardInterrupt and exceptions outside `catch` are re-raised
     after the trial is marked FAILED.
     """
-    trial = study.ask()
+    return evaluate(study, study.ask(), objective, catch)
+
+
+def evaluate(study: Study, trial: Trial, objective: Objective,
+             catch: tuple[type[BaseException], ...]) -> TrialRecord:
+    """Run `objective` on an asked trial and tell the study how it ended (see `run_trial`).
+
+    Remote executors call this in another process, on a trial asked here and reloaded there.
+    """
     try:
         result: Any = objective(trial)
     except TrialStopped:
@@ -106,4 +115,4 @@ class Executor(ABC):
         """Run trials while `budget.take()` allows, calling `on_result` with each finished record."""
 
 
-__all__ = ["Budget", "Executor", "ResultHook", "describe", "run_trial"]
+__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "run_trial"]

@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
 from zoomtune.nn.datasets import Dataset, load
 from zoomtune.nn.fit import fit
 from zoomtune.nn.models import MLP
@@ -66,6 +68,7 @@ class MLPRecipe:
         batchnorm = trial.suggest_categorical("batchnorm", [True, False])
         bn_beta = trial.suggest_float("bn_beta", 0.9, 0.999, scale="log1m") if batchnorm else None
         data = self.data()
+        torch.manual_seed(self.seed + trial.number)  # the same trial starts from the same weights in any worker
         model = MLP(data.n_features, [units] * layers, data.n_classes, batchnorm=batchnorm, bn_beta=bn_beta)
         result = fit(model, data, trial=trial, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
                      batch_size=batch_size, epochs=self.epochs, seed=self.seed + trial.number,

@@ -1,0 +1,7 @@
+"""The web dashboard: `zoomtune dashboard` (needs the `dashboard` extra: Starlette, uvicorn, plotly).
+
+`payload` turns studies into JSON-ready dicts (shared with `zoomtune.report`), `cache` keeps
+them fresh incrementally, `api` answers the JSON API, `app` serves the page and its assets, and
+`static/` holds the page itself (plain ES modules, no build step). Importing this package
+imports no web server; `zoomtune.dashboard.app` does.
+"""

@@ -1,0 +1,142 @@
+"""The dashboard's web app: the page, its own assets, and the JSON API (Starlette + uvicorn).
+
+Only a fixed list of files is served: those shipped in ``zoomtune/dashboard/static`` (listed
+once at start-up) and ``plotly.min.js`` read from the installed ``plotly`` package. A request
+for any other path, ``../`` and encoded forms included, is a 404: no path from a request is
+ever joined to a folder. Requests whose Host is not the address the server listens on are
+refused (against DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import socket
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from zoomtune.dashboard.api import DashboardAPI
+from zoomtune.dashboard.cache import StudyCache
+from zoomtune.storage import Storage, get_storage
+
+STATIC = Path(__file__).parent / "static"
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml"}
+CSP = ("default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; worker-src blob:; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def plotly_js_path() -> Path | None:
+    """Where the installed `plotly` package keeps its bundled plotly.min.js (None if absent)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path
+    return None
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    """The bytes of plotly.min.js; a stub that says what to install when plotly is missing."""
+    path = plotly_js_path()
+    if path is None:
+        return b"console.error('zoomtune dashboard: plotly is not installed; pip install \"zoomtune[dashboard]\"');"
+    return path.read_bytes()
+
+
+def asset_names() -> dict[str, Path]:
+    """The files the app may serve under /static/, by name (a fixed list)."""
+    return {p.name: p for p in STATIC.iterdir() if p.is_file() and p.suffix in _TYPES}
+
+
+def _headers(body: bytes, cache: str) -> dict[str, str]:
+    return {"ETag": '"' + hashlib.sha1(body).hexdigest()[:16] + '"', "Cache-Control": cache,
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+@asynccontextmanager
+async def _warm_on_start(app: Starlette) -> AsyncIterator[None]:
+    """Load every study into the cache in a background thread, so the first page is quick."""
+    cache: StudyCache = app.state.api.cache
+
+    def warm() -> None:
+        try:
+            for summary in sorted(cache.storage.list_studies(), key=lambda s: -s.n_trials):
+                cache.study_json(summary.name)
+        except Exception:  # noqa: BLE001 - warming is best effort; requests report real errors
+            return
+
+    threading.Thread(target=warm, name="zoomtune-dashboard-warm", daemon=True).start()
+    yield
+
+
+def create_app(storage: str | Storage, token: str | None = None, host: str = "127.0.0.1",
+               prewarm: bool = True) -> Starlette:
+    """The dashboard app over `storage` (a URL or a Storage). With `token`, control endpoints
+    accept ``Authorization: Bearer <token>``; without one they answer 403. With `prewarm`, the
+    server loads every study in the background when it starts (largest first)."""
+    backend = get_storage(storage)
+    api = DashboardAPI(StudyCache(backend), token)
+    assets = {name: path.read_bytes() for name, path in asset_names().items()}
+
+    def asset(name: str) -> Response:
+        if name == "plotly.min.js":
+            body, kind = plotly_js(), _TYPES[".js"]
+        elif name in assets and name != "index.html":
+            body, kind = assets[name], _TYPES[Path(name).suffix]
+        else:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(body, media_type=kind, headers=_headers(body, "max-age=3600"))
+
+    async def static(request: Request) -> Response:
+        return asset(request.path_params["name"])
+
+    async def index(request: Request) -> Response:
+        body = assets["index.html"]
+        headers = _headers(body, "no-cache")
+        headers["Content-Security-Policy"] = CSP
+        return Response(body, media_type=_TYPES[".html"], headers=headers)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("not found", status_code=404)
+
+    routes = [Route("/", index), Route("/static/{name}", static), *api.routes()]
+    wildcard = host in ("0.0.0.0", "::", "")
+    allowed = ["*"] if wildcard else sorted({*LOOPBACK_HOSTS, host, host.strip("[]")})
+    app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=_warm_on_start if prewarm else None,
+                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed)])
+    app.state.api = api
+    return app
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(storage: str | Storage, host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
+          log_level: str = "warning") -> None:
+    """Run the dashboard with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(storage, token=token, host=host), host=host, port=port, log_level=log_level)
+
+
+__all__ = ["CSP", "asset_names", "create_app", "free_port", "plotly_js", "plotly_js_path", "serve"]

@@ -1,0 +1,257 @@
+"""Study data as JSON-ready dicts: what the dashboard's API sends and the HTML report embeds.
+
+Trials travel as columns (one list per field), which keeps 10,000 trials small and quick to
+parse. Learning curves travel only for a bounded set of trials (running, best, latest and
+those asked for); everything else is a one-row summary. Non-finite floats become ``None``
+because JSON has no NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState
+from zoomtune.space import Categorical, Distribution, Float, Int
+
+MAX_RUNNING_CURVES = 50
+BEST_CURVES = 10
+LATEST_CURVES = 20
+MAX_LINEAGE = 400
+MAX_EVENTS = 500
+MAX_ERROR_CHARS = 2000
+
+
+def clean(value: Any) -> Any:
+    """`value` with non-finite floats replaced by None, recursively, and other odd types as text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return str(value)
+
+
+def _num(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _time(dt: Any) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+def describe_distribution(name: str, dist: Distribution) -> dict[str, Any]:
+    """One parameter's axis: kind, scale, bounds or choices."""
+    if isinstance(dist, Categorical):
+        return {"name": name, "kind": "categorical", "scale": "categorical", "choices": clean(list(dist.choices))}
+    kind = "int" if isinstance(dist, Int) else "float"
+    scale = dist.scale.value if isinstance(dist, (Float, Int)) else "linear"
+    return {"name": name, "kind": kind, "scale": scale, "low": dist.low, "high": dist.high}  # type: ignore
+
+
+def parameters(trials: Sequence[TrialRecord]) -> dict[str, Distribution]:
+    """Each parameter's latest distribution, in the order parameters first appear."""
+    found: dict[str, Distribution] = {}
+    for trial in trials:
+        found.update(trial.distributions)
+    order: dict[str, None] = {}
+    for trial in trials:
+        for name in trial.params:
+            order.setdefault(name, None)
+    return {name: found[name] for name in order if name in found}
+
+
+def unit_edge(dist: Distribution, u: float) -> float:
+    """The value at unit coordinate `u`, unrounded (an Int's edges are its cells' borders)."""
+    if isinstance(dist, (Float, Int)):
+        lo, hi = (dist.low - 0.5, dist.high + 0.5) if isinstance(dist, Int) else (dist.low, dist.high)
+        f_lo, f_hi = dist.scale.forward(lo), dist.scale.forward(hi)
+        value = dist.scale.inverse(f_lo + min(1.0, max(0.0, float(u))) * (f_hi - f_lo))
+        return max(lo, min(hi, value))
+    return float(u)
+
+
+def zoom_rounds(events: Iterable[Event], dists: Mapping[str, Distribution]) -> list[dict[str, Any]]:
+    """Coarse-to-fine rounds with their boxes in the parameters' own values."""
+    rounds = []
+    for event in events:
+        payload = event.payload
+        boxes = []
+        for box in payload.get("boxes", []):
+            ranges = {name: [unit_edge(dists[name], lo), unit_edge(dists[name], hi)]
+                      for name, (lo, hi) in box.get("unit", {}).items() if name in dists}
+            choices = {}
+            for name, indices in box.get("choices", {}).items():
+                dist = dists.get(name)
+                if isinstance(dist, Categorical):
+                    choices[name] = [dist.choices[i] for i in indices if 0 <= i < len(dist.choices)]
+            boxes.append({"ranges": ranges, "choices": clean(choices)})
+        rounds.append({"round": payload.get("round"), "n_trials": payload.get("n_trials"),
+                       "best": clean(payload.get("best")), "described": clean(payload.get("described", [])),
+                       "boxes": clean(boxes)})
+    return rounds
+
+
+def importance(trials: Sequence[TrialRecord], dists: Mapping[str, Distribution]) -> dict[str, float]:
+    """How strongly each parameter moves the objective: |Spearman ρ| between its value and the
+    objective over COMPLETE trials (for a categorical, the correlation ratio η of the ranks)."""
+    import numpy as np
+
+    def rankdata(x: Any) -> Any:  # ordinal ranks (scipy.stats costs ~2 s to import)
+        order = np.argsort(np.asarray(x, dtype=float), kind="stable")
+        ranks = np.empty(len(order))
+        ranks[order] = np.arange(1, len(order) + 1)
+        return ranks
+
+    done = [t for t in trials if t.state is TrialState.COMPLETE and _num(t.value) is not None]
+    out: dict[str, float] = {}
+    if len(done) < 3:
+        return {name: 0.0 for name in dists}
+    ranks = rankdata([t.value for t in done])
+    for name, dist in dists.items():
+        # ranks are unchanged by a monotone scale, so raw values serve (a categorical: its index)
+        code = (lambda v, d=dist: d.index(v)) if isinstance(dist, Categorical) else float
+        pairs = []
+        for t, r in zip(done, ranks):
+            value = t.params.get(name)
+            if value is not None and (not isinstance(dist, Categorical) or dist.contains(value)):
+                pairs.append((code(value), r))
+        if len(pairs) < 3:
+            out[name] = 0.0
+            continue
+        x, y = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        if isinstance(dist, Categorical):
+            total = float(((y - y.mean()) ** 2).sum())
+            between = sum(float((y[x == c].mean() - y.mean()) ** 2) * int((x == c).sum()) for c in np.unique(x))
+            out[name] = math.sqrt(between / total) if total > 0 else 0.0
+        else:
+            xr = rankdata(x)
+            rho = float(np.corrcoef(xr, y)[0, 1]) if xr.std() > 0 and y.std() > 0 else 0.0
+            out[name] = abs(rho) if math.isfinite(rho) else 0.0
+    return out
+
+
+def curve(trial: TrialRecord) -> list[list[Any]]:
+    """[[steps], [values]] of a trial's reports (NaN as None)."""
+    steps = sorted(trial.intermediate_values)
+    return [steps, [_num(trial.intermediate_values[s]) for s in steps]]
+
+
+def curve_numbers(trials: Sequence[TrialRecord], direction: Direction, extra: Iterable[int] = ()) -> list[int]:
+    """The bounded set of trials whose curves travel: running, best, latest finished, `extra`."""
+    with_reports = [t for t in trials if t.intermediate_values]
+    running = [t.number for t in with_reports if t.state is TrialState.RUNNING][-MAX_RUNNING_CURVES:]
+    scored = [t for t in with_reports if t.state is TrialState.COMPLETE and _num(t.value) is not None]
+    scored.sort(key=lambda t: t.value, reverse=direction is Direction.MAXIMIZE)  # type: ignore
+    best = [t.number for t in scored[:BEST_CURVES]]
+    latest = [t.number for t in with_reports if t.state.is_finished][-LATEST_CURVES:]
+    return sorted({*running, *best, *latest, *extra})
+
+
+def lineage(trials: Sequence[TrialRecord], events: Iterable[Event]) -> dict[str, Any]:
+    """Trials linked by branches (parent → child) and nudges, with each trial's step span."""
+    by_number = {t.number: t for t in trials}
+    branch_step: dict[int, int | None] = {}
+    reasons: dict[int, str] = {}
+    nudges: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind is EventKind.BRANCH and event.trial_number is not None:
+            branch_step[event.trial_number] = event.step
+            reasons[event.trial_number] = str(event.payload.get("reason", "branch"))
+        elif event.kind is EventKind.NUDGE and event.trial_number is not None:
+            nudges.append({"trial": event.trial_number, "step": event.step,
+                           "old": clean(event.payload.get("old", {})), "new": clean(event.payload.get("new", {}))})
+    involved = {t.number for t in trials if t.parent is not None}
+    involved |= {t.parent for t in trials if t.parent is not None and t.parent in by_number}  # type: ignore
+    involved |= {n["trial"] for n in nudges if n["trial"] in by_number}
+    numbers = sorted(involved)[-MAX_LINEAGE:]
+    nodes = []
+    for number in numbers:
+        trial = by_number[number]
+        steps = sorted(trial.intermediate_values)
+        nodes.append({"number": number, "parent": trial.parent, "state": trial.state.value,
+                      "value": _num(trial.value), "first": steps[0] if steps else None,
+                      "last": steps[-1] if steps else None, "branch_step": branch_step.get(number),
+                      "reason": reasons.get(number)})
+    kept = set(numbers)
+    return {"nodes": nodes, "nudges": [n for n in nudges if n["trial"] in kept][-MAX_EVENTS:],
+            "truncated": len(involved) > len(numbers)}
+
+
+def trial_columns(trials: Sequence[TrialRecord], names: Sequence[str]) -> dict[str, Any]:
+    """One list per field, index-aligned: the summary of every trial."""
+    cols: dict[str, Any] = {"number": [], "state": [], "value": [], "parent": [], "n_steps": [], "last": [],
+                            "start": [], "duration": [], "error": []}
+    params: dict[str, list[Any]] = {name: [] for name in names}
+    for t in trials:
+        cols["number"].append(t.number)
+        cols["state"].append(t.state.value)
+        cols["value"].append(_num(t.value))
+        cols["parent"].append(t.parent)
+        values = t.intermediate_values
+        cols["n_steps"].append(len(values))
+        cols["last"].append(_num(values[max(values)]) if values else None)
+        cols["start"].append(_time(t.datetime_start))
+        duration = t.duration
+        cols["duration"].append(round(duration, 3) if duration is not None else None)
+        cols["error"].append(t.error[:200] if t.error else None)
+        for name in names:
+            value = t.params.get(name)
+            params[name].append(value if isinstance(value, (bool, int, str, type(None))) else clean(value))
+    cols["params"] = params
+    return cols
+
+
+def study_payload(name: str, direction: Direction, trials: Sequence[TrialRecord], study_events: Sequence[Event],
+                  extra_curves: Iterable[int] = ()) -> dict[str, Any]:
+    """Everything one study page draws, in one JSON-ready dict."""
+    dists = parameters(trials)
+    names = list(dists)
+    wanted = curve_numbers(trials, direction, extra_curves)
+    by_number = {t.number: t for t in trials}
+    zooms = [e for e in study_events if e.kind is EventKind.ZOOM]
+    others = [e for e in study_events if e.kind in (EventKind.BRANCH, EventKind.NUDGE)]
+    return {
+        "name": name,
+        "direction": direction.value,
+        "params": [describe_distribution(n, d) for n, d in dists.items()],
+        "trials": trial_columns(trials, names),
+        "curves": {str(n): curve(by_number[n]) for n in wanted if n in by_number},
+        "zooms": zoom_rounds(zooms, dists),
+        "importance": importance(trials, dists),
+        "lineage": lineage(trials, others),
+    }
+
+
+def trial_payload(trial: TrialRecord) -> dict[str, Any]:
+    """One trial in full: params with their distributions, curve, events, error, attributes."""
+    return {
+        "number": trial.number, "state": trial.state.value, "value": _num(trial.value),
+        "params": [{"name": n, "value": clean(v),
+                    "distribution": describe_distribution(n, trial.distributions[n])
+                    if n in trial.distributions else None} for n, v in trial.params.items()],
+        "curve": curve(trial), "user_attrs": clean(trial.user_attrs),
+        "error": trial.error[:MAX_ERROR_CHARS] if trial.error else None, "parent": trial.parent,
+        "events": [{"kind": e.kind.value, "step": e.step, "time": _time(e.time), "payload": clean(e.payload)}
+                   for e in trial.events][-MAX_EVENTS:],
+        "start": _time(trial.datetime_start), "complete": _time(trial.datetime_complete),
+        "duration": trial.duration,
+    }
+
+
+def summaries(storage: Any) -> list[dict[str, Any]]:
+    """Every study in `storage` with counts and best value."""
+    out = []
+    for s in storage.list_studies():
+        counts = {state.value: s.counts.get(state, 0) for state in TrialState}
+        out.append({"name": s.name, "direction": s.direction.value, "n_trials": s.n_trials, "counts": counts,
+                    "best_value": _num(s.best_value), "created": _time(s.created)})
+    return out
+
+
+__all__ = ["clean", "curve", "curve_numbers", "describe_distribution", "importance", "lineage", "parameters",
+           "study_payload", "summaries", "trial_columns", "trial_payload", "unit_edge", "zoom_rounds"]
