@@ -116,3 +116,18 @@ def test_an_interrupted_babysit_resumes(workdir):
     # it continues after the last checkpoint (Ctrl-C may land between a report and its checkpoint)
     assert max(first.intermediate_values) <= min(second.intermediate_values) <= max(first.intermediate_values) + 1
     assert max(second.intermediate_values) == 29
+
+
+def test_plan_says_panda_or_caviar_from_a_timed_trial(workdir):
+    from zoomtune.plan import asha_cost, make_plan
+
+    assert asha_cost(1) == 1 and asha_cost(9) == pytest.approx(1 + 2 / 3 + 6 / 9)
+    tight = make_plan(trial_seconds=600, reports=20, cores=2, gpus=0, budget_seconds=1800)
+    assert tight.mode == "panda" and tight.total_trials == 6 and "babysit" in tight.advice[0]
+    roomy = make_plan(trial_seconds=10, reports=20, cores=2, gpus=4, budget_seconds=3600)
+    assert roomy.mode == "caviar" and roomy.parallel == 4 and roomy.total_trials == 1440
+    assert roomy.early_stopping_pays and roomy.trials_with_asha > 3 * roomy.total_trials
+    assert not make_plan(10, 1, 2, 0, 3600).early_stopping_pays
+    result = zoomtune("plan", "panda.yaml", "--budget", "0.05", cwd=workdir, env={"PANDA_STEP_SECONDS": "0.01"})
+    assert result.returncode == 0, result.stderr
+    assert "reports per trial" in result.stdout and "30" in result.stdout and "caviar" in result.stdout

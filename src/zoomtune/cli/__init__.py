@@ -39,6 +39,7 @@ def _register() -> None:
     from zoomtune.cli.dashboard import dashboard
     from zoomtune.cli.demo import demo
     from zoomtune.cli.panda import babysit, branch, nudge, resume
+    from zoomtune.cli.plan import plan
     from zoomtune.cli.report import report
     from zoomtune.cli.run import run
     from zoomtune.cli.status import status
@@ -49,6 +50,7 @@ def _register() -> None:
     cli.add_command(branch)
     cli.add_command(demo)
     cli.add_command(nudge)
+    cli.add_command(plan)
     cli.add_command(report)
     cli.add_command(resume)
     cli.add_command(run)
