@@ -275,21 +275,22 @@ class SQLStorage(Storage):
         cached_dists: dict[str, Any] = {}
         for trial_id, name, value, dist in conn.execute(
                 select(s.params.c.trial_id, s.params.c.name, s.params.c.value, s.params.c.distribution)
-                .where(s.params.c.trial_id.in_(ids))):
+                .where(s.params.c.trial_id.in_(ids))).all():
             params[trial_id][name] = json.loads(value)
             if dist not in cached_dists:
                 cached_dists[dist] = distribution_from_dict(json.loads(dist), name=name)
             dists[trial_id][name] = cached_dists[dist]
         reports: dict[int, dict[int, float]] = defaultdict(dict)
-        for trial_id, step, value in conn.execute(
+        nan = math.nan
+        for trial_id, step, value in conn.execute(  # primary-key order: no sort needed
                 select(s.values.c.trial_id, s.values.c.step, s.values.c.value)
-                .where(s.values.c.trial_id.in_(ids)).order_by(s.values.c.step)):
-            reports[trial_id][step] = value if value is not None else math.nan
+                .where(s.values.c.trial_id.in_(ids)).order_by(s.values.c.trial_id, s.values.c.step)).all():
+            reports[trial_id][step] = nan if value is None else value
         events: dict[int, list[Event]] = defaultdict(list)
-        numbers = [r.number for r in rows]
+        numbers = [r.number for r in rows] if isinstance(ids, list) else select(t.number).where(t.trial_id.in_(ids))
         for event_row in conn.execute(select(s.events).where(s.events.c.study_id == study_id,
                                                              s.events.c.trial_number.in_(numbers))
-                                      .order_by(s.events.c.event_id)):
+                                      .order_by(s.events.c.event_id)).all():
             events[event_row.trial_number].append(self._event(event_row))
         return [TrialRecord(
             number=r.number, state=TrialState(r.state),
