@@ -38,9 +38,33 @@ def choose_executor(study: Study, jobs: int) -> Executor:
     return ThreadExecutor(jobs)
 
 
+# -- cluster executors (executor="dask" | "ray" | "local" | an Executor) -----------------------------------
+EXECUTOR_NAMES = ("local", "dask", "ray")
+
+
+def make_executor(study: Study, jobs: int, executor: str | Executor | None = None) -> Executor:
+    """The executor `optimize(executor=...)` names: "local" (or None) picks one with `choose_executor`;
+    "dask" and "ray" run trials on a cluster engine (optional extras), `jobs` at a time."""
+    if executor is None or executor == "local":
+        return choose_executor(study, jobs)
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "dask":
+        from zoomtune.executors.dask import DaskExecutor
+
+        return DaskExecutor(jobs)
+    if executor == "ray":
+        from zoomtune.executors.ray import RayExecutor
+
+        return RayExecutor(jobs)
+    raise ConfigError("executor", f"must be one of {', '.join(map(repr, EXECUTOR_NAMES))} or an Executor instance",
+                      executor)
+# -- end of cluster executors -------------------------------------------------------------------------------
+
+
 def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None, n_jobs: int,
               catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback],
-              show_progress_bar: bool) -> None:
+              show_progress_bar: bool, executor: str | Executor | None = None) -> None:
     """Run trials under a budget, feeding each result to the progress display and the callbacks."""
     from zoomtune.progress import TrialProgress
 
@@ -48,7 +72,7 @@ def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeo
         raise ConfigError("n_trials", "must be a non-negative integer", n_trials)
     if timeout is not None and timeout <= 0:
         raise ConfigError("timeout", "must be a positive number of seconds", timeout)
-    executor = choose_executor(study, resolve_jobs(n_jobs))
+    executor = make_executor(study, resolve_jobs(n_jobs), executor)
     budget = executor.make_budget(n_trials, timeout)
     with TrialProgress(study.direction, n_trials, budget, enabled=show_progress_bar, timeout=timeout) as progress:
         def on_result(record: TrialRecord) -> None:
@@ -60,4 +84,4 @@ def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeo
 
 
 __all__ = ["Budget", "Executor", "InlineExecutor", "ProcessExecutor", "ThreadExecutor", "choose_executor",
-           "resolve_jobs", "run_study", "run_trial"]
+           "make_executor", "resolve_jobs", "run_study", "run_trial"]

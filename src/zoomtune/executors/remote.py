@@ -1,0 +1,330 @@
+"""What the cluster executors (Dask, Ray) share: the driver loop here, the trial task there.
+
+The driver (this process) asks each trial, stores its sampled parameters, and submits a task
+that names the trial by number. The task, in a worker process of the cluster, reopens the study
+from its SQL storage (once per run and worker), rebuilds the trial, and evaluates it exactly as
+the local executors do (`zoomtune.executors.base.evaluate`), so reports, attributes, checkpoints
+and the result all reach the storage from the worker. The finished record comes back to the
+driver for the progress bar and the callbacks.
+
+At most `n_jobs` tasks are in flight. A task whose worker died (killed, out of memory, node
+lost) ends its trial FAILED with "worker lost: ..." (queued again while the study's
+`max_retries` allows) and the study goes on; an error that must propagate (a search-space
+error, an exception outside `catch`) stops new trials, lets the ones in flight finish, and is
+re-raised here, as with the local executors. The driver sends the heartbeats of the trials it
+has in flight (queued on the cluster or running), the worker those of the trial it runs.
+
+An engine implements the few methods of `RemoteExecutor` marked abstract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import uuid
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoomtune.errors import ConfigError
+from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate
+from zoomtune.records import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from zoomtune.samplers.base import Sampler
+    from zoomtune.schedulers.base import Scheduler
+    from zoomtune.space import Space
+    from zoomtune.storage.sql import SQLStorage
+    from zoomtune.study import Objective, Study
+
+logger = logging.getLogger("zoomtune")
+
+
+# -- the worker side ---------------------------------------------------------------------------
+@dataclass
+class RemoteJob:
+    """Everything a worker needs to run trials of one `optimize` call (pickled once, with cloudpickle)."""
+
+    run_id: str
+    url: str
+    study_name: str
+    sampler: Sampler
+    scheduler: Scheduler | None
+    space: Space | None
+    artifacts: str
+    objective: Objective
+    catch: tuple[type[BaseException], ...]
+    heartbeat_interval: float | None = 30.0
+    max_retries: int = 0
+
+
+_STORAGES: dict[str, SQLStorage] = {}  # one engine per database URL and worker process
+_JOBS: OrderedDict[str, tuple[RemoteJob, Study]] = OrderedDict()  # the last few runs this worker served
+_KEEP_JOBS = 4
+
+
+def _job_here(run_id: str, blob: bytes) -> tuple[RemoteJob, Study]:
+    """The run's job and study in this worker process, unpickled and opened on first use."""
+    cached = _JOBS.get(run_id)
+    if cached is not None:
+        _JOBS.move_to_end(run_id)
+        return cached
+    from zoomtune.storage.sql import SQLStorage
+    from zoomtune.study import load_study
+
+    job: RemoteJob = pickle.loads(blob)
+    storage = _STORAGES.get(job.url)
+    if storage is None:
+        storage = _STORAGES[job.url] = SQLStorage(job.url)
+    study = load_study(job.study_name, storage, sampler=job.sampler, scheduler=job.scheduler, space=job.space,
+                       artifacts=job.artifacts, heartbeat_interval=job.heartbeat_interval,
+                       max_retries=job.max_retries)
+    _JOBS[run_id] = (job, study)
+    while len(_JOBS) > _KEEP_JOBS:
+        _JOBS.popitem(last=False)
+    return job, study
+
+
+def _sendable(error: BaseException) -> BaseException:
+    """The error itself if it survives pickling, else a RuntimeError carrying its message."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError(describe(error))
+
+
+def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = ()) -> TrialRecord:
+    """The task: evaluate trial `number` (asked by the driver) in this worker; return its record.
+
+    `inferred` names the parameters the driver sampled from an inferred space (the objective may
+    redefine their ranges). A trial that is no longer RUNNING (a task the cluster ran again after
+    its worker died past the tell) is returned as it stands.
+    """
+    from zoomtune.trial import Trial
+
+    job, study = _job_here(run_id, blob)
+    record = study.trial(number)
+    if record.state is not TrialState.RUNNING:
+        return record
+    trial = Trial(study, record)
+    trial._inferred = set(inferred)
+    _beat(study, record.trial_id, alive=True)  # this worker vouches for the trial while it runs
+    try:
+        return evaluate(study, trial, job.objective, job.catch)
+    except BaseException as error:
+        sendable = _sendable(error)
+        if sendable is error:
+            raise
+        raise sendable from None
+    finally:
+        _beat(study, record.trial_id, alive=False)
+
+
+def _beat(study: Study, trial_id: int | None, alive: bool) -> None:
+    """Start or stop this process's heartbeat for a trial (studies without heartbeats: nothing)."""
+    heartbeat = getattr(study, "_heartbeat", None)
+    if heartbeat is None or trial_id is None:
+        return
+    if alive:
+        heartbeat.add(trial_id)
+    else:
+        heartbeat.remove(trial_id)
+
+
+# -- the driver side ---------------------------------------------------------------------------
+def shared_url(study: Study, engine: str) -> str:
+    """The study's storage URL as other processes can open it (SQLite paths made absolute)."""
+    from zoomtune.storage.sql import SQLStorage
+
+    storage = study.storage
+    rule = (f"the {engine!r} executor runs trials in other processes, so the study needs SQL storage "
+            "(e.g. storage='sqlite:///zoomtune.db' or a postgresql:// URL)")
+    if not isinstance(storage, SQLStorage):
+        raise ConfigError("storage", rule, storage.url)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage.url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if not database or database == ":memory:" or "mode=memory" in str(url):
+            raise ConfigError("storage", rule + ", in a file", storage.url)
+        if not database.startswith("file:") and not os.path.isabs(database):
+            url = url.set(database=os.path.abspath(database))
+    return url.render_as_string(hide_password=False)
+
+
+def fail_if_running(study: Study, number: int, error: str, retry: bool = False) -> TrialRecord:
+    """Mark trial `number` FAILED with `error` unless it has already finished; its record either way.
+
+    With `retry`, a trial failed here is queued again while the study's `max_retries` allows, as
+    the study does for a trial whose heartbeat stopped (it resumes from its last checkpoint).
+    """
+    record = study.trial(number)
+    if record.state is not TrialState.RUNNING:
+        return record
+    study.storage.update_trial(record.trial_id, state=TrialState.FAILED, error=error)
+    record = study.trial(number)
+    retries = int(record.user_attrs.get("retries", 0))
+    if retry and retries < getattr(study, "max_retries", 0):
+        study.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
+    return record
+
+
+def missing_engine(engine: str, error: ImportError) -> ConfigError:
+    """The error for an executor whose package is not installed."""
+    return ConfigError("executor", f"{engine!r} needs the {engine} package ({error}); "
+                                   f"install it with: pip install 'zoomtune[{engine}]'", engine)
+
+
+class RemoteExecutor(Executor):
+    """Trials as tasks of a cluster engine; the driver loop is shared, the engine calls are not.
+
+    `n_jobs` is how many trials run at once (None: as many as the cluster has slots).
+    """
+
+    engine = "remote"
+
+    def __init__(self, n_jobs: int | None = None) -> None:
+        if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
+            raise ConfigError("n_jobs", "must be a positive integer", n_jobs)
+        self.n_jobs = n_jobs
+
+    # -- what an engine implements -------------------------------------------------------------
+    @abstractmethod
+    def _open(self) -> None:
+        """Start or connect to the engine (raise `missing_engine(...)` when it is not installed)."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Shut down what `_open` started; disconnect from the rest."""
+
+    @abstractmethod
+    def _slots(self) -> int:
+        """How many trials can run at once when `n_jobs` is None."""
+
+    @abstractmethod
+    def _share(self, blob: bytes) -> Any:
+        """The pickled job as the engine passes it to tasks (a handle, or the bytes themselves)."""
+
+    @abstractmethod
+    def _submit(self, run_id: str, shared: Any, number: int, inferred: list[str]) -> Any:
+        """Submit `run_remote(run_id, blob, number, inferred)`; a future."""
+
+    @abstractmethod
+    def _wait(self, futures: list[Any], timeout: float) -> list[Any]:
+        """The futures among `futures` that are done (possibly none after `timeout` seconds)."""
+
+    @abstractmethod
+    def _result(self, future: Any) -> TrialRecord:
+        """The task's record, or raise its error (see `_unwrap`)."""
+
+    def _unwrap(self, error: BaseException) -> BaseException:
+        """The objective's own error when the engine wraps it."""
+        return error
+
+    @abstractmethod
+    def _lost(self, error: BaseException) -> bool:
+        """Whether `error` says the task's worker died rather than the objective raised."""
+
+    def _why_lost(self, error: BaseException) -> str:
+        """The error text of a trial whose worker was lost (after "worker lost: ")."""
+        return describe(error)
+
+    @abstractmethod
+    def _cancel(self, futures: list[Any]) -> None:
+        """Cancel tasks (after an interrupt); best effort."""
+
+    # -- the driver loop -------------------------------------------------------------------------
+    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+            on_result: ResultHook) -> None:
+        url = shared_url(study, self.engine)
+        run_id = uuid.uuid4().hex
+        job = RemoteJob(run_id, url, study.name, study.sampler, study.scheduler, study.space,
+                        str(Path(study.artifacts).absolute()), objective, catch,
+                        getattr(study, "heartbeat_interval", None), getattr(study, "max_retries", 0))
+        blob = self._pickle(job)
+        self._open()
+        pending: dict[Any, tuple[int, int | None]] = {}  # future -> (trial number, id); this process beats them
+        error: BaseException | None = None  # the first error to re-raise once the tasks in flight end
+        try:
+            shared = self._share(blob)
+            slots = self.n_jobs or max(1, self._slots())
+            while True:
+                while error is None and len(pending) < slots and budget.take():
+                    try:
+                        trial = study.ask()
+                    except Exception as failure:  # noqa: BLE001 - re-raised below
+                        budget.stop()
+                        error = failure
+                        break
+                    trial_id = trial._record.trial_id
+                    try:
+                        trial.flush()
+                        future = self._submit(run_id, shared, trial.number, sorted(trial._inferred))
+                    except Exception as failure:  # noqa: BLE001 - re-raised below
+                        budget.stop()
+                        error = failure
+                        fail_if_running(study, trial.number, describe(failure))
+                        _beat(study, trial_id, alive=False)
+                        continue
+                    pending[future] = (trial.number, trial_id)
+                if not pending:
+                    break
+                for future in self._wait(list(pending), timeout=1.0):
+                    number, trial_id = pending.pop(future)
+                    try:
+                        record = self._outcome(study, future, number)
+                        if record is not None:
+                            on_result(record)
+                    except Exception as failure:  # noqa: BLE001 - the objective's, or a callback's
+                        budget.stop()
+                        error = error or failure
+                    finally:
+                        _beat(study, trial_id, alive=False)
+        except BaseException:
+            budget.stop()
+            self._cancel(list(pending))
+            raise
+        finally:
+            try:
+                self._close()
+            finally:
+                for number, trial_id in pending.values():  # only after an interrupt: do not leave them RUNNING
+                    _beat(study, trial_id, alive=False)
+                    try:
+                        fail_if_running(study, number, "cancelled: the run was interrupted")
+                    except Exception:  # noqa: BLE001 - keep the original error
+                        logger.exception("could not mark trial %d FAILED", number)
+        if error is not None:
+            raise error
+
+    def _outcome(self, study: Study, future: Any, number: int) -> TrialRecord | None:
+        """The record of a finished task; a lost worker's trial is marked FAILED; other errors raise."""
+        try:
+            return self._result(future)
+        except Exception as raised:  # noqa: BLE001 - sorted out below
+            failure = self._unwrap(raised)
+        if self._lost(failure):
+            record = fail_if_running(study, number, f"worker lost: {self._why_lost(failure)}", retry=True)
+            logger.warning("trial %d failed: %s", number, record.error)
+            return record
+        fail_if_running(study, number, describe(failure))  # already done by the task, unless it never ran
+        raise failure
+
+    @staticmethod
+    def _pickle(job: RemoteJob) -> bytes:
+        import cloudpickle  # both engines depend on it; it pickles closures and lambdas by value
+
+        try:
+            return cloudpickle.dumps(job)
+        except Exception as error:  # noqa: BLE001 - explained
+            raise ConfigError("objective", "the objective, sampler and scheduler must be picklable to run on a "
+                                           f"cluster ({describe(error)})") from None
+
+
+__all__ = ["RemoteExecutor", "RemoteJob", "fail_if_running", "missing_engine", "run_remote", "shared_url"]

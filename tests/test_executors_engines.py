@@ -1,0 +1,206 @@
+"""Cluster executors on real engines: a Dask LocalCluster and a local Ray, two workers each.
+
+Objectives are defined inside the tests so that cloudpickle sends them by value (Ray workers
+cannot import this test module). Each engine's tests are skipped when it is not installed.
+"""
+
+import importlib.util
+import os
+import time
+
+import pytest
+
+import zoomtune as zt
+from zoomtune.executors import make_executor
+
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+HAS_RAY = importlib.util.find_spec("ray") is not None
+ENGINES = [pytest.param("dask", marks=pytest.mark.skipif(not HAS_DASK, reason="needs dask[distributed]")),
+           pytest.param("ray", marks=pytest.mark.skipif(not HAS_RAY, reason="needs ray"))]
+
+
+@pytest.fixture(autouse=True)
+def _ray_on_loopback(monkeypatch):
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+@pytest.fixture(scope="module")
+def shared_ray():
+    """A Ray started by the test, for the executor to use and leave running (saves ~10 s a test)."""
+    import ray
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address="local", include_dashboard=False, num_cpus=2)
+        yield ray
+        if started:
+            ray.shutdown()
+
+
+def executor_for(engine, request=None):
+    """Two workers on this machine, whatever the core count; with `request`, Ray runs on `shared_ray`."""
+    if engine == "ray" and request is not None:
+        request.getfixturevalue("shared_ray")
+    if engine == "dask":
+        from zoomtune.executors.dask import DaskExecutor
+
+        return DaskExecutor(n_jobs=2)
+    from zoomtune.executors.ray import RayExecutor
+
+    return RayExecutor(n_jobs=2, num_cpus=1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url):
+    study = zt.create_study("eng", storage=sqlite_url, sampler=zt.samplers.RandomSampler(seed=1),
+                            space=zt.Space(lr=zt.Float(1e-4, 1.0, scale="log")))
+    seen = []
+
+    def objective(trial):
+        lr = trial.params["lr"]  # sampled by the driver, stored before the task started
+        units = trial.suggest_int("units", 8, 64)  # sampled in the worker
+        for step in range(3):
+            trial.report(lr * step, step)
+        trial.set_user_attr("pid", os.getpid())
+        time.sleep(0.3)
+        return lr + units
+
+    ray_was_running = engine == "ray" and __import__("ray").is_initialized()
+    start = time.monotonic()
+    study.optimize(objective, n_trials=12, n_jobs=2, executor=engine,  # by name: started and stopped here
+                   callbacks=[lambda s, record: seen.append(record.number)])
+    elapsed = time.monotonic() - start
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(12)) and sorted(seen) == list(range(12))
+    assert all(t.state is zt.TrialState.COMPLETE for t in trials)
+    assert all(t.value == pytest.approx(t.params["lr"] + t.params["units"]) for t in trials)
+    assert all(t.intermediate_values == {s: pytest.approx(t.params["lr"] * s) for s in range(3)} for t in trials)
+    assert all(set(t.distributions) == {"lr", "units"} for t in trials)
+    pids = {t.user_attrs["pid"] for t in trials}
+    assert os.getpid() not in pids  # ran in worker processes
+    # the seed decides every value, wherever it was drawn
+    again = zt.create_study(sampler=zt.samplers.RandomSampler(seed=1),
+                            space=zt.Space(lr=zt.Float(1e-4, 1.0, scale="log")))
+    again.optimize(lambda t: t.suggest_int("units", 8, 64), n_trials=12)
+    assert [t.params for t in again.trials] == [t.params for t in trials]
+    assert not study._heartbeat._trial_ids  # the driver beats only the trials in flight
+    if engine == "ray" and not ray_was_running:
+        import ray
+
+        assert not ray.is_initialized()  # shut down what it started
+    print(f"{engine}: 12 trials of 0.3 s on 2 workers in {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_search_space_error_propagates(engine, sqlite_url, request):
+    study = zt.create_study("eng", storage=sqlite_url)
+
+    def objective(trial):
+        time.sleep(0.2)
+        if trial.number == 2:
+            return trial.suggest_float("lr", 0.0, 1.0, scale="log")  # log scale needs low > 0
+        return trial.suggest_float("x", 0, 1)
+
+    with pytest.raises(zt.SearchSpaceError, match="lr") as raised:
+        study.optimize(objective, n_trials=20, executor=executor_for(engine, request))
+    assert type(raised.value) is zt.SearchSpaceError and raised.value.param == "lr"  # not an engine's wrapper
+    trials = study.trials
+    assert len(trials) < 20 and not any(t.state is zt.TrialState.RUNNING for t in trials)
+    assert trials[2].state is zt.TrialState.FAILED and trials[2].error.startswith("SearchSpaceError")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_killed_worker_fails_its_trial_and_the_study_goes_on(engine, sqlite_url, request):
+    study = zt.create_study("eng", storage=sqlite_url)
+    failed = []
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        trial.report(x, 0)
+        if trial.number == 3:
+            os.kill(os.getpid(), 9)
+        time.sleep(0.1)
+        return x
+
+    study.optimize(objective, n_trials=8, executor=executor_for(engine, request),
+                   callbacks=[lambda s, r: r.state is zt.TrialState.FAILED and failed.append(r.number)])
+    trials = study.trials
+    assert len(trials) == 8 and failed == [3]
+    assert trials[3].state is zt.TrialState.FAILED and trials[3].error.startswith("worker lost: ")
+    assert trials[3].intermediate_values == {0: trials[3].params["x"]}  # what it stored before it died
+    assert all(t.state is zt.TrialState.COMPLETE for t in trials if t.number != 3)
+
+
+def test_a_lost_trial_fails_once_and_is_queued_again_while_retries_allow(sqlite_url):
+    from zoomtune.executors.remote import fail_if_running
+
+    study = zt.create_study("eng", storage=sqlite_url, max_retries=1)
+    lost = study.ask()
+    lost.suggest_float("x", 0, 1)
+    lost.flush()
+    record = fail_if_running(study, lost.number, "worker lost: gone", retry=True)
+    assert record.state is zt.TrialState.FAILED and record.error == "worker lost: gone"
+    assert fail_if_running(study, lost.number, "worker lost: again", retry=True).error == "worker lost: gone"
+    retry = study.ask()  # the queued copy, with the same parameters
+    assert retry.parent == lost.number and retry.params == lost.params and retry.user_attrs["retries"] == 1
+    fail_if_running(study, retry.number, "worker lost: again", retry=True)  # retries spent: not queued
+    done = study.ask()
+    study.tell(done, 1.0)
+    assert fail_if_running(study, done.number, "worker lost: late", retry=True).state is zt.TrialState.COMPLETE
+    assert [t.state for t in study.trials] == [zt.TrialState.FAILED, zt.TrialState.FAILED, zt.TrialState.COMPLETE]
+
+
+def test_unknown_executor_and_memory_storage_are_config_errors(sqlite_url):
+    study = zt.create_study("eng", storage=sqlite_url)
+    with pytest.raises(zt.ConfigError, match="executor.*'dask'.*'ray'"):
+        study.optimize(lambda t: 0.0, n_trials=1, executor="spark")
+    assert study.trials == []
+    in_memory = zt.create_study()
+    for name in ("dask", "ray"):
+        with pytest.raises(zt.ConfigError, match="SQL storage"):
+            in_memory.optimize(lambda t: 0.0, n_trials=1, executor=name)
+    assert in_memory.trials == []
+    memory_sqlite = zt.create_study(storage="sqlite://")
+    with pytest.raises(zt.ConfigError, match="in a file"):
+        memory_sqlite.optimize(lambda t: 0.0, n_trials=1, executor="dask")
+    # "local" is the default choice
+    assert type(make_executor(study, 1, "local")).__name__ == "InlineExecutor"
+
+
+def test_a_missing_engine_says_which_extra_to_install(sqlite_url, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_engines(name, *args, **kwargs):
+        if name.split(".")[0] in ("distributed", "ray"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_engines)
+    study = zt.create_study("eng", storage=sqlite_url)
+    for name in ("dask", "ray"):
+        with pytest.raises(zt.ConfigError, match=rf"pip install 'zoomtune\[{name}\]'"):
+            study.optimize(lambda t: 0.0, n_trials=1, executor=name)
+    assert study.trials == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cloudpickle") is None, reason="needs dask or ray")
+def test_an_objective_that_cannot_be_pickled_is_a_config_error_before_any_trial(sqlite_url):
+    import threading
+
+    from zoomtune.executors.remote import RemoteExecutor
+
+    class Never(RemoteExecutor):  # fails the test if it gets as far as starting an engine
+        def _open(self):
+            raise AssertionError("started an engine")
+
+        _close = _slots = _share = _submit = _wait = _result = _lost = _cancel = _open
+
+    lock = threading.Lock()
+    study = zt.create_study("eng", storage=sqlite_url)
+    with pytest.raises(zt.ConfigError, match="picklable"):
+        study.optimize(lambda t: lock.locked() or 0.0, n_trials=1, executor=Never(1))
+    assert study.trials == []
