@@ -47,7 +47,7 @@ def test_a_nudge_from_another_process_changes_the_running_trial(workdir):
     url = f"sqlite:///{workdir / 'zoomtune.db'}"
     babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "panda.yaml", "lr=0.01"],
                                   cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.15"})
+                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.3"})
     wait_for(lambda: len(reports(url)) >= 3)
     nudged = zoomtune("nudge", "panda", "0", "lr=0.3", cwd=workdir)
     assert nudged.returncode == 0 and "applied at its next report" in nudged.stdout
@@ -102,7 +102,7 @@ def test_an_interrupted_babysit_resumes(workdir):
     url = f"sqlite:///{workdir / 'zoomtune.db'}"
     babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "panda.yaml", "lr=0.05"],
                                   cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.1"})
+                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.4"})
     wait_for(lambda: len(reports(url)) >= 4)
     babysitter.send_signal(2)  # Ctrl-C
     out, _ = babysitter.communicate(timeout=60)
