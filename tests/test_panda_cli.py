@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -100,9 +101,11 @@ def test_a_branch_resumes_from_the_parents_checkpoint_with_the_new_value(workdir
 
 def test_an_interrupted_babysit_resumes(workdir):
     url = f"sqlite:///{workdir / 'zoomtune.db'}"
+    # a shell that runs CI in the background may ignore SIGINT, and children inherit that: restore it
     babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "panda.yaml", "lr=0.05"],
                                   cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.4"})
+                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.4"},
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     wait_for(lambda: len(reports(url)) >= 4)
     babysitter.send_signal(2)  # Ctrl-C
     out, _ = babysitter.communicate(timeout=60)
