@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -25,6 +26,16 @@ def describe(error: BaseException) -> str:
     """A one-line message for a failed trial: the exception type and text."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def sendable(error: BaseException) -> BaseException:
+    """The error itself if it survives pickling (to cross a process boundary), else a RuntimeError
+    carrying its message."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError(describe(error))
 
 
 def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseException], ...]) -> TrialRecord:
@@ -115,4 +126,4 @@ class Executor(ABC):
         """Run trials while `budget.take()` allows, calling `on_result` with each finished record."""
 
 
-__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "run_trial"]
+__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "run_trial", "sendable"]

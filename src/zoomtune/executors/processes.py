@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import pickle
 import queue
 import shutil
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
-from zoomtune.executors.base import Budget, Executor, ResultHook, describe
+from zoomtune.executors.base import Budget, Executor, ResultHook, sendable
 from zoomtune.executors.inline import InlineExecutor
 
 if TYPE_CHECKING:
     from zoomtune.study import Objective, Study
-
-
-def _sendable(error: BaseException) -> BaseException:
-    """The error itself if it survives pickling, else a RuntimeError carrying its message."""
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:  # noqa: BLE001 - any pickling failure
-        return RuntimeError(describe(error))
 
 
 def visible_gpus() -> list[str]:
@@ -59,7 +49,7 @@ def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[typ
         InlineExecutor().run(study, objective, budget, catch, lambda record: results.put(("result", record)))
     except BaseException as error:  # noqa: BLE001 - handed to the parent
         budget.stop()
-        results.put(("error", _sendable(error)))
+        results.put(("error", sendable(error)))
     finally:
         results.put(("done", os.getpid()))
         results.close()

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError
-from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate
+from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate, sendable
 from zoomtune.records import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -89,15 +89,6 @@ def _job_here(run_id: str, blob: bytes) -> tuple[RemoteJob, Study]:
     return job, study
 
 
-def _sendable(error: BaseException) -> BaseException:
-    """The error itself if it survives pickling, else a RuntimeError carrying its message."""
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:  # noqa: BLE001 - any pickling failure
-        return RuntimeError(describe(error))
-
-
 def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = ()) -> TrialRecord:
     """The task: evaluate trial `number` (asked by the driver) in this worker; return its record.
 
@@ -117,10 +108,10 @@ def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = 
     try:
         return evaluate(study, trial, job.objective, job.catch)
     except BaseException as error:
-        sendable = _sendable(error)
-        if sendable is error:
+        portable = sendable(error)
+        if portable is error:
             raise
-        raise sendable from None
+        raise portable from None
     finally:
         _beat(study, record.trial_id, alive=False)
 
