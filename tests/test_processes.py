@@ -57,9 +57,9 @@ def test_n_jobs_on_sqlite_runs_worker_processes(sqlite_url):
     study = zt.create_study("par", storage=sqlite_url)
     seen = []
     start = time.monotonic()
-    study.optimize(lambda t: time.sleep(0.3) or os.getpid(), n_trials=8, n_jobs=2,
+    study.optimize(lambda t: time.sleep(0.5) or os.getpid(), n_trials=8, n_jobs=2,
                    callbacks=[lambda s, record: seen.append(record.number)])
-    assert time.monotonic() - start < 2.2  # 8 x 0.3 s one after another would take 2.4 s
+    assert time.monotonic() - start < 3.4  # 8 x 0.5 s one after another would take 4 s; two workers take 2
     trials = study.trials
     assert sorted(seen) == list(range(8)) and len(trials) == 8
     assert len({t.value for t in trials}) == 2 and os.getpid() not in {t.value for t in trials}
@@ -183,3 +183,24 @@ def test_each_worker_process_gets_its_own_gpu(sqlite_url, monkeypatch):
                lambda t: t.set_user_attr("gpu", __import__("os").environ["CUDA_VISIBLE_DEVICES"]) or 0.0,
                budget, (Exception,), seen.append)
     assert {r.user_attrs["gpu"] for r in seen} == {"3"}
+
+
+def test_a_worker_process_killed_mid_trial_is_failed_at_once_and_replaced(sqlite_url):
+    import os
+    import time
+
+    study = zt.create_study("kill", storage=sqlite_url)
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 2:
+            os.kill(os.getpid(), 9)
+        time.sleep(0.05)
+        return x
+
+    seen = []
+    study.optimize(objective, n_trials=8, n_jobs=2, callbacks=[lambda s, r: seen.append(r.number)])
+    trials = study.trials
+    assert len(trials) == 8 and sorted(seen) == list(range(8))
+    assert trials[2].state is zt.TrialState.FAILED and "worker process died (exit code -9)" in trials[2].error
+    assert sum(t.state is zt.TrialState.COMPLETE for t in trials) == 7

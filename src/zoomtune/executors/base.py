@@ -70,6 +70,23 @@ def evaluate(study: Study, trial: Trial, objective: Objective,
     return record
 
 
+def fail_if_running(study: Study, number: int, error: str, retry: bool = False) -> TrialRecord:
+    """Mark trial `number` FAILED with `error` unless it has already finished; its record either way.
+
+    With `retry`, a trial failed here is queued again while the study's `max_retries` allows, as
+    the study does for a trial whose heartbeat stopped (it resumes from its last checkpoint).
+    """
+    record = study.trial(number)
+    if record.state is not TrialState.RUNNING:
+        return record
+    study.storage.update_trial(record.trial_id, state=TrialState.FAILED, error=error)
+    record = study.trial(number)
+    retries = int(record.user_attrs.get("retries", 0))
+    if retry and retries < getattr(study, "max_retries", 0):
+        study.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
+    return record
+
+
 class _Cell:
     """A plain value holder with the `.value` interface of multiprocessing.Value."""
 
@@ -126,4 +143,4 @@ class Executor(ABC):
         """Run trials while `budget.take()` allows, calling `on_result` with each finished record."""
 
 
-__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "run_trial", "sendable"]
+__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "fail_if_running", "run_trial", "sendable"]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import shutil
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
-from zoomtune.executors.base import Budget, Executor, ResultHook, sendable
-from zoomtune.executors.inline import InlineExecutor
+from zoomtune.executors.base import Budget, Executor, ResultHook, evaluate, fail_if_running, sendable
 
 if TYPE_CHECKING:
     from zoomtune.study import Objective, Study
@@ -39,21 +38,23 @@ def visible_gpus() -> list[str]:
 
 
 def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
-            results: Any, threads: int, gpu: str | None) -> None:
+            results: Any, threads: int, gpu: str | None, slots: Any, slot: int) -> None:
     if gpu is not None:  # before anything in this process touches CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
     try:
-        InlineExecutor().run(study, objective, budget, catch, lambda record: results.put(("result", record)))
+        while budget.take():
+            trial = study.ask()
+            slots[slot] = trial.number  # shared memory, written at once: the parent fails it if we die
+            results.put(("result", evaluate(study, trial, objective, catch)))
+            slots[slot] = -1
     except BaseException as error:  # noqa: BLE001 - handed to the parent
         budget.stop()
         results.put(("error", sendable(error)))
     finally:
         results.put(("done", os.getpid()))
-        results.close()
-        results.join_thread()
 
 
 class ProcessExecutor(Executor):
@@ -74,39 +75,52 @@ class ProcessExecutor(Executor):
     def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
         context = mp.get_context("fork")
-        results = context.Queue()
+        results = context.SimpleQueue()  # puts are synchronous: nothing is lost when a worker is killed
         threads = max(1, (os.cpu_count() or 1) // self.n_jobs)
         gpus = visible_gpus()
 
         def gpu_of(i: int) -> str | None:
             return gpus[(i // self.trials_per_gpu) % len(gpus)] if gpus else None
 
-        workers = [context.Process(target=_worker, name=f"zoomtune-worker-{i}", daemon=True,
-                                   args=(study, objective, budget, catch, results, threads, gpu_of(i)))
-                   for i in range(self.n_jobs)]
-        for worker in workers:
-            worker.start()
+        slots = context.Array("q", [-1] * self.n_jobs, lock=False)  # trial each worker slot is running
+
+        def spawn(i: int) -> Any:
+            slots[i] = -1
+            process = context.Process(target=_worker, name=f"zoomtune-worker-{i}", daemon=True,
+                                      args=(study, objective, budget, catch, results, threads, gpu_of(i), slots, i))
+            process.start()
+            return process
+
+        workers = [(i, spawn(i)) for i in range(self.n_jobs)]
         errors: list[BaseException] = []
-        finished = 0
+        settled: set[int] = set()  # pids that said "done", or died and were dealt with
         try:
-            while finished < len(workers):
-                try:
-                    kind, payload = results.get(timeout=0.5)
-                except queue.Empty:
-                    if not any(w.is_alive() for w in workers):
-                        break  # a worker died without saying so (killed): nothing more will come
-                    continue
+            while len(settled) < len(workers):
+                if results.empty():
+                    kind, payload = None, None
+                    time.sleep(0.05)
+                else:
+                    kind, payload = results.get()
                 if kind == "result":
                     on_result(payload)
                 elif kind == "error":
                     errors.append(payload)
-                else:
-                    finished += 1
+                elif kind == "done":
+                    settled.add(payload)
+                for slot, worker in list(workers):
+                    if worker.pid in settled or worker.is_alive() or kind is not None:
+                        continue
+                    settled.add(worker.pid)  # it died without a word (SIGKILL, out of memory)
+                    if slots[slot] >= 0:
+                        on_result(fail_if_running(study, slots[slot], f"its worker process died (exit code "
+                                                                      f"{worker.exitcode})", retry=True))
+                    if not errors and len(workers) < self.n_jobs * 10:
+                        workers.append((slot, spawn(slot)))  # keep n_jobs workers going; the budget bounds them
         except BaseException:
             budget.stop()
             raise
         finally:
-            for worker in workers:
+            for _slot, worker in workers:
                 worker.join(timeout=30)
                 if worker.is_alive():
                     worker.terminate()

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError
-from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate, sendable
+from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate, fail_if_running, sendable
 from zoomtune.records import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -147,23 +147,6 @@ def shared_url(study: Study, engine: str) -> str:
         if not database.startswith("file:") and not os.path.isabs(database):
             url = url.set(database=os.path.abspath(database))
     return url.render_as_string(hide_password=False)
-
-
-def fail_if_running(study: Study, number: int, error: str, retry: bool = False) -> TrialRecord:
-    """Mark trial `number` FAILED with `error` unless it has already finished; its record either way.
-
-    With `retry`, a trial failed here is queued again while the study's `max_retries` allows, as
-    the study does for a trial whose heartbeat stopped (it resumes from its last checkpoint).
-    """
-    record = study.trial(number)
-    if record.state is not TrialState.RUNNING:
-        return record
-    study.storage.update_trial(record.trial_id, state=TrialState.FAILED, error=error)
-    record = study.trial(number)
-    retries = int(record.user_attrs.get("retries", 0))
-    if retry and retries < getattr(study, "max_retries", 0):
-        study.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
-    return record
 
 
 def missing_engine(engine: str, error: ImportError) -> ConfigError:
