@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import time
 
+from typing import TYPE_CHECKING
+
 import click
 
 from zoomtune.cli.common import DEFAULT_STORAGE, console, fmt_value, storage_option
 
+if TYPE_CHECKING:
+    from zoomtune.nn.datasets import Dataset
+    from zoomtune.nn.recipes import MLPRecipe
 
-def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[object, object]:
+
+def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[MLPRecipe, Dataset]:
     from zoomtune.errors import ConfigError
 
     try:
@@ -47,17 +53,17 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     out = console()
     recipe, data = _load_recipe(quick, epochs, seed)
     url = storage or DEFAULT_STORAGE
-    name = f"demo-{recipe.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"  # type: ignore[attr-defined]
+    name = f"demo-{recipe.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     workers = resolve_jobs(jobs)
-    scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)  # type: ignore
+    scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)
     study = create_study(name, direction="maximize", storage=url, scheduler=scheduler,
                          sampler=CoarseToFineSampler(seed=seed, round_size=6 if quick else 20))
-    out.print(f"[bold]zoomtune demo[/]: tuning a batch-norm MLP on {data.name} "  # type: ignore[attr-defined]
-              f"({len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test), "  # type: ignore[attr-defined]
-              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at 2 and 6), {workers} workers, "  # type: ignore[attr-defined]
+    out.print(f"[bold]zoomtune demo[/]: tuning a batch-norm MLP on {data.name} "
+              f"({len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test), "
+              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at 2 and 6), {workers} workers, "
               f"coarse-to-fine on log / log1m scales, {minutes:g} min budget")
     started = time.monotonic()
-    study.optimize(recipe, n_trials=n_trials if n_trials else (12 if quick else None),  # type: ignore[arg-type]
+    study.optimize(recipe, n_trials=n_trials if n_trials else (12 if quick else None),
                    timeout=minutes * 60, n_jobs=workers, show_progress_bar=True)
     elapsed = time.monotonic() - started
     try:
