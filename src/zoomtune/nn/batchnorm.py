@@ -109,7 +109,17 @@ class _BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, relu, use_kernel):
-        lib = _bn_kernels.get() if use_kernel else None
+        if use_kernel and x.is_cuda:
+            from zoomtune.nn import _bn_triton  # imports Triton, so only once a CUDA tensor shows up
+
+            fused = (_bn_triton.forward(x, weight, bias, running_mean, running_var, momentum, eps, relu)
+                     if _bn_triton.supports(x, weight, bias, running_mean, running_var) else None)
+            if fused is not None:
+                out, mean, inv_std = fused
+                ctx.kernel, ctx.x_dtype = "triton", x.dtype
+                ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
+                return out
+        lib = _bn_kernels.get() if use_kernel and not x.is_cuda else None
         if lib is not None and _bn_kernels.supports(x, weight, bias, running_mean, running_var):
             out, mean, inv_std = _bn_kernels.forward(lib, x, weight, bias, running_mean,
                                                      running_var, momentum, eps, relu)
@@ -135,7 +145,14 @@ class _BatchNormFunction(torch.autograd.Function):
     def backward(ctx, dy):
         x, mean, inv_std, weight, out = ctx.saved_tensors
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
-        if ctx.kernel:
+        if ctx.kernel == "triton":
+            from zoomtune.nn import _bn_triton
+
+            grads = _bn_triton.backward(dy, x, out, mean, inv_std, weight, need_dx)
+            if grads is not None:
+                dx, dw, db = grads
+                return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
+        elif ctx.kernel:
             dx, dw, db = _bn_kernels.backward(_bn_kernels.get(), dy, x, out, mean, inv_std,
                                               weight, need_dx, need_dw, need_db)
             return dx, dw, db, None, None, None, None, None, None
