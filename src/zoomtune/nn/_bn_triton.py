@@ -43,6 +43,14 @@ if triton is not None:  # pragma: no cover - compiled on a GPU machine only
         return (r // S)[:, None] * C * S + c[None, :] * S + (r % S)[:, None]
 
     @triton.jit
+    def _grad(DY, OUT, off, mask, RELU: tl.constexpr):
+        """dy, masked by out > 0 when fused with ReLU (the mask is recomputed, never stored)."""
+        g = tl.load(DY + off, mask=mask, other=0.0)
+        if RELU:
+            g = tl.where(tl.load(OUT + off, mask=mask, other=0.0) > 0.0, g, 0.0)
+        return g
+
+    @triton.jit
     def _fwd_kernel(X, W, B, OUT, MEAN, INVSTD, RM, RV, R, C, S, eps, momentum, unbias,
                     HAS_W: tl.constexpr, HAS_B: tl.constexpr, HAS_RUN: tl.constexpr, RELU: tl.constexpr,
                     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -100,9 +108,7 @@ if triton is not None:  # pragma: no cover - compiled on a GPU machine only
             r = r0 + rows
             mask = (r < R)[:, None] & cmask[None, :]
             off = _offsets(r, c, C, S)
-            g = tl.load(DY + off, mask=mask, other=0.0)
-            if RELU:
-                g = tl.where(tl.load(OUT + off, mask=mask, other=0.0) > 0.0, g, 0.0)
+            g = _grad(DY, OUT, off, mask, RELU)
             sum_g += g
             sum_gx += g * tl.where(mask, tl.load(X + off, mask=mask, other=0.0) - mean[None, :], 0.0)
         db = tl.sum(sum_g, axis=0)
@@ -117,9 +123,7 @@ if triton is not None:  # pragma: no cover - compiled on a GPU machine only
                 r = r0 + rows
                 mask = (r < R)[:, None] & cmask[None, :]
                 off = _offsets(r, c, C, S)
-                g = tl.load(DY + off, mask=mask, other=0.0)
-                if RELU:
-                    g = tl.where(tl.load(OUT + off, mask=mask, other=0.0) > 0.0, g, 0.0)
+                g = _grad(DY, OUT, off, mask, RELU)
                 xhat = (tl.load(X + off, mask=mask, other=0.0) - mean[None, :]) * invstd[None, :]
                 dx = k[None, :] * (R * g - db[None, :] - xhat * dw[None, :])
                 tl.store(DX + off, dx, mask=mask)
