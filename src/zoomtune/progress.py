@@ -78,7 +78,8 @@ class TrialProgress:
         """Count one finished trial."""
         self.counts[record.state] += 1
         if (record.state is TrialState.COMPLETE and record.value is not None and math.isfinite(record.value)
-                and (self.best is None or self.direction.better(record.value, self.best.value))):  # type: ignore[arg-type]
+                and (self.best is None
+                     or self.direction.better(record.value, self.best.value))):  # type: ignore[arg-type]
             self.best = record
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())

@@ -31,7 +31,8 @@ def plan(study_file: Path, budget: float) -> None:
     table.add_column("value", justify="right")
     for name, value in [("one trial (seconds)", f"{seconds:.2f} ({state})"), ("reports per trial", str(reports)),
                         ("CPU cores", str(result.cores)), ("GPUs", str(result.gpus)),
-                        ("trials in parallel", str(result.parallel)), ("trials in the budget", str(result.total_trials)),
+                        ("trials in parallel", str(result.parallel)),
+                        ("trials in the budget", str(result.total_trials)),
                         ("... with ASHA", str(result.trials_with_asha))]:
         table.add_row(name, value)
     out.print(table)
