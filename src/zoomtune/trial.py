@@ -97,14 +97,14 @@ class Trial:
         except SearchSpaceError as error:
             raise error.named(name) from None
         known = self.distributions.get(name)
-        if known is not None and known is not dist and name in self._inferred and known != dist:
-            known = None  # the objective changed this parameter's range: sample it afresh
+        if known is not None and known is not dist and known != dist:
+            if name not in self._inferred:
+                raise SearchSpaceError(f"it was already defined as {known!r} in this trial or the study's space",
+                                       repr(dist), param=name)
+            known = None  # the objective changed an inferred parameter's range: sample it afresh
             self._inferred.discard(name)
             del self.params[name]
         if known is not None:
-            if known is not dist and known != dist:
-                raise SearchSpaceError(f"it was already defined as {known!r} in this trial or the study's space",
-                                       repr(dist), param=name)
             return self.params[name]
         if name in self.params:  # fixed by enqueue / branch
             value = self.params[name]

@@ -76,11 +76,6 @@ def branch(study: str, trial: int, assignments: tuple[str, ...], step: int | Non
                     + f"; `zoomtune resume {study}` or any worker runs it next")
 
 
-def _objective_of(loaded: Any) -> Any:
-    from zoomtune.studyfile import StudySpec, import_objective
-
-    spec = StudySpec.from_attrs(loaded.name, loaded.attrs, loaded.direction.value)
-    return spec, import_objective(spec.objective, spec.source.parent)
 
 
 @click.command()
@@ -135,8 +130,10 @@ def resume(study: str, trial: int | None, storage: str | None) -> None:
     """Continue an interrupted TRIAL from its last checkpoint, or the whole STUDY (queued and crashed trials)."""
     from zoomtune import panda
 
+    from zoomtune.studyfile import StudySpec
+
     loaded = _study(study, storage)
-    _spec, objective = _objective_of(loaded)
+    objective = StudySpec.from_attrs(loaded.name, loaded.attrs, loaded.direction.value).load_objective()
     if trial is not None:
         _run_live(loaded, lambda: panda.resume(loaded, trial, objective))
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zoomtune.cli.common import DEFAULT_STORAGE, console, storage_option
+from zoomtune.cli.common import DEFAULT_STORAGE, console, open_existing_storage, storage_option
 
 
 @click.command()
@@ -25,17 +25,18 @@ def worker(study: str, storage: str | None, objective: str | None, n_trials: int
     """Run trials of STUDY alongside other workers: same sampler, same storage, no trial lost or repeated."""
     from zoomtune.errors import ConfigError
     from zoomtune.study import load_study
-    from zoomtune.studyfile import StudySpec, import_objective
+    from zoomtune.studyfile import StudySpec
 
     url = storage or DEFAULT_STORAGE
-    shared = load_study(study, storage=url)
+    backend = open_existing_storage(url)
+    shared = load_study(study, storage=backend)
     spec = StudySpec.from_attrs(study, {**shared.attrs, **({"objective": objective} if objective else {})},
                                 shared.direction.value)
-    function = import_objective(spec.objective, spec.source.parent if shared.attrs.get("study_file") else None)
+    function = spec.load_objective()
     trials = n_trials or spec.n_trials
     if trials is None and timeout is None:
         raise ConfigError("--n-trials", "give --n-trials or --timeout (the study does not say how many)")
-    joined = load_study(study, storage=url, sampler=spec.build_sampler(), scheduler=spec.build_scheduler(),
+    joined = load_study(study, storage=backend, sampler=spec.build_sampler(), scheduler=spec.build_scheduler(),
                         max_retries=max_retries)
     out = console()
     out.print(f"worker joins study [bold]{study}[/] in {url} ({len(joined.trials)} trials so far)")

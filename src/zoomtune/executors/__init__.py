@@ -38,7 +38,6 @@ def choose_executor(study: Study, jobs: int) -> Executor:
     return ThreadExecutor(jobs)
 
 
-# -- cluster executors (executor="dask" | "ray" | "local" | an Executor) -----------------------------------
 EXECUTOR_NAMES = ("local", "dask", "ray")
 
 
@@ -59,7 +58,6 @@ def make_executor(study: Study, jobs: int, executor: str | Executor | None = Non
         return RayExecutor(jobs)
     raise ConfigError("executor", f"must be one of {', '.join(map(repr, EXECUTOR_NAMES))} or an Executor instance",
                       executor)
-# -- end of cluster executors -------------------------------------------------------------------------------
 
 
 def run_study(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None, n_jobs: int,
