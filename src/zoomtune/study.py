@@ -24,7 +24,7 @@ from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummar
 from zoomtune.samplers.base import Sampler, inferred_space
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
-from zoomtune.space import Space
+from zoomtune.space import Distribution, Space
 from zoomtune.storage import Storage, get_storage
 from zoomtune.trial import Trial, coerce_value
 
@@ -228,14 +228,7 @@ class Study:
         record = self._running(trial_number, "nudged")
         if not params:
             raise ConfigError("nudge", "needs at least one name=value")
-        for name, value in params.items():
-            dist = record.distributions.get(name)
-            if dist is None:
-                known = ", ".join(sorted(record.distributions)) or "none yet"
-                raise SearchSpaceError(f"trial {trial_number} has no such parameter (it has: {known})", repr(value),
-                                       param=name)
-            if not dist.contains(value):
-                raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
+        check_new_values(record, params)
         self.add_event(Event(EventKind.CONTROL, {"action": "nudge", "params": dict(params)}, trial_number))
 
     def stop_trial(self, trial_number: int) -> None:
@@ -250,12 +243,7 @@ class Study:
         Returns the new trial's number."""
         parent = self.trial(trial_number)
         overrides = dict(overrides or {})
-        for name, value in overrides.items():
-            dist = parent.distributions.get(name)
-            if dist is None:
-                raise SearchSpaceError(f"trial {trial_number} has no such parameter", repr(value), param=name)
-            if not dist.contains(value):
-                raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
+        check_new_values(parent, overrides)
         attrs: dict[str, Any] = {"branch_step": step, **(user_attrs or {})}
         found = latest_checkpoint(self.events(EventKind.CHECKPOINT), trial_number, step)
         if found is not None:  # copy it now: the parent may go on and prune it
@@ -292,6 +280,24 @@ class Study:
         run_study(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                   catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), callbacks=callbacks,
                   show_progress_bar=show_progress_bar, executor=executor)
+
+
+def distribution_of(record: TrialRecord, name: str, value: Any) -> Distribution:
+    """The distribution of a trial's parameter, or an error naming the parameters it has."""
+    dist = record.distributions.get(name)
+    if dist is None:
+        known = ", ".join(sorted(record.distributions)) or "none yet"
+        raise SearchSpaceError(f"trial {record.number} has no such parameter (it has: {known})", repr(value),
+                               param=name)
+    return dist
+
+
+def check_new_values(record: TrialRecord, values: Mapping[str, Any]) -> None:
+    """Nudged or branched values must belong to the trial's parameters and lie in their distributions."""
+    for name, value in values.items():
+        dist = distribution_of(record, name, value)
+        if not dist.contains(value):
+            raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
 
 
 def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:

@@ -14,6 +14,7 @@ def parse_assignments(study: Any, trial_number: int, pairs: tuple[str, ...]) -> 
     """`name=value` words as values of the trial's own distributions (a choice by its text)."""
     from zoomtune.errors import ConfigError, SearchSpaceError
     from zoomtune.space import Categorical, Int
+    from zoomtune.study import distribution_of
 
     record = study.trial(trial_number)
     out: dict[str, Any] = {}
@@ -21,11 +22,7 @@ def parse_assignments(study: Any, trial_number: int, pairs: tuple[str, ...]) -> 
         name, sep, text = pair.partition("=")
         if not sep or not name:
             raise ConfigError("assignment", "must look like name=value", pair)
-        dist = record.distributions.get(name)
-        if dist is None:
-            known = ", ".join(sorted(record.distributions)) or "none yet"
-            raise SearchSpaceError(f"trial {trial_number} has no such parameter (it has: {known})", repr(text),
-                                   param=name)
+        dist = distribution_of(record, name, text)
         if isinstance(dist, Categorical):
             matches = [c for c in dist.choices if str(c) == text]
             if not matches:
