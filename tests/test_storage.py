@@ -3,6 +3,8 @@ import sqlite3
 import pytest
 
 from zoomtune.errors import StorageError
+from zoomtune.records import BranchPayload, BranchReason, FailureCause, TrialState
+from zoomtune.storage.schema import SCHEMA_VERSION
 from zoomtune.storage import InMemoryStorage, get_storage
 from zoomtune.storage.sql import SQLStorage
 from zoomtune.testing.storage_suite import StorageConformance
@@ -26,7 +28,54 @@ def test_sqlite_runs_in_wal_mode(tmp_path, sqlite_url):
     SQLStorage(sqlite_url).close()
     with sqlite3.connect(tmp_path / "zoomtune.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM zt_version").fetchone()[0] == 1
+        assert conn.execute("SELECT version FROM zt_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def _v1_database(path) -> None:
+    """A database file as schema v1 wrote it (before trials had a failure cause), with one FAILED trial."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+            CREATE TABLE zt_version (version INTEGER NOT NULL);
+            INSERT INTO zt_version VALUES (1);
+            CREATE TABLE zt_studies (study_id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(512) NOT NULL UNIQUE,
+                direction VARCHAR(16) NOT NULL, space TEXT, attrs TEXT NOT NULL, created FLOAT NOT NULL);
+            CREATE TABLE zt_trials (trial_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                study_id INTEGER NOT NULL REFERENCES zt_studies (study_id) ON DELETE CASCADE,
+                number INTEGER NOT NULL, state VARCHAR(16) NOT NULL, value FLOAT, error TEXT, parent INTEGER,
+                fixed_params TEXT, user_attrs TEXT NOT NULL, started FLOAT, finished FLOAT, heartbeat FLOAT,
+                CONSTRAINT zt_trials_study_number UNIQUE (study_id, number));
+            CREATE INDEX zt_trials_study_state ON zt_trials (study_id, state, number);
+            CREATE TABLE zt_params (trial_id INTEGER NOT NULL REFERENCES zt_trials (trial_id) ON DELETE CASCADE,
+                name VARCHAR(512) NOT NULL, value TEXT NOT NULL, distribution TEXT NOT NULL,
+                PRIMARY KEY (trial_id, name));
+            CREATE TABLE zt_values (trial_id INTEGER NOT NULL REFERENCES zt_trials (trial_id) ON DELETE CASCADE,
+                step INTEGER NOT NULL, value FLOAT, PRIMARY KEY (trial_id, step));
+            CREATE TABLE zt_events (event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                study_id INTEGER NOT NULL REFERENCES zt_studies (study_id) ON DELETE CASCADE,
+                trial_number INTEGER, kind VARCHAR(32) NOT NULL, step INTEGER, payload TEXT NOT NULL,
+                created FLOAT NOT NULL);
+            INSERT INTO zt_studies VALUES (1, 'old', 'minimize', NULL, '{}', 1700000000.0);
+            INSERT INTO zt_trials VALUES (1, 1, 0, 'FAILED', NULL, 'KeyboardInterrupt', NULL, NULL, '{}',
+                1700000000.0, 1700000001.0, 1700000001.0);
+            INSERT INTO zt_events VALUES (1, 1, 0, 'branch', NULL, '{"parent": 0, "overrides": {}, "reason": "resume",
+                "at_step": 3}', 1700000002.0);
+        """)
+
+
+def test_a_v1_database_is_migrated_and_keeps_its_trials(tmp_path):
+    _v1_database(tmp_path / "old.db")
+    storage = SQLStorage(f"sqlite:///{tmp_path / 'old.db'}")
+    sid = storage.get_study("old").study_id
+    old = storage.get_trial(sid, 0)
+    assert old.state is TrialState.FAILED and old.error == "KeyboardInterrupt" and old.cause is None
+    branch = storage.get_events(sid)[0]
+    assert branch.payload == BranchPayload(0, {}, BranchReason.RESUME)  # unknown keys of old payloads are dropped
+    new = storage.create_trial(sid)
+    storage.update_trial(new.trial_id, state=TrialState.FAILED, error="x", cause=FailureCause.WORKER_LOST)
+    assert storage.get_trial(sid, new.number).cause is FailureCause.WORKER_LOST
+    storage.close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT version FROM zt_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_newer_schema_is_refused(tmp_path, sqlite_url):

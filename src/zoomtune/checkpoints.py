@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from zoomtune.records import Direction, Event
+from zoomtune.records import CheckpointPayload, Direction, Event
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -97,11 +97,12 @@ class CheckpointStore:
 
 def latest_checkpoint(events: list[Event], trial_number: int, max_step: int | None = None) -> tuple[str, int] | None:
     """(path, step) of a trial's latest checkpoint at or before `max_step` whose file still exists."""
-    candidates = [e for e in events if e.trial_number == trial_number and e.step is not None
-                  and (max_step is None or e.step <= max_step)]
-    for event in sorted(candidates, key=lambda e: e.step, reverse=True):  # type: ignore[arg-type, return-value]
-        if os.path.exists(event.payload["path"]):
-            return event.payload["path"], int(event.step)  # type: ignore[arg-type]
+    candidates = [(e.step, e.payload.path) for e in events
+                  if isinstance(e.payload, CheckpointPayload) and e.trial_number == trial_number
+                  and e.step is not None and (max_step is None or e.step <= max_step)]
+    for step, path in sorted(candidates, reverse=True):
+        if os.path.exists(path):
+            return path, step
     return None
 
 

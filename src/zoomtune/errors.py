@@ -7,6 +7,8 @@ objective raises it to end a trial early when `trial.should_stop()` says so.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 
@@ -47,6 +49,60 @@ class ConfigError(ZoomtuneError, ValueError):
         return (ConfigError, self._fields)
 
 
+def require(ok: bool, owner: str, field: str, rule: str, got: Any) -> None:
+    """Raise `ConfigError` ("Owner: field: rule; got value") unless `ok`: the one check every
+    constructor argument of a sampler, scheduler, executor or study goes through."""
+    if not ok:
+        raise ConfigError(field, rule, got, owner)
+
+
+# Shared checks built on `require`, so that every sampler and scheduler words a rule the same way.
+
+def _is_integer(value: Any) -> bool:
+    """An int (or a numpy integer), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def require_seed(owner: str, value: Any) -> int | None:
+    """`value` as an int, or None; else `ConfigError` ("Owner: seed: must be an integer or None; got ...")."""
+    require(value is None or _is_integer(value), owner, "seed", "must be an integer or None", value)
+    return None if value is None else int(value)
+
+
+def require_int(owner: str, field: str, value: Any, minimum: int, *, or_none: bool = False,
+                minimum_name: str | None = None) -> Any:
+    """`value` as an int >= `minimum` (None passes when `or_none`); else `ConfigError`
+    ("Owner: field: must be an integer >= 2; got 1"). `minimum_name` names a bound that is another
+    argument: "must be an integer >= min_resource (3) or None"."""
+    if or_none and value is None:
+        return None
+    bound = f"{minimum_name} ({minimum})" if minimum_name else f"{minimum}"
+    rule = f"must be an integer >= {bound}" + (" or None" if or_none else "")
+    require(_is_integer(value) and value >= minimum, owner, field, rule, value)
+    return int(value)
+
+
+def require_number(owner: str, field: str, value: Any, low: float | None = None, high: float | None = None, *,
+                   low_open: bool = False, high_open: bool = False) -> float:
+    """`value` as a float: a finite real number (not a bool) within the bounds given, each closed unless
+    `low_open` / `high_open`; else `ConfigError` ("Owner: field: must be a number in (0, 1]; got 0")."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if low is not None and high is not None:
+        rule = f"must be a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    elif low is not None:
+        rule = f"must be a finite number {'>' if low_open else '>='} {low}"
+    elif high is not None:
+        rule = f"must be a finite number {'<' if high_open else '<='} {high}"
+    else:
+        rule = "must be a finite number"
+    require(ok, owner, field, rule, value)
+    return float(value)
+
+
 class StudyNotFoundError(ZoomtuneError, KeyError):
     """No study of that name exists in the storage."""
 
@@ -81,6 +137,18 @@ class StorageError(ZoomtuneError):
     """The storage cannot be used as asked (newer schema, bad URL, missing driver)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM reached a run: it stops, and its running trials end FAILED
+    with cause INTERRUPTED. `signal_name` says which."""
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+    def __str__(self) -> str:
+        return f"interrupted by {self.signal_name}"
+
+
 class TrialStopped(Exception):
     """Raise from an objective to end a trial early; the trial ends STOPPED, keeping its last value."""
 
@@ -88,6 +156,7 @@ class TrialStopped(Exception):
 __all__ = [
     "ConfigError",
     "DuplicatedStudyError",
+    "Interrupted",
     "SearchSpaceError",
     "StorageError",
     "StudyNotFoundError",
@@ -95,4 +164,8 @@ __all__ = [
     "TrialStateError",
     "TrialStopped",
     "ZoomtuneError",
+    "require",
+    "require_int",
+    "require_number",
+    "require_seed",
 ]

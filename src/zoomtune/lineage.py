@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoomtune.records import Event, EventKind, TrialRecord, TrialState
+from zoomtune.records import BranchPayload, BranchReason, Event, NudgePayload, TrialRecord, TrialState
 
 
 @dataclass
@@ -25,27 +25,39 @@ class LineageNode:
     state: TrialState
     value: float | None
     parent: int | None = None
-    reason: str | None = None  # why it was branched: "branch", "pbt", "retry", "resume"
-    step: int | None = None  # the parent's step it started from
+    reason: BranchReason | None = None  # why it was branched
+    step: int | None = None  # the parent's step whose checkpoint it started from (None: from scratch)
     overrides: dict[str, Any] = field(default_factory=dict)
-    nudges: list[Event] = field(default_factory=list)
+    nudges: list[Nudge] = field(default_factory=list)
     children: list[LineageNode] = field(default_factory=list)
+    first_step: int | None = None  # the span of its own reports
+    last_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """A nudge a trial took: at which step, and the old and new values."""
+
+    step: int | None
+    old: dict[str, Any]
+    new: dict[str, Any]
 
 
 def lineage(trials: list[TrialRecord], events: list[Event]) -> list[LineageNode]:
     """The roots of the study's lineage forest, for trials that branched, were branched from, or
     were nudged; trials with no history of either are left out."""
-    nodes = {t.number: LineageNode(t.number, t.state, t.value, t.parent) for t in trials}
+    nodes = {t.number: LineageNode(t.number, t.state, t.value, t.parent,
+                                   first_step=min(t.intermediate_values, default=None),
+                                   last_step=t.last_step) for t in trials}
     for event in events:
         node = nodes.get(event.trial_number) if event.trial_number is not None else None
+        payload = event.payload
         if node is None:
             continue
-        if event.kind is EventKind.BRANCH:
-            node.reason = event.payload.get("reason", "branch")
-            node.overrides = dict(event.payload.get("overrides", {}))
-            node.step = event.payload.get("at_step", event.step)
-        elif event.kind is EventKind.NUDGE:
-            node.nudges.append(event)
+        if isinstance(payload, BranchPayload):
+            node.reason, node.overrides, node.step = payload.reason, dict(payload.overrides), payload.from_step
+        elif isinstance(payload, NudgePayload):
+            node.nudges.append(Nudge(event.step, dict(payload.old), dict(payload.new)))
     for node in nodes.values():
         if node.parent is not None and node.parent in nodes:
             nodes[node.parent].children.append(node)
@@ -53,4 +65,4 @@ def lineage(trials: list[TrialRecord], events: list[Event]) -> list[LineageNode]
             if (n.parent is None or n.parent not in nodes) and (n.children or n.nudges or n.parent is not None)]
 
 
-__all__ = ["LineageNode", "lineage"]
+__all__ = ["LineageNode", "Nudge", "lineage"]

@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from zoomtune.executors.base import evaluate
-from zoomtune.records import TrialRecord, TrialState
-
-if TYPE_CHECKING:
-    from zoomtune.study import Objective, Study
-    from zoomtune.trial import Trial
+from zoomtune.errors import TrialStateError
+from zoomtune.executors.base import Objective, StudyRunner, evaluate
+from zoomtune.records import BranchReason, TrialRecord, TrialState
+from zoomtune.trial import Trial
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -41,7 +39,7 @@ def curve_chart(values: Mapping[int, float], width: int = 60, height: int = 8) -
     return "\n".join(rows)
 
 
-def _panel(study: Study, trial: Trial) -> Any:
+def _panel(study: StudyRunner, trial: Trial) -> Any:
     from rich.panel import Panel
     from rich.text import Text
 
@@ -55,16 +53,20 @@ def _panel(study: Study, trial: Trial) -> Any:
     return Panel(body, title=f"babysitting {study.name}: {head}", expand=False)
 
 
-def babysit(study: Study, objective: Objective, params: Mapping[str, Any] | None = None,
+def babysit(study: StudyRunner, objective: Objective, params: Mapping[str, Any] | None = None,
             live: bool = True) -> TrialRecord:
-    """Run one trial in the foreground with its curve drawn live; returns its record.
+    """Run one new trial in the foreground with its curve drawn live; returns its record.
 
-    `params` fixes some hyperparameters (the rest are sampled). KeyboardInterrupt propagates
-    after the trial is stored as FAILED with its reports and checkpoints.
+    `params` fixes some hyperparameters (the rest are sampled). Trials already queued stay
+    queued. KeyboardInterrupt propagates after the trial is stored as FAILED with its reports
+    and checkpoints.
     """
-    if params:
-        study.enqueue(dict(params))
-    trial = study.ask()
+    return run_queued(study, study.enqueue(dict(params or {})), objective, live)
+
+
+def run_queued(study: StudyRunner, number: int, objective: Objective, live: bool = True) -> TrialRecord:
+    """Run the queued trial `number` in the foreground (see `babysit`)."""
+    trial = study.ask(number)
     if not live:
         return evaluate(study, trial, objective, (Exception,))
     from rich.console import Console
@@ -86,22 +88,18 @@ def babysit(study: Study, objective: Objective, params: Mapping[str, Any] | None
             screen.update(_panel(study, trial))
 
 
-def resume(study: Study, trial_number: int, objective: Objective, live: bool = True) -> TrialRecord:
+def resume(study: StudyRunner, trial_number: int, objective: Objective, live: bool = True) -> TrialRecord:
     """Continue an interrupted trial: a new trial with its parameters, starting from its last checkpoint."""
-    from zoomtune.errors import TrialStateError
-
     record = study.trial(trial_number)
     if record.state not in (TrialState.FAILED, TrialState.STOPPED):
         raise TrialStateError(f"trial {trial_number} is {record.state.value}; only a FAILED (interrupted, crashed) "
                               "or STOPPED trial can be resumed")
-    study.branch(trial_number, reason="resume")
-    return babysit(study, objective, live=live)
+    return run_queued(study, study.branch(trial_number, reason=BranchReason.RESUME), objective, live)
 
 
 def interrupted(record: TrialRecord) -> bool:
-    """Whether a FAILED trial ended by Ctrl-C or a dead worker (so resuming makes sense)."""
-    return record.state is TrialState.FAILED and bool(record.error) and (
-        record.error.startswith("KeyboardInterrupt") or record.error.startswith("no heartbeat"))  # type: ignore
+    """Whether a FAILED trial was interrupted or lost its worker (so resuming it makes sense)."""
+    return record.state is TrialState.FAILED and record.cause is not None and record.cause.resumable
 
 
-__all__ = ["babysit", "curve_chart", "interrupted", "resume"]
+__all__ = ["babysit", "curve_chart", "interrupted", "resume", "run_queued"]

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from zoomtune.records import Direction, TrialRecord, TrialState
-
-if TYPE_CHECKING:
-    from zoomtune.executors.base import Budget
+from zoomtune.records import Direction, TrialRecord, TrialState, best_of
 
 
 class TrialProgress:
     """Counts results as they arrive and, when enabled, draws them as a progress bar."""
 
-    def __init__(self, direction: Direction, total: int | None, budget: Budget | None = None,
+    def __init__(self, direction: Direction, total: int | None, started: Callable[[], int] | None = None,
                  enabled: bool = True, timeout: float | None = None) -> None:
-        self.direction, self.total, self.budget, self.enabled = direction, total, budget, enabled
+        """`started()` counts the trials started so far (what makes "running" in the status line)."""
+        self.direction, self.total, self.started, self.enabled = direction, total, started, enabled
         self.timeout = timeout  # with no trial count, the bar measures the time budget instead
         self._start = time.monotonic()
         self.counts = {state: 0 for state in TrialState}
@@ -66,7 +64,7 @@ class TrialProgress:
 
     def status(self) -> str:
         """One line: running, failed, stopped and the best value so far."""
-        running = (self.budget.started - self.done) if self.budget is not None else 0
+        running = (self.started() - self.done) if self.started is not None else 0
         best = f"{self.best.value:.6g} (trial {self.best.number})" if self.best is not None else "-"
         parts = [f"running {running}", f"failed {self.counts[TrialState.FAILED]}"]
         if self.counts[TrialState.STOPPED]:
@@ -77,10 +75,7 @@ class TrialProgress:
     def update(self, record: TrialRecord) -> None:
         """Count one finished trial."""
         self.counts[record.state] += 1
-        if (record.state is TrialState.COMPLETE and record.value is not None and math.isfinite(record.value)
-                and (self.best is None
-                     or self.direction.better(record.value, self.best.value))):  # type: ignore[arg-type]
-            self.best = record
+        self.best = best_of([self.best, record] if self.best is not None else [record], self.direction)
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
 

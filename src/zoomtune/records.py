@@ -7,10 +7,10 @@ trial history without importing the study layer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Union
 
 from zoomtune.space import Distribution
 
@@ -41,25 +41,136 @@ class Direction(str, Enum):
 
 
 class EventKind(str, Enum):
-    """What an event records."""
+    """What an event records (its payload's type says the same; see `PAYLOADS`)."""
 
-    NUDGE = "nudge"  # a running trial's hyperparameter was changed (payload: old, new)
-    CONTROL = "control"  # a request to a running trial: {"action": "nudge", "params": ...} or {"action": "stop"}
+    NUDGE = "nudge"  # a running trial's hyperparameters were changed
+    CONTROL = "control"  # a request to a running trial: nudge it or stop it
     BRANCH = "branch"  # a trial was started from another's checkpoint
-    ZOOM = "zoom"  # a coarse-to-fine round's box
+    ZOOM = "zoom"  # a coarse-to-fine round's boxes
     CHECKPOINT = "checkpoint"  # a trial saved its state at a step
     NOTE = "note"
 
 
+class ControlAction(str, Enum):
+    """What a CONTROL event asks of a running trial."""
+
+    NUDGE = "nudge"
+    STOP = "stop"
+
+
+class BranchReason(str, Enum):
+    """Why a trial was branched from another."""
+
+    BRANCH = "branch"  # by hand (`study.branch`, `zoomtune branch`)
+    PBT = "pbt"  # population-based training's exploit step
+    RETRY = "retry"  # its parent's worker died and `max_retries` allowed another go
+    RESUME = "resume"  # `zoomtune resume` continued an interrupted trial
+
+
+class FailureCause(str, Enum):
+    """Why a FAILED trial failed, recorded where it happened."""
+
+    ERROR = "error"  # the objective raised
+    BAD_VALUE = "bad_value"  # the objective returned NaN, inf or something that is not a number
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM while it ran
+    WORKER_LOST = "worker_lost"  # its worker process died or its heartbeat went stale
+    CANCELLED = "cancelled"  # the run stopped before the trial could run
+
+    @property
+    def resumable(self) -> bool:
+        """Whether continuing the trial from its checkpoint makes sense (it did not fail by itself)."""
+        return self in (FailureCause.INTERRUPTED, FailureCause.WORKER_LOST, FailureCause.CANCELLED)
+
+
+@dataclass(frozen=True)
+class NudgePayload:
+    """A running trial took new values at a step: `old` and `new` values of the changed parameters."""
+
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ControlPayload:
+    """A request to a running trial, seen at its next report."""
+
+    action: ControlAction
+    params: dict[str, Any] = field(default_factory=dict)  # the new values, for a nudge
+
+
+@dataclass(frozen=True)
+class BranchPayload:
+    """A trial started from `parent`'s checkpoint at `from_step` (None: from scratch) with `overrides`."""
+
+    parent: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+    reason: BranchReason = BranchReason.BRANCH
+    from_step: int | None = None  # the parent's step whose checkpoint it starts from
+    replaces: int | None = None  # PBT: the weak trial this branch replaces
+
+
+@dataclass(frozen=True)
+class ZoomPayload:
+    """A coarse-to-fine round's boxes in unit-cube coordinates, and the same in the parameters' values."""
+
+    round: int
+    names: list[str]
+    boxes: list[dict[str, Any]]  # {"unit": {name: [lo, hi]}, "choices": {name: [index, ...]}}
+    n_trials: int
+    best: float
+    described: list[str]
+
+
+@dataclass(frozen=True)
+class CheckpointPayload:
+    """A checkpoint file a trial wrote at the event's step."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class NotePayload:
+    """Free text attached to a study or trial."""
+
+    text: str
+
+
+Payload = Union[NudgePayload, ControlPayload, BranchPayload, ZoomPayload, CheckpointPayload, NotePayload]
+PAYLOADS: dict[EventKind, type[Any]] = {
+    EventKind.NUDGE: NudgePayload, EventKind.CONTROL: ControlPayload, EventKind.BRANCH: BranchPayload,
+    EventKind.ZOOM: ZoomPayload, EventKind.CHECKPOINT: CheckpointPayload, EventKind.NOTE: NotePayload}
+_KIND_OF = {payload_type: kind for kind, payload_type in PAYLOADS.items()}
+_ENUM_FIELDS: dict[str, type[Enum]] = {"action": ControlAction, "reason": BranchReason}
+
+
+def payload_to_dict(payload: Payload) -> dict[str, Any]:
+    """A payload as plain JSON-ready data (enums as their values), for storage."""
+    return {name: value.value if isinstance(value, Enum) else value
+            for name, value in ((f.name, getattr(payload, f.name)) for f in fields(payload))}
+
+
+def payload_from_dict(kind: EventKind, data: dict[str, Any]) -> Payload:
+    """The payload of a `kind` event as stored by `payload_to_dict`; unknown keys are ignored."""
+    payload_type = PAYLOADS[kind]
+    known = {f.name for f in fields(payload_type)}
+    values = {key: _ENUM_FIELDS[key](value) if key in _ENUM_FIELDS else value
+              for key, value in data.items() if key in known}
+    return payload_type(**values)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class Event:
-    """Something that happened to a study or trial (a nudge, a branch, a zoom round)."""
+    """Something that happened to a study or trial (a nudge, a branch, a zoom round); its `kind`
+    follows from its payload's type."""
 
-    kind: EventKind
-    payload: dict[str, Any]
+    payload: Payload
     trial_number: int | None = None
     step: int | None = None
     time: datetime | None = None
+
+    @property
+    def kind(self) -> EventKind:
+        return _KIND_OF[type(self.payload)]
 
 
 @dataclass(frozen=True)
@@ -100,6 +211,7 @@ class TrialRecord:
     error: str | None = None
     parent: int | None = None
     events: tuple[Event, ...] = ()
+    cause: FailureCause | None = None  # why a FAILED trial failed
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
     trial_id: int = -1
@@ -127,4 +239,7 @@ def best_of(trials: list[TrialRecord], direction: Direction) -> TrialRecord | No
     return best
 
 
-__all__ = ["Direction", "Event", "EventKind", "StudyInfo", "StudySummary", "TrialRecord", "TrialState", "best_of"]
+__all__ = ["PAYLOADS", "BranchPayload", "BranchReason", "CheckpointPayload", "ControlAction", "ControlPayload",
+           "Direction", "Event", "EventKind", "FailureCause", "NotePayload", "NudgePayload", "Payload", "StudyInfo",
+           "StudySummary", "TrialRecord", "TrialState", "ZoomPayload", "best_of", "payload_from_dict",
+           "payload_to_dict"]

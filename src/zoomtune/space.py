@@ -109,7 +109,9 @@ class _Numeric(Distribution):
         f_lo, f_hi = self.scale.forward(lo), self.scale.forward(hi)
         return min(1.0, max(0.0, (self.scale.forward(float(value)) - f_lo) / (f_hi - f_lo)))
 
-    def _raw_from_unit(self, u: float) -> float:
+    def unit_edge(self, u: float) -> float:
+        """The value at unit coordinate `u`, neither rounded nor clamped to [low, high] (an Int's
+        unit interval spans its cells, from low - 0.5 to high + 0.5): where a box edge lies."""
         lo, hi = self._edges()
         f_lo, f_hi = self.scale.forward(lo), self.scale.forward(hi)
         return self.scale.inverse(f_lo + min(1.0, max(0.0, float(u))) * (f_hi - f_lo))
@@ -129,7 +131,7 @@ class Float(_Numeric):
         object.__setattr__(self, "high", high)
 
     def from_unit(self, u: float) -> float:
-        return float(min(self.high, max(self.low, self._raw_from_unit(u))))
+        return float(min(self.high, max(self.low, self.unit_edge(u))))
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
@@ -155,7 +157,7 @@ class Int(_Numeric):
         return self.low - 0.5, self.high + 0.5
 
     def from_unit(self, u: float) -> int:
-        return int(min(self.high, max(self.low, round(self._raw_from_unit(u)))))
+        return int(min(self.high, max(self.low, round(self.unit_edge(u)))))
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high

@@ -12,16 +12,22 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
+from zoomtune import panda
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
-from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, TrialStateError
+from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, TrialNotFoundError,
+                             TrialStateError, require)
+from zoomtune.executors import run_study
+from zoomtune.executors.base import StudySettings
 from zoomtune.heartbeat import Heartbeat
 from zoomtune.lineage import LineageNode, lineage
-from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState, best_of
-from zoomtune.samplers.base import Sampler, inferred_space
+from zoomtune.records import (BranchPayload, BranchReason, ControlAction, ControlPayload, Direction, Event, EventKind,
+                              FailureCause, StudyInfo, StudySummary, TrialRecord, TrialState, best_of)
+from zoomtune.samplers.base import Sampler
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Distribution, Space
@@ -34,6 +40,17 @@ if TYPE_CHECKING:
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", TrialRecord], None]
 _FINISHED = (TrialState.COMPLETE, TrialState.STOPPED)
+DEFAULT_HEARTBEAT_S = 30.0
+#: study attributes zoomtune itself keeps (beside those a study file stores)
+HEARTBEAT_ATTR, SAMPLER_SEED_ATTR = "heartbeat_interval", "sampler_seed"
+
+
+def _check_settings(heartbeat_interval: float | None, max_retries: int) -> None:
+    require(heartbeat_interval is None or (isinstance(heartbeat_interval, (int, float))
+                                           and not isinstance(heartbeat_interval, bool) and heartbeat_interval > 0),
+            "Study", "heartbeat_interval", "must be a positive number of seconds or None", heartbeat_interval)
+    require(isinstance(max_retries, int) and not isinstance(max_retries, bool) and max_retries >= 0,
+            "Study", "max_retries", "must be an integer >= 0", max_retries)
 
 
 class Study:
@@ -41,18 +58,15 @@ class Study:
 
     def __init__(self, info: StudyInfo, storage: Storage, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | None = None,
-                 artifacts: str | os.PathLike[str] | None = None, heartbeat_interval: float | None = 30.0,
-                 max_retries: int = 0) -> None:
+                 artifacts: str | os.PathLike[str] | None = None,
+                 heartbeat_interval: float | None = DEFAULT_HEARTBEAT_S, max_retries: int = 0) -> None:
+        _check_settings(heartbeat_interval, max_retries)
         self._info = info
         self.storage = storage
         self.sampler: Sampler = sampler or RandomSampler()
         self.scheduler = scheduler
         self.space: Space | None = space
         self.artifacts = Path(artifacts) if artifacts is not None else default_root(storage.url)
-        if heartbeat_interval is not None and heartbeat_interval <= 0:
-            raise ConfigError("heartbeat_interval", "must be a positive number of seconds or None", heartbeat_interval)
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError("max_retries", "must be an integer >= 0", max_retries)
         self.heartbeat_interval, self.max_retries = heartbeat_interval, max_retries
         self._heartbeat = Heartbeat(storage, heartbeat_interval) if heartbeat_interval else None
         self._last_reap = 0.0
@@ -79,8 +93,14 @@ class Study:
 
     @property
     def attrs(self) -> dict[str, Any]:
-        """What the study was created with (e.g. the study file's objective, sampler and scheduler)."""
+        """What the study was created with (e.g. the study file's objective, sampler and scheduler, the
+        heartbeat interval and the sampler's seed)."""
         return dict(self._info.attrs)
+
+    def settings(self) -> StudySettings:
+        """What another process needs to open this study over its own connection to the storage."""
+        return StudySettings(self.name, self.sampler, self.scheduler, self.space, str(self.artifacts.absolute()),
+                             self.heartbeat_interval, self.max_retries, opener=_open_with_settings)
 
     # -- reading -----------------------------------------------------------------------------
     def get_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
@@ -96,17 +116,22 @@ class Study:
         """COMPLETE and STOPPED trials: the history samplers learn from."""
         return self.get_trials(_FINISHED)
 
-    def events(self, kind: EventKind | None = None) -> list[Event]:
-        """The study's events (nudges, branches, zoom rounds), oldest first."""
-        return self.storage.get_events(self.study_id, kind)
+    def events(self, kind: EventKind | None = None, trial_number: int | None = None) -> list[Event]:
+        """The study's events (nudges, branches, zoom rounds), oldest first; of one kind or trial if asked."""
+        return self.storage.get_events(self.study_id, kind, trial_number)
 
     def add_event(self, event: Event) -> None:
         """Record an event in the study's storage."""
         self.storage.add_event(self.study_id, event)
 
     def trial(self, number: int) -> TrialRecord:
-        """One trial by number."""
-        return self.storage.get_trial(self.study_id, number)
+        """One trial by number; `TrialNotFoundError` names the study and its trial count otherwise."""
+        try:
+            return self.storage.get_trial(self.study_id, number)
+        except TrialNotFoundError:
+            count = len(self.trials)
+            raise TrialNotFoundError(f"study {self.name!r} has no trial {number} (it has {count} trial"
+                                     f"{'' if count == 1 else 's'}, numbered from 0)") from None
 
     @property
     def best_trial(self) -> TrialRecord:
@@ -118,7 +143,9 @@ class Study:
 
     @property
     def best_value(self) -> float:
-        return self.best_trial.value  # type: ignore[return-value]
+        value = self.best_trial.value
+        assert value is not None  # a COMPLETE trial has a finite value
+        return value
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -126,7 +153,10 @@ class Study:
 
     def to_dataframe(self) -> pandas.DataFrame:
         """One row per trial: number, state, value, one `params_<name>` column per parameter, times."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError("to_dataframe", "needs pandas: pip install 'zoomtune[pandas]'") from None
 
         rows = []
         for t in self.trials:
@@ -139,35 +169,32 @@ class Study:
         return pd.DataFrame(rows)
 
     # -- ask / tell ----------------------------------------------------------------------------
-    def ask(self) -> Trial:
-        """Start a trial: the next enqueued one if any, else a new one. Declared parameters are
-        sampled now; others when the objective first suggests them."""
+    def ask(self, number: int | None = None) -> Trial:
+        """Start a trial: the enqueued trial `number` when given, else the oldest enqueued one, else
+        a new one. Declared parameters are sampled now; others when the objective first suggests them."""
         if self.heartbeat_interval and time.monotonic() - self._last_reap >= self.heartbeat_interval:
             self.reap_stale_trials()
-        record = self.storage.start_trial(self.study_id)
+        try:
+            record = self.storage.start_trial(self.study_id, number)
+        except TrialStateError:
+            raise TrialStateError(f"trial {number} of study {self.name!r} is not waiting to run "
+                                  f"(it is {self.trial(number).state.value})") from None  # type: ignore[arg-type]
         trial = Trial(self, record)
-        if self._heartbeat is not None:
-            self._heartbeat.add(record.trial_id)
-        space = self.space
-        if space is None and self.sampler.uses_history:
-            space = inferred_space(trial.finished_trials())
-            trial._inferred = set(space or ())
-        if space is not None:
-            free = Space({name: dist for name, dist in space.items() if name not in trial.params})
-            point = self.sampler.sample(free, trial._sample_context()) if len(free) else []
-            for (name, dist), u in zip(free.items(), point):
-                trial._set_param(name, dist, dist.from_unit(u))
-            for name in space:
-                if name not in free:
-                    trial.suggest(name, space[name])  # validates an enqueued value against the space
+        self.hold(record.trial_id)
+        try:
+            trial.sample_space(self.space)
+        except BaseException as error:  # a bad enqueued value: the trial must not stay RUNNING
+            trial.record_result(TrialState.FAILED, None, f"{type(error).__name__}: {error}", FailureCause.ERROR)
+            raise
         return trial
 
     def tell(self, trial: Trial | int, value: Any = None, state: TrialState | None = None,
-             error: str | None = None) -> TrialRecord:
-        """Finish a trial, committed before this returns.
+             error: str | None = None, cause: FailureCause | None = None) -> TrialRecord:
+        """Finish a trial, committed before this returns; its final record.
 
         With `state=None` the trial is COMPLETE when `value` is a finite number, FAILED otherwise.
-        STOPPED keeps `value`, or the last reported value when `value` is None.
+        STOPPED keeps `value`, or the last reported value when `value` is None. FAILED stores
+        `error` and `cause` (default `FailureCause.ERROR`).
         """
         if isinstance(trial, int):
             raise TypeError("tell() needs the Trial object that ask() returned, so nothing pending is lost")
@@ -175,15 +202,37 @@ class Study:
             if value is None and trial.intermediate_values:
                 value = trial.intermediate_values[max(trial.intermediate_values)]
             number, why = coerce_value(value) if value is not None else (None, None)
-            trial._finish(TrialState.STOPPED, number, why)
-        elif state is TrialState.FAILED:
-            trial._finish(TrialState.FAILED, None, error or "failed")
-        elif state is None or state is TrialState.COMPLETE:
+            return trial.record_result(TrialState.STOPPED, number, why)
+        if state is TrialState.FAILED:
+            return trial.record_result(TrialState.FAILED, None, error or "failed", cause or FailureCause.ERROR)
+        if state is None or state is TrialState.COMPLETE:
             number, why = coerce_value(value)
-            trial._finish(TrialState.COMPLETE if why is None else TrialState.FAILED, number, why)
-        else:
-            raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
-        return trial.snapshot()
+            if why is not None:
+                return trial.record_result(TrialState.FAILED, None, why, FailureCause.BAD_VALUE)
+            return trial.record_result(TrialState.COMPLETE, number)
+        raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
+
+    def fail_trial(self, number: int, error: str, cause: FailureCause, retry: bool = False) -> TrialRecord:
+        """Mark trial `number` FAILED with `error` and `cause` unless it has already finished; its record.
+
+        With `retry`, a trial failed here is queued again while `max_retries` allows (see `retry`).
+        """
+        record = self.trial(number)
+        if record.state is not TrialState.RUNNING:
+            return record
+        self.storage.update_trial(record.trial_id, state=TrialState.FAILED, error=error, cause=cause)
+        self.release(record.trial_id)
+        if retry:
+            self.retry(number)
+        return self.trial(number)
+
+    def retry(self, number: int) -> int | None:
+        """Queue a failed trial again, from its last checkpoint, while its retries are under
+        `max_retries`; the new trial's number, or None when no retry is left."""
+        retries = int(self.trial(number).user_attrs.get("retries", 0))
+        if retries >= self.max_retries:
+            return None
+        return self.branch(number, user_attrs={"retries": retries + 1}, reason=BranchReason.RETRY)
 
     def reap_stale_trials(self) -> list[int]:
         """Mark FAILED the RUNNING trials whose heartbeat is older than three intervals (their worker
@@ -196,12 +245,16 @@ class Study:
         failed = self.storage.fail_stale_trials(
             self.study_id, silence, f"no heartbeat for {silence:g} s: the worker running it died or hung")
         for number in failed:
-            retries = int(self.trial(number).user_attrs.get("retries", 0))
-            if retries < self.max_retries:
-                self.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
+            self.retry(number)
         return failed
 
-    def _finished(self, trial_id: int) -> None:
+    def hold(self, trial_id: int) -> None:
+        """This process vouches for the RUNNING trial: its heartbeat is sent from here."""
+        if self._heartbeat is not None:
+            self._heartbeat.add(trial_id)
+
+    def release(self, trial_id: int) -> None:
+        """This process no longer sends the trial's heartbeat (it finished, or went elsewhere)."""
         if self._heartbeat is not None:
             self._heartbeat.remove(trial_id)
 
@@ -211,9 +264,7 @@ class Study:
 
     def babysit(self, objective: Objective, params: Mapping[str, Any] | None = None) -> TrialRecord:
         """Panda mode: run one trial in the foreground with its learning curve drawn live."""
-        from zoomtune.panda import babysit
-
-        return babysit(self, objective, params)
+        return panda.babysit(self, objective, params)
 
     def _running(self, trial_number: int, what: str) -> TrialRecord:
         record = self.trial(trial_number)
@@ -229,27 +280,38 @@ class Study:
         if not params:
             raise ConfigError("nudge", "needs at least one name=value")
         check_new_values(record, params)
-        self.add_event(Event(EventKind.CONTROL, {"action": "nudge", "params": dict(params)}, trial_number))
+        self.add_event(Event(ControlPayload(ControlAction.NUDGE, dict(params)), trial_number))
 
     def stop_trial(self, trial_number: int) -> None:
         """Ask a RUNNING trial to stop: its `should_stop()` is True after its next `report()`."""
         self._running(trial_number, "stopped")
-        self.add_event(Event(EventKind.CONTROL, {"action": "stop"}, trial_number))
+        self.add_event(Event(ControlPayload(ControlAction.STOP), trial_number))
 
     def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None, *,
-               user_attrs: Mapping[str, Any] | None = None, **payload: Any) -> int:
+               reason: BranchReason = BranchReason.BRANCH, replaces: int | None = None,
+               user_attrs: Mapping[str, Any] | None = None) -> int:
         """Queue a new trial with `trial_number`'s parameters changed by `overrides`; when it runs,
-        `trial.load_checkpoint()` returns the parent's checkpoint at `step` (or the latest before it).
-        Returns the new trial's number."""
+        `trial.load_checkpoint()` returns the parent's checkpoint at `step` (or the latest before it;
+        none: its latest). A `step` past the parent's last report is refused. Returns the new
+        trial's number; its BRANCH event's `from_step` says which checkpoint it starts from."""
         parent = self.trial(trial_number)
         overrides = dict(overrides or {})
         check_new_values(parent, overrides)
+        if step is not None:
+            last = parent.last_step
+            require(isinstance(step, int) and not isinstance(step, bool) and step >= 0, "branch", "step",
+                    "must be an integer >= 0", step)
+            if last is None or step > last:
+                raise ConfigError("step", f"trial {trial_number} of study {self.name!r} "
+                                          + ("has no reports" if last is None else f"reported up to step {last}"),
+                                  step)
         attrs: dict[str, Any] = {"branch_step": step, **(user_attrs or {})}
-        found = latest_checkpoint(self.events(EventKind.CHECKPOINT), trial_number, step)
+        found = latest_checkpoint(self.events(EventKind.CHECKPOINT, trial_number), trial_number, step)
         if found is not None:  # copy it now: the parent may go on and prune it
             attrs.update(branch_checkpoint=str(self.checkpoints.snapshot(found[0])), branch_from_step=found[1])
         number = self.enqueue({**parent.params, **overrides}, parent=trial_number, user_attrs=attrs)
-        self.add_event(Event(EventKind.BRANCH, {"parent": trial_number, "overrides": overrides, **payload},
+        self.add_event(Event(BranchPayload(trial_number, overrides, BranchReason(reason),
+                                           found[1] if found is not None else None, replaces),
                              trial_number=number, step=step))
         return number
 
@@ -275,11 +337,19 @@ class Study:
         propagate after the trial is marked FAILED. A search-space error always propagates.
         `executor` is "local" (the default), "dask", "ray" or a `zoomtune.executors.Executor`.
         """
-        from zoomtune.executors import run_study
+        def on_result(record: TrialRecord) -> None:
+            for callback in callbacks:
+                callback(self, record)
 
         run_study(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
-                  catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), callbacks=callbacks,
+                  catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), on_result=on_result,
                   show_progress_bar=show_progress_bar, executor=executor)
+
+
+def _open_with_settings(storage: Storage, settings: StudySettings) -> Study:
+    """The study `settings` describe, over `storage` (how executors reopen a study in a worker)."""
+    return Study(storage.get_study(settings.name), storage, settings.sampler, settings.scheduler, settings.space,
+                 settings.artifacts, settings.heartbeat_interval, settings.max_retries)
 
 
 def distribution_of(record: TrialRecord, name: str, value: Any) -> Distribution:
@@ -317,45 +387,62 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                  load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None,
-                 heartbeat_interval: float | None = 30.0, max_retries: int = 0,
+                 heartbeat_interval: float | None | EllipsisType = ..., max_retries: int = 0,
                  attrs: Mapping[str, Any] | None = None) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
 
     With `load_if_exists=True` an existing study of that name is continued instead. `artifacts`
     is the folder for checkpoints (default: `zoomtune-artifacts` beside the SQLite file). Running
-    trials send a heartbeat every `heartbeat_interval` seconds (None: off); one silent for three
-    intervals is FAILED by the next process that touches the study, and re-queued up to
-    `max_retries` times, resuming from its last checkpoint.
+    trials send a heartbeat every `heartbeat_interval` seconds (default 30; None: off); one silent
+    for three intervals is FAILED by the next process that touches the study, and re-queued up to
+    `max_retries` times, resuming from its last checkpoint. The interval and the sampler's seed
+    are stored with the study, so every process that opens it later uses the same.
     """
-    backend = get_storage(storage)
+    interval = DEFAULT_HEARTBEAT_S if heartbeat_interval is ... else heartbeat_interval
+    _check_settings(interval, max_retries)  # before anything is written
     declared = _space_of(space)
     wanted = _direction(direction)
+    backend = get_storage(storage)
     name = name or f"study-{uuid.uuid4().hex[:8]}"
+    chosen = sampler or RandomSampler()
+    stored = {**(attrs or {}), HEARTBEAT_ATTR: interval, SAMPLER_SEED_ATTR: chosen.seed}
     try:
-        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None,
-                                    dict(attrs or {}))
+        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None, stored)
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
         return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted,
                           artifacts=artifacts, heartbeat_interval=heartbeat_interval, max_retries=max_retries)
-    return Study(info, backend, sampler, scheduler, declared, artifacts, heartbeat_interval, max_retries)
+    return Study(info, backend, chosen, scheduler, declared, artifacts, interval, max_retries)
 
 
 def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
                scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None,
-               heartbeat_interval: float | None = 30.0, max_retries: int = 0) -> Study:
-    """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none."""
+               heartbeat_interval: float | None | EllipsisType = ..., max_retries: int = 0) -> Study:
+    """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none.
+
+    By default it keeps the heartbeat interval the study was created with, and without a
+    `sampler` it samples at random with the study's stored seed.
+    """
     backend = get_storage(storage)
     info = backend.get_study(name)
     if direction is not None and _direction(direction) is not info.direction:
         raise ConfigError("direction", f"study {name!r} was created to {info.direction.value}",
                           _direction(direction).value)
+    interval = stored_heartbeat(info.attrs) if heartbeat_interval is ... else heartbeat_interval
     declared = _space_of(space)
     if declared is None and info.space is not None:
         declared = Space.from_dict(info.space)
-    return Study(info, backend, sampler, scheduler, declared, artifacts, heartbeat_interval, max_retries)
+    if sampler is None:
+        sampler = RandomSampler(seed=info.attrs.get(SAMPLER_SEED_ATTR))
+    return Study(info, backend, sampler, scheduler, declared, artifacts, interval, max_retries)
+
+
+def stored_heartbeat(attrs: Mapping[str, Any]) -> float | None:
+    """The heartbeat interval a study was created with (studies older than that setting: 30 s)."""
+    value = attrs.get(HEARTBEAT_ATTR, DEFAULT_HEARTBEAT_S)
+    return None if value is None else float(value)
 
 
 def list_studies(storage: str | Storage | None = None) -> list[StudySummary]:
@@ -368,4 +455,5 @@ def delete_study(name: str, storage: str | Storage | None = None) -> None:
     get_storage(storage).delete_study(name)
 
 
-__all__ = ["Study", "create_study", "delete_study", "list_studies", "load_study"]
+__all__ = ["HEARTBEAT_ATTR", "SAMPLER_SEED_ATTR", "Study", "create_study", "delete_study", "list_studies",
+           "load_study", "stored_heartbeat"]

@@ -12,19 +12,67 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from zoomtune.checkpoints import CheckpointStore, latest_checkpoint
 from zoomtune.errors import SearchSpaceError
-from zoomtune.records import Event, EventKind, TrialRecord, TrialState
-from zoomtune.samplers.base import SampleContext
-from zoomtune.schedulers.base import Decision, ScheduleContext
-from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int
+from zoomtune.records import (BranchReason, CheckpointPayload, ControlAction, ControlPayload, Direction, Event,
+                              EventKind, FailureCause, NudgePayload, TrialRecord, TrialState)
+from zoomtune.samplers.base import SampleContext, Sampler, inferred_space
+from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
+from zoomtune.storage.base import Storage
 
-if TYPE_CHECKING:
-    from zoomtune.study import Study
+
+class TrialHost(Protocol):
+    """What a live trial needs from its study: the study's settings, its storage and its history.
+
+    `zoomtune.Study` provides it; a trial never touches the study's private state.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def direction(self) -> Direction: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def sampler(self) -> Sampler: ...
+
+    @property
+    def scheduler(self) -> Scheduler | None: ...
+
+    @property
+    def space(self) -> Space | None: ...
+
+    @property
+    def checkpoints(self) -> CheckpointStore: ...
+
+    def finished_trials(self) -> list[TrialRecord]:
+        """COMPLETE and STOPPED trials, what samplers learn from."""
+
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        """Trials in number order, optionally only those in `states`."""
+
+    def events(self, kind: EventKind | None = None, trial_number: int | None = None) -> list[Event]:
+        """The study's events, oldest first."""
+
+    def add_event(self, event: Event) -> None:
+        """Record an event."""
+
+    def branch(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None, *,
+               reason: BranchReason = BranchReason.BRANCH, replaces: int | None = None,
+               user_attrs: Mapping[str, Any] | None = None) -> int:
+        """Queue a trial starting from `trial_number`'s checkpoint; its number."""
+
+    def release(self, trial_id: int) -> None:
+        """This process no longer vouches for the trial (its heartbeat stops)."""
 
 
 # Objectives suggest the same distributions trial after trial: build and validate each once.
@@ -53,7 +101,7 @@ def _categorical(choices: Any) -> Categorical:
 class Trial:
     """One evaluation of the objective. Created by `Study.ask` or `Study.optimize`, never by hand."""
 
-    def __init__(self, study: Study, record: TrialRecord) -> None:
+    def __init__(self, study: TrialHost, record: TrialRecord, inferred: Iterable[str] = ()) -> None:
         self.study = study
         self.number: int = record.number
         self.parent: int | None = record.parent
@@ -66,13 +114,43 @@ class Trial:
         self._record = record
         self._pending: dict[str, tuple[Distribution, Any]] = {}
         self._pending_attrs: dict[str, Any] = {}
-        self._inferred: set[str] = set()  # sampled up front from an inferred (undeclared) space
+        self._inferred: set[str] = set(inferred)  # sampled up front from an inferred (undeclared) space
         self._controls_seen = 0
         self._stop_requested = False
         self._history: list[TrialRecord] | None = None
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, state={self.state.value}, params={self.params})"
+
+    @property
+    def trial_id(self) -> int:
+        """The storage's id of this trial (unique across studies)."""
+        return self._record.trial_id
+
+    @property
+    def inferred(self) -> frozenset[str]:
+        """Parameters sampled up front from a space inferred from past trials (the objective may still
+        redefine their ranges)."""
+        return frozenset(self._inferred)
+
+    def sample_space(self, space: Space | None) -> None:
+        """Sample the parameters of `space` not fixed yet, in one joint draw (what `Study.ask` does).
+
+        With `space=None`, a sampler that learns from history gets the space inferred from past
+        trials. Fixed (enqueued) values are checked against the space.
+        """
+        if space is None and self.study.sampler.uses_history:
+            space = inferred_space(self.finished_trials())
+            self._inferred = set(space or ())
+        if space is None:
+            return
+        free = Space({name: dist for name, dist in space.items() if name not in self.params})
+        point = self.study.sampler.sample(free, self._sample_context()) if len(free) else []
+        for (name, dist), u in zip(free.items(), point):
+            self._set_param(name, dist, dist.from_unit(u))
+        for name in space:
+            if name not in free:
+                self.suggest(name, space[name])  # validates an enqueued value against the space
 
     # -- suggestions -----------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, scale: str = "linear", log: bool = False) -> float:
@@ -164,16 +242,17 @@ class Trial:
 
     def _apply_controls(self, step: int) -> None:
         """Take in the nudges and stop requests sent to this trial since its last report."""
-        requests = [e for e in self.study.events(EventKind.CONTROL) if e.trial_number == self.number]
+        requests = [e.payload for e in self.study.events(EventKind.CONTROL, self.number)]
         for request in requests[self._controls_seen:]:
-            if request.payload.get("action") == "stop":
+            if not isinstance(request, ControlPayload):
+                continue
+            if request.action is ControlAction.STOP:
                 self._stop_requested = True
                 continue
-            new = request.payload.get("params", {})
-            old = {name: self.params.get(name) for name in new}
-            for name, value in new.items():
+            old = {name: self.params.get(name) for name in request.params}
+            for name, value in request.params.items():
                 self._set_param(name, self.distributions[name], value)
-            self.study.add_event(Event(EventKind.NUDGE, {"old": old, "new": new}, self.number, step))
+            self.study.add_event(Event(NudgePayload(old, dict(request.params)), self.number, step))
         self._controls_seen = len(requests)
 
     def should_stop(self) -> bool:
@@ -196,13 +275,13 @@ class Trial:
             step = max(self.intermediate_values, default=0)
         store = self.study.checkpoints
         path = store.save(self.number, step, state)
-        self.study.add_event(Event(EventKind.CHECKPOINT, {"path": str(path)}, self.number, step))
+        self.study.add_event(Event(CheckpointPayload(str(path)), self.number, step))
         store.prune(self.number, self.intermediate_values, self.study.direction)
 
     def load_checkpoint(self) -> Any:
         """This trial's latest checkpoint; for a branched trial without one yet, its parent's at the
         branch step (or the latest before it); None when there is none."""
-        found = latest_checkpoint(self.study.events(EventKind.CHECKPOINT), self.number)
+        found = latest_checkpoint(self.study.events(EventKind.CHECKPOINT, self.number), self.number)
         if found is not None:
             return CheckpointStore.load(found[0])
         start = self.user_attrs.get("branch_checkpoint")  # a copy taken when this trial was branched
@@ -225,15 +304,18 @@ class Trial:
                            parent=self.parent, datetime_start=self._record.datetime_start,
                            trial_id=self._record.trial_id)
 
-    def _finish(self, state: TrialState, value: float | None, error: str | None) -> None:
-        """Write the result and everything still pending in one commit (called by `Study.tell`)."""
+    def record_result(self, state: TrialState, value: float | None, error: str | None = None,
+                      cause: FailureCause | None = None) -> TrialRecord:
+        """Write the result and everything still pending in one commit; the trial's final record.
+        `Study.tell` calls this after checking the value: use `tell`."""
         self._require_running("finish")
         self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
                                         user_attrs=self._pending_attrs or None, state=state, value=value,
-                                        error=error)
+                                        error=error, cause=cause)
         self._pending, self._pending_attrs = {}, {}
         self.state, self.value = state, value
-        self.study._finished(self._record.trial_id)
+        self.study.release(self._record.trial_id)
+        return replace(self.snapshot(), error=error, cause=cause)
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:
@@ -249,4 +331,4 @@ def coerce_value(value: Any) -> tuple[float | None, str | None]:
     return number, None
 
 
-__all__ = ["Trial", "TrialRecord", "TrialState", "coerce_value"]
+__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "coerce_value"]

@@ -7,25 +7,83 @@ import pickle
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from zoomtune.errors import SearchSpaceError, TrialStopped
-from zoomtune.records import TrialRecord, TrialState
-
-if TYPE_CHECKING:
-    from zoomtune.study import Objective, Study
-    from zoomtune.trial import Trial
+from zoomtune.records import FailureCause, TrialRecord, TrialState
+from zoomtune.samplers.base import Sampler
+from zoomtune.schedulers.base import Scheduler
+from zoomtune.space import Space
+from zoomtune.storage.base import Storage
+from zoomtune.trial import Trial, TrialHost
 
 logger = logging.getLogger("zoomtune")
 
 ResultHook = Callable[[TrialRecord], None]
+Objective = Callable[[Trial], Any]
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What opening a study in another process takes besides a connection to its storage.
+
+    `opener(storage, settings)` builds the study there (the study layer passes its own function,
+    so executors never import it).
+    """
+
+    name: str
+    sampler: Sampler
+    scheduler: Scheduler | None
+    space: Space | None
+    artifacts: str
+    heartbeat_interval: float | None
+    max_retries: int
+    opener: Callable[[Storage, StudySettings], StudyRunner]
+
+    def open(self, storage: Storage) -> StudyRunner:
+        """The study, over `storage`."""
+        return self.opener(storage, self)
+
+
+class StudyRunner(TrialHost, Protocol):
+    """What executors need from a study: ask and tell, trial records, failure and heartbeat
+    bookkeeping, and its settings to reopen it in other processes. `zoomtune.Study` provides it."""
+
+    def ask(self, number: int | None = None) -> Trial:
+        """Start the next trial (or the queued trial `number`)."""
+
+    def tell(self, trial: Trial, value: Any = None, state: TrialState | None = None, error: str | None = None,
+             cause: FailureCause | None = None) -> TrialRecord:
+        """Finish a trial; its final record."""
+
+    def trial(self, number: int) -> TrialRecord:
+        """One trial by number."""
+
+    def fail_trial(self, number: int, error: str, cause: FailureCause, retry: bool = False) -> TrialRecord:
+        """Mark a trial FAILED unless it already finished (re-queued while retries allow, with `retry`)."""
+
+    def enqueue(self, params: Mapping[str, Any], parent: int | None = None,
+                user_attrs: dict[str, Any] | None = None) -> int:
+        """Queue a trial with fixed values; its number."""
+
+    def hold(self, trial_id: int) -> None:
+        """This process sends the trial's heartbeat."""
+
+    def settings(self) -> StudySettings:
+        """How to open this study elsewhere."""
 
 
 def describe(error: BaseException) -> str:
     """A one-line message for a failed trial: the exception type and text."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def cause_of(error: BaseException) -> FailureCause:
+    """Why a trial whose objective raised `error` failed."""
+    return FailureCause.INTERRUPTED if isinstance(error, KeyboardInterrupt) else FailureCause.ERROR
 
 
 def sendable(error: BaseException) -> BaseException:
@@ -38,7 +96,7 @@ def sendable(error: BaseException) -> BaseException:
         return RuntimeError(describe(error))
 
 
-def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseException], ...]) -> TrialRecord:
+def run_trial(study: StudyRunner, objective: Objective, catch: tuple[type[BaseException], ...]) -> TrialRecord:
     """Ask, evaluate, tell. The trial never stays RUNNING: whatever happens it is told.
 
     Exceptions in `catch` end the trial FAILED and return its record; a search-space error
@@ -48,7 +106,7 @@ def run_trial(study: Study, objective: Objective, catch: tuple[type[BaseExceptio
     return evaluate(study, study.ask(), objective, catch)
 
 
-def evaluate(study: Study, trial: Trial, objective: Objective,
+def evaluate(study: StudyRunner, trial: Trial, objective: Objective,
              catch: tuple[type[BaseException], ...]) -> TrialRecord:
     """Run `objective` on an asked trial and tell the study how it ended (see `run_trial`).
 
@@ -59,7 +117,7 @@ def evaluate(study: Study, trial: Trial, objective: Objective,
     except TrialStopped:
         return study.tell(trial, state=TrialState.STOPPED)
     except BaseException as error:
-        record = study.tell(trial, state=TrialState.FAILED, error=describe(error))
+        record = study.tell(trial, state=TrialState.FAILED, error=describe(error), cause=cause_of(error))
         if isinstance(error, SearchSpaceError) or not isinstance(error, catch):
             raise
         logger.warning("trial %d failed: %s", record.number, record.error)
@@ -67,23 +125,6 @@ def evaluate(study: Study, trial: Trial, objective: Objective,
     record = study.tell(trial, result)
     if record.state is TrialState.FAILED:
         logger.warning("trial %d failed: %s", record.number, record.error)
-    return record
-
-
-def fail_if_running(study: Study, number: int, error: str, retry: bool = False) -> TrialRecord:
-    """Mark trial `number` FAILED with `error` unless it has already finished; its record either way.
-
-    With `retry`, a trial failed here is queued again while the study's `max_retries` allows, as
-    the study does for a trial whose heartbeat stopped (it resumes from its last checkpoint).
-    """
-    record = study.trial(number)
-    if record.state is not TrialState.RUNNING:
-        return record
-    study.storage.update_trial(record.trial_id, state=TrialState.FAILED, error=error)
-    record = study.trial(number)
-    retries = int(record.user_attrs.get("retries", 0))
-    if retry and retries < getattr(study, "max_retries", 0):
-        study.branch(number, user_attrs={"retries": retries + 1}, reason="retry")
     return record
 
 
@@ -138,9 +179,10 @@ class Executor(ABC):
         return Budget(n_trials, timeout)
 
     @abstractmethod
-    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+    def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
         """Run trials while `budget.take()` allows, calling `on_result` with each finished record."""
 
 
-__all__ = ["Budget", "Executor", "ResultHook", "describe", "evaluate", "fail_if_running", "run_trial", "sendable"]
+__all__ = ["Budget", "Executor", "Objective", "ResultHook", "StudyRunner", "StudySettings", "cause_of", "describe",
+           "evaluate", "run_trial", "sendable"]

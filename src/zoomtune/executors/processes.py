@@ -11,15 +11,31 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import Any
 
-from zoomtune.executors.base import Budget, Executor, ResultHook, evaluate, fail_if_running, sendable
+from zoomtune.errors import ConfigError, Interrupted
+from zoomtune.executors.base import Budget, Executor, Objective, ResultHook, StudyRunner, evaluate, sendable
+from zoomtune.records import FailureCause
 
-if TYPE_CHECKING:
-    from zoomtune.study import Objective, Study
+#: how long interrupted workers get to record their trials before they are killed
+STOP_GRACE_S = 10.0
+
+
+class WorkerMessage(str, Enum):
+    """What a worker process sends its parent."""
+
+    RESULT = "result"  # a finished trial's record
+    ERROR = "error"  # an error that must propagate
+    DONE = "done"  # the worker's loop ended (payload: its pid)
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def visible_gpus() -> list[str]:
@@ -37,8 +53,9 @@ def visible_gpus() -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
 
 
-def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+def _worker(study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             results: Any, threads: int, gpu: str | None, slots: Any, slot: int) -> None:
+    signal.signal(signal.SIGTERM, _raise_interrupted)  # the parent stops us: the running trial is told FAILED
     if gpu is not None:  # before anything in this process touches CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     torch = sys.modules.get("torch")
@@ -48,13 +65,13 @@ def _worker(study: Study, objective: Objective, budget: Budget, catch: tuple[typ
         while budget.take():
             trial = study.ask()
             slots[slot] = trial.number  # shared memory, written at once: the parent fails it if we die
-            results.put(("result", evaluate(study, trial, objective, catch)))
+            results.put((WorkerMessage.RESULT, evaluate(study, trial, objective, catch)))
             slots[slot] = -1
     except BaseException as error:  # noqa: BLE001 - handed to the parent
         budget.stop()
-        results.put(("error", sendable(error)))
+        results.put((WorkerMessage.ERROR, sendable(error)))
     finally:
-        results.put(("done", os.getpid()))
+        results.put((WorkerMessage.DONE, os.getpid()))
 
 
 class ProcessExecutor(Executor):
@@ -65,14 +82,15 @@ class ProcessExecutor(Executor):
     """
 
     def __init__(self, n_jobs: int, trials_per_gpu: int = 1) -> None:
-        if trials_per_gpu < 1:
-            raise ValueError(f"trials_per_gpu must be >= 1; got {trials_per_gpu}")
+        for field, value in (("n_jobs", n_jobs), ("trials_per_gpu", trials_per_gpu)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(field, "must be an integer >= 1", value, "ProcessExecutor")
         self.n_jobs, self.trials_per_gpu = n_jobs, trials_per_gpu
 
     def make_budget(self, n_trials: int | None, timeout: float | None) -> Budget:
         return Budget(n_trials, timeout, mp.get_context("fork"))
 
-    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+    def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
         context = mp.get_context("fork")
         results = context.SimpleQueue()  # puts are synchronous: nothing is lost when a worker is killed
@@ -94,30 +112,37 @@ class ProcessExecutor(Executor):
         workers = [(i, spawn(i)) for i in range(self.n_jobs)]
         errors: list[BaseException] = []
         settled: set[int] = set()  # pids that said "done", or died and were dealt with
+
+        def receive(wait: bool) -> WorkerMessage | None:
+            if results.empty():
+                if wait:
+                    time.sleep(0.05)
+                return None
+            kind, payload = results.get()
+            if kind is WorkerMessage.RESULT:
+                on_result(payload)
+            elif kind is WorkerMessage.ERROR:
+                errors.append(payload)
+            elif kind is WorkerMessage.DONE:
+                settled.add(payload)
+            return kind  # type: ignore[no-any-return]
+
         try:
             while len(settled) < len(workers):
-                if results.empty():
-                    kind, payload = None, None
-                    time.sleep(0.05)
-                else:
-                    kind, payload = results.get()
-                if kind == "result":
-                    on_result(payload)
-                elif kind == "error":
-                    errors.append(payload)
-                elif kind == "done":
-                    settled.add(payload)
+                kind = receive(wait=True)
                 for slot, worker in list(workers):
                     if worker.pid in settled or worker.is_alive() or kind is not None:
                         continue
-                    settled.add(worker.pid)  # it died without a word (SIGKILL, out of memory)
+                    settled.add(worker.pid)  # type: ignore[arg-type]  # it died without a word (SIGKILL, OOM)
                     if slots[slot] >= 0:
-                        on_result(fail_if_running(study, slots[slot], f"its worker process died (exit code "
-                                                                      f"{worker.exitcode})", retry=True))
+                        on_result(study.fail_trial(slots[slot], f"its worker process died (exit code "
+                                                                f"{worker.exitcode})", FailureCause.WORKER_LOST,
+                                                   retry=True))
                     if not errors and len(workers) < self.n_jobs * 10:
                         workers.append((slot, spawn(slot)))  # keep n_jobs workers going; the budget bounds them
-        except BaseException:
+        except BaseException as error:
             budget.stop()
+            self._stop_workers(study, workers, slots, receive, error)
             raise
         finally:
             for _slot, worker in workers:
@@ -126,6 +151,28 @@ class ProcessExecutor(Executor):
                     worker.terminate()
         if errors:
             raise errors[0]
+
+    @staticmethod
+    def _stop_workers(study: StudyRunner, workers: list[tuple[int, Any]], slots: Any,
+                      receive: Any, error: BaseException) -> None:
+        """After an interrupt: SIGTERM the workers (each tells its trial FAILED, cause INTERRUPTED),
+        collect what they send, kill the ones that do not stop in time and fail their trials here."""
+        alive = [(slot, w) for slot, w in workers if w.is_alive()]
+        for _slot, worker in alive:
+            worker.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(w.is_alive() for _s, w in alive) and time.monotonic() < deadline:
+            try:
+                receive(wait=True)
+            except BaseException:  # noqa: BLE001 - a second Ctrl-C or a callback error: stop waiting
+                break
+        for slot, worker in alive:
+            if worker.is_alive():
+                worker.kill()
+                worker.join(timeout=5)
+            if slots[slot] >= 0:
+                why = f"interrupted: the run was stopped ({error})" if str(error) else "interrupted: the run was stopped"
+                study.fail_trial(slots[slot], why, FailureCause.INTERRUPTED)
 
 
 __all__ = ["ProcessExecutor", "visible_gpus"]

@@ -27,19 +27,14 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zoomtune.errors import ConfigError
-from zoomtune.executors.base import Budget, Executor, ResultHook, describe, evaluate, fail_if_running, sendable
-from zoomtune.records import TrialRecord, TrialState
-
-if TYPE_CHECKING:
-    from zoomtune.samplers.base import Sampler
-    from zoomtune.schedulers.base import Scheduler
-    from zoomtune.space import Space
-    from zoomtune.storage.sql import SQLStorage
-    from zoomtune.study import Objective, Study
+from zoomtune.executors.base import (Budget, Executor, Objective, ResultHook, StudyRunner, StudySettings, describe,
+                                     evaluate, sendable)
+from zoomtune.records import FailureCause, TrialRecord, TrialState
+from zoomtune.storage.base import Storage
+from zoomtune.trial import Trial
 
 logger = logging.getLogger("zoomtune")
 
@@ -51,38 +46,29 @@ class RemoteJob:
 
     run_id: str
     url: str
-    study_name: str
-    sampler: Sampler
-    scheduler: Scheduler | None
-    space: Space | None
-    artifacts: str
+    settings: StudySettings
     objective: Objective
     catch: tuple[type[BaseException], ...]
-    heartbeat_interval: float | None = 30.0
-    max_retries: int = 0
 
 
-_STORAGES: dict[str, SQLStorage] = {}  # one engine per database URL and worker process
-_JOBS: OrderedDict[str, tuple[RemoteJob, Study]] = OrderedDict()  # the last few runs this worker served
+_STORAGES: dict[str, Storage] = {}  # one engine per database URL and worker process
+_JOBS: OrderedDict[str, tuple[RemoteJob, StudyRunner]] = OrderedDict()  # the last few runs this worker served
 _KEEP_JOBS = 4
 
 
-def _job_here(run_id: str, blob: bytes) -> tuple[RemoteJob, Study]:
+def _job_here(run_id: str, blob: bytes) -> tuple[RemoteJob, StudyRunner]:
     """The run's job and study in this worker process, unpickled and opened on first use."""
     cached = _JOBS.get(run_id)
     if cached is not None:
         _JOBS.move_to_end(run_id)
         return cached
     from zoomtune.storage.sql import SQLStorage
-    from zoomtune.study import load_study
 
     job: RemoteJob = pickle.loads(blob)
     storage = _STORAGES.get(job.url)
     if storage is None:
         storage = _STORAGES[job.url] = SQLStorage(job.url)
-    study = load_study(job.study_name, storage, sampler=job.sampler, scheduler=job.scheduler, space=job.space,
-                       artifacts=job.artifacts, heartbeat_interval=job.heartbeat_interval,
-                       max_retries=job.max_retries)
+    study = job.settings.open(storage)
     _JOBS[run_id] = (job, study)
     while len(_JOBS) > _KEEP_JOBS:
         _JOBS.popitem(last=False)
@@ -96,15 +82,12 @@ def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = 
     redefine their ranges). A trial that is no longer RUNNING (a task the cluster ran again after
     its worker died past the tell) is returned as it stands.
     """
-    from zoomtune.trial import Trial
-
     job, study = _job_here(run_id, blob)
     record = study.trial(number)
     if record.state is not TrialState.RUNNING:
         return record
-    trial = Trial(study, record)
-    trial._inferred = set(inferred)
-    _beat(study, record.trial_id, alive=True)  # this worker vouches for the trial while it runs
+    trial = Trial(study, record, inferred)
+    study.hold(record.trial_id)  # this worker vouches for the trial while it runs
     try:
         return evaluate(study, trial, job.objective, job.catch)
     except BaseException as error:
@@ -113,22 +96,11 @@ def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = 
             raise
         raise portable from None
     finally:
-        _beat(study, record.trial_id, alive=False)
-
-
-def _beat(study: Study, trial_id: int | None, alive: bool) -> None:
-    """Start or stop this process's heartbeat for a trial (studies without heartbeats: nothing)."""
-    heartbeat = getattr(study, "_heartbeat", None)
-    if heartbeat is None or trial_id is None:
-        return
-    if alive:
-        heartbeat.add(trial_id)
-    else:
-        heartbeat.remove(trial_id)
+        study.release(record.trial_id)
 
 
 # -- the driver side ---------------------------------------------------------------------------
-def shared_url(study: Study, engine: str) -> str:
+def shared_url(study: StudyRunner, engine: str) -> str:
     """The study's storage URL as other processes can open it (SQLite paths made absolute)."""
     from zoomtune.storage.sql import SQLStorage
 
@@ -214,13 +186,11 @@ class RemoteExecutor(Executor):
         """Cancel tasks (after an interrupt); best effort."""
 
     # -- the driver loop -------------------------------------------------------------------------
-    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+    def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
         url = shared_url(study, self.engine)
         run_id = uuid.uuid4().hex
-        job = RemoteJob(run_id, url, study.name, study.sampler, study.scheduler, study.space,
-                        str(Path(study.artifacts).absolute()), objective, catch,
-                        getattr(study, "heartbeat_interval", None), getattr(study, "max_retries", 0))
+        job = RemoteJob(run_id, url, study.settings(), objective, catch)
         blob = self._pickle(job)
         self._open()
         pending: dict[Any, tuple[int, int | None]] = {}  # future -> (trial number, id); this process beats them
@@ -236,15 +206,14 @@ class RemoteExecutor(Executor):
                         budget.stop()
                         error = failure
                         break
-                    trial_id = trial._record.trial_id
+                    trial_id = trial.trial_id
                     try:
                         trial.flush()
-                        future = self._submit(run_id, shared, trial.number, sorted(trial._inferred))
+                        future = self._submit(run_id, shared, trial.number, sorted(trial.inferred))
                     except Exception as failure:  # noqa: BLE001 - re-raised below
                         budget.stop()
                         error = failure
-                        fail_if_running(study, trial.number, describe(failure))
-                        _beat(study, trial_id, alive=False)
+                        study.fail_trial(trial.number, describe(failure), FailureCause.ERROR)
                         continue
                     pending[future] = (trial.number, trial_id)
                 if not pending:
@@ -259,7 +228,7 @@ class RemoteExecutor(Executor):
                         budget.stop()
                         error = error or failure
                     finally:
-                        _beat(study, trial_id, alive=False)
+                        study.release(trial_id)
         except BaseException:
             budget.stop()
             self._cancel(list(pending))
@@ -269,25 +238,26 @@ class RemoteExecutor(Executor):
                 self._close()
             finally:
                 for number, trial_id in pending.values():  # only after an interrupt: do not leave them RUNNING
-                    _beat(study, trial_id, alive=False)
+                    study.release(trial_id)
                     try:
-                        fail_if_running(study, number, "cancelled: the run was interrupted")
+                        study.fail_trial(number, "interrupted: the run was stopped", FailureCause.INTERRUPTED)
                     except Exception:  # noqa: BLE001 - keep the original error
                         logger.exception("could not mark trial %d FAILED", number)
         if error is not None:
             raise error
 
-    def _outcome(self, study: Study, future: Any, number: int) -> TrialRecord | None:
+    def _outcome(self, study: StudyRunner, future: Any, number: int) -> TrialRecord | None:
         """The record of a finished task; a lost worker's trial is marked FAILED; other errors raise."""
         try:
             return self._result(future)
         except Exception as raised:  # noqa: BLE001 - sorted out below
             failure = self._unwrap(raised)
         if self._lost(failure):
-            record = fail_if_running(study, number, f"worker lost: {self._why_lost(failure)}", retry=True)
+            record = study.fail_trial(number, f"worker lost: {self._why_lost(failure)}", FailureCause.WORKER_LOST,
+                                      retry=True)
             logger.warning("trial %d failed: %s", number, record.error)
             return record
-        fail_if_running(study, number, describe(failure))  # already done by the task, unless it never ran
+        study.fail_trial(number, describe(failure), FailureCause.ERROR)  # done by the task, unless it never ran
         raise failure
 
     @staticmethod
@@ -301,4 +271,4 @@ class RemoteExecutor(Executor):
                                            f"cluster ({describe(error)})") from None
 
 
-__all__ = ["RemoteExecutor", "RemoteJob", "fail_if_running", "missing_engine", "run_remote", "shared_url"]
+__all__ = ["RemoteExecutor", "RemoteJob", "missing_engine", "run_remote", "shared_url"]

@@ -4,13 +4,9 @@ NumPy, I/O). The first error that must propagate stops new trials and is re-rais
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
-
-from zoomtune.executors.base import Budget, Executor, ResultHook
+from zoomtune.executors.base import Budget, Executor, Objective, ResultHook, StudyRunner
 from zoomtune.executors.inline import InlineExecutor
-
-if TYPE_CHECKING:
-    from zoomtune.study import Objective, Study
+from zoomtune.records import TrialRecord
 
 
 class ThreadExecutor(Executor):
@@ -19,14 +15,14 @@ class ThreadExecutor(Executor):
     def __init__(self, n_jobs: int) -> None:
         self.n_jobs = n_jobs
 
-    def run(self, study: Study, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
+    def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
         lock = threading.Lock()
         errors: list[BaseException] = []
 
-        def hook(record: object) -> None:
+        def hook(record: TrialRecord) -> None:
             with lock:
-                on_result(record)  # type: ignore[arg-type]
+                on_result(record)
 
         def worker() -> None:
             try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState
+from zoomtune.seeding import fresh_seed
 from zoomtune.space import Distribution, Space
 
 
@@ -89,11 +90,6 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def fresh_seed() -> int:
-    """A random 63-bit seed, for samplers created without one (kept, so a run can be repeated)."""
-    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
 class Sampler(ABC):
     """Proposes points in [0, 1]^d. Subclasses implement `sample` in a few dozen lines."""
 
@@ -101,7 +97,10 @@ class Sampler(ABC):
     uses_history: bool = False
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed: int = fresh_seed() if seed is None else int(seed)
+        from zoomtune.errors import require_seed
+
+        seed = require_seed(type(self).__name__, seed)
+        self.seed: int = fresh_seed() if seed is None else seed
 
     def rng(self, number: int, *keys: str) -> np.random.Generator:
         """A generator that depends only on (seed, trial number, keys)."""

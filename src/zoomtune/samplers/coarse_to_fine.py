@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from zoomtune.records import Event, EventKind
+from zoomtune.errors import require_int, require_number
+from zoomtune.records import Event, EventKind, ZoomPayload
 from zoomtune.samplers.base import SampleContext, Sampler, history_points
 from zoomtune.space import Categorical, Space
 
@@ -84,7 +85,7 @@ class CoarseToFineSampler(Sampler):
     >>> import zoomtune as zt
     >>> study = zt.create_study(sampler=CoarseToFineSampler(seed=0, round_size=10))
     >>> study.optimize(lambda t: (t.suggest_float("lr", 1e-5, 1, scale="log") - 1e-3) ** 2, n_trials=30)
-    >>> [e.payload["round"] for e in study.events(zt.EventKind.ZOOM)]
+    >>> [e.payload.round for e in study.events(zt.EventKind.ZOOM)]
     [1, 2]
     """
 
@@ -93,12 +94,13 @@ class CoarseToFineSampler(Sampler):
     def __init__(self, seed: int | None = None, round_size: int = 15, top_fraction: float = 0.2,
                  margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02) -> None:
         super().__init__(seed)
-        if round_size < 2 or not 0 < top_fraction <= 1 or margin < 0 or not 0 <= explore < 1 or max_boxes < 1:
-            raise ValueError("CoarseToFineSampler needs round_size >= 2, 0 < top_fraction <= 1, margin >= 0, "
-                             f"0 <= explore < 1, max_boxes >= 1; got round_size={round_size}, "
-                             f"top_fraction={top_fraction}, margin={margin}, explore={explore}, max_boxes={max_boxes}")
-        self.round_size, self.top_fraction, self.margin = round_size, top_fraction, margin
-        self.explore, self.max_boxes, self.min_width = explore, max_boxes, min_width
+        owner = "CoarseToFineSampler"
+        self.round_size: int = require_int(owner, "round_size", round_size, 2)
+        self.top_fraction = require_number(owner, "top_fraction", top_fraction, 0, 1, low_open=True)
+        self.margin = require_number(owner, "margin", margin, 0)
+        self.explore = require_number(owner, "explore", explore, 0, 1, high_open=True)
+        self.max_boxes: int = require_int(owner, "max_boxes", max_boxes, 1)
+        self.min_width = require_number(owner, "min_width", min_width, 0, 1)
 
     def n_top(self, n_finished: int) -> int:
         """How many of the best trials a box is fitted to: `top_fraction` of a round, at least 3."""
@@ -114,8 +116,9 @@ class CoarseToFineSampler(Sampler):
             return None
         names = sorted(space)
         for event in context.events(EventKind.ZOOM):  # the first stored box of a round wins
-            if event.payload.get("round") == round_ and event.payload.get("names") == names:
-                return list(event.payload["boxes"])
+            zoom = event.payload
+            if isinstance(zoom, ZoomPayload) and zoom.round == round_ and zoom.names == names:
+                return list(zoom.boxes)
         points, values = history_points(space, context.history(), context.direction)
         if len(values) < 2:
             return None
@@ -126,10 +129,10 @@ class CoarseToFineSampler(Sampler):
             pair = [_fit_box(part, space, self.margin, self.min_width) for part in split]
             if sum(_volume(b) for b in pair) < 0.5 * _volume(boxes[0]):
                 boxes = pair
-        context.add_event(Event(EventKind.ZOOM, {
-            "round": round_, "names": names, "boxes": boxes, "n_trials": int(len(values)),
-            "best": float(-values.min() if context.direction.value == "maximize" else values.min()),
-            "described": [describe_box(b, space) for b in boxes]}))
+        context.add_event(Event(ZoomPayload(
+            round=round_, names=names, boxes=boxes, n_trials=int(len(values)),
+            best=float(-values.min() if context.direction.value == "maximize" else values.min()),
+            described=[describe_box(b, space) for b in boxes])))
         return self.boxes_for(space, context)
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:

@@ -7,13 +7,13 @@ an enum value, never a string.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from zoomtune.records import Direction, TrialRecord
-from zoomtune.samplers.base import fresh_seed
+from zoomtune.records import BranchReason, Direction, TrialRecord
+from zoomtune.seeding import fresh_seed
 
 
 class Decision(str, Enum):
@@ -23,7 +23,15 @@ class Decision(str, Enum):
     STOP = "stop"
 
 
-def _cannot_branch(trial_number: int, step: int | None = None, overrides: Any = None, **payload: Any) -> int:
+class Brancher(Protocol):
+    """Queues a trial that starts from another's checkpoint with changed parameters; returns its number."""
+
+    def __call__(self, trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None, *,
+                 reason: BranchReason = BranchReason.BRANCH, replaces: int | None = None) -> int: ...
+
+
+def _cannot_branch(trial_number: int, step: int | None = None, overrides: Mapping[str, Any] | None = None, *,
+                   reason: BranchReason = BranchReason.BRANCH, replaces: int | None = None) -> int:
     raise RuntimeError("this context cannot branch trials")
 
 
@@ -31,20 +39,23 @@ def _cannot_branch(trial_number: int, step: int | None = None, overrides: Any = 
 class ScheduleContext:
     """What a scheduler may look at: the study's direction and its trials (loaded on demand).
 
-    `branch(trial_number, step, overrides, **payload)` queues a new trial that starts from
-    another's checkpoint with changed parameters (what PBT's exploit step needs).
+    `branch(trial_number, step, overrides, reason=..., replaces=...)` queues a new trial that
+    starts from another's checkpoint with changed parameters (what PBT's exploit step needs).
     """
 
     direction: Direction
     history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
-    branch: Callable[..., int] = field(default=_cannot_branch, repr=False)
+    branch: Brancher = field(default=_cannot_branch, repr=False)
 
 
 class Scheduler(ABC):
     """Decides, at each report of a running trial, whether it continues."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed: int = fresh_seed() if seed is None else int(seed)
+        from zoomtune.errors import require_seed
+
+        seed = require_seed(type(self).__name__, seed)
+        self.seed: int = fresh_seed() if seed is None else seed
 
     @abstractmethod
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
@@ -54,4 +65,4 @@ class Scheduler(ABC):
         return f"{type(self).__name__}(seed={self.seed})"
 
 
-__all__ = ["Decision", "ScheduleContext", "Scheduler"]
+__all__ = ["Brancher", "Decision", "ScheduleContext", "Scheduler"]

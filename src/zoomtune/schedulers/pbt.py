@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from zoomtune.records import TrialRecord
+from zoomtune.errors import require_int, require_number
+from zoomtune.records import BranchReason, TrialRecord
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 from zoomtune.space import Categorical, Distribution
 
@@ -49,11 +50,11 @@ class PBT(Scheduler):
     def __init__(self, interval: int = 4, quantile: float = 0.25, resample_probability: float = 0.25,
                  step: float = 0.1, min_population: int = 4, seed: int | None = None) -> None:
         super().__init__(seed)
-        if interval < 1 or not 0 < quantile <= 0.5 or min_population < 2:
-            raise ValueError(f"PBT needs interval >= 1, 0 < quantile <= 0.5, min_population >= 2; got "
-                             f"interval={interval}, quantile={quantile}, min_population={min_population}")
-        self.interval, self.quantile, self.min_population = interval, quantile, min_population
-        self.resample_probability, self.step = resample_probability, step
+        self.interval: int = require_int("PBT", "interval", interval, 1)
+        self.quantile = require_number("PBT", "quantile", quantile, 0, 0.5, low_open=True)
+        self.resample_probability = require_number("PBT", "resample_probability", resample_probability, 0, 1)
+        self.step = require_number("PBT", "step", step, 0, 1)
+        self.min_population: int = require_int("PBT", "min_population", min_population, 2)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         step = trial.last_step
@@ -72,7 +73,7 @@ class PBT(Scheduler):
         donor = ranked[int(rng.integers(cut))]
         overrides = perturb(donor.params, donor.distributions, rng, self.resample_probability, self.step)
         # exploit: start from the donor's latest checkpoint (it may have moved past `step` already)
-        context.branch(donor.number, None, overrides, reason="pbt", replaces=trial.number, at_step=step)
+        context.branch(donor.number, None, overrides, reason=BranchReason.PBT, replaces=trial.number)
         return Decision.STOP
 
 

@@ -10,7 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState
+from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
+                              TrialState)
 from zoomtune.space import Distribution
 
 ParamWrite = Mapping[str, tuple[Distribution, Any]]
@@ -47,16 +48,18 @@ class Storage(ABC):
         """Add a trial with the next free number (unique even with concurrent writers)."""
 
     @abstractmethod
-    def start_trial(self, study_id: int) -> TrialRecord:
-        """In one atomic step, turn the oldest WAITING trial into a RUNNING one, or else add a new
-        RUNNING trial; return it. Two workers never get the same trial."""
+    def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
+        """In one atomic step, turn the oldest WAITING trial (or the WAITING trial `number`, else
+        `TrialStateError`) into a RUNNING one, or else add a new RUNNING trial; return it. Two
+        workers never get the same trial."""
 
     @abstractmethod
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None) -> None:
-        """Write params, intermediate values, attributes and (last) a final state in one commit."""
+                     error: str | None = None, cause: FailureCause | None = None) -> None:
+        """Write params, intermediate values, attributes and (last) a final state in one commit
+        (a FAILED one with its `error` message and `cause`)."""
 
     @abstractmethod
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
@@ -74,7 +77,7 @@ class Storage(ABC):
     @abstractmethod
     def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
         """Turn RUNNING trials whose last heartbeat is more than `older_than` seconds old into FAILED
-        with `error`; returns the numbers of the trials this call failed (so a concurrent caller
+        with `error` (cause WORKER_LOST); returns the numbers of the trials this call failed (so a concurrent caller
         never fails the same trial twice)."""
 
     # -- events ------------------------------------------------------------------------------
@@ -83,8 +86,9 @@ class Storage(ABC):
         """Record an event (a nudge, a branch, a zoom round)."""
 
     @abstractmethod
-    def get_events(self, study_id: int, kind: EventKind | None = None) -> list[Event]:
-        """The study's events in the order they were added."""
+    def get_events(self, study_id: int, kind: EventKind | None = None,
+                   trial_number: int | None = None) -> list[Event]:
+        """The study's events in the order they were added, optionally of one kind or one trial."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the storage must not be used afterwards."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFoundError
-from zoomtune.records import (Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState,
-                              best_of)
+from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFoundError, TrialStateError
+from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
+                              TrialState, best_of)
 from zoomtune.space import Distribution
 from zoomtune.storage.base import ParamWrite, Storage
 
@@ -37,6 +37,7 @@ class _Trial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     value: float | None = None
     error: str | None = None
+    cause: FailureCause | None = None
     finished: datetime | None = None
     heartbeat: float = field(default_factory=time.time)
 
@@ -44,7 +45,7 @@ class _Trial:
         return TrialRecord(number=self.number, state=self.state, params=dict(self.params),
                            distributions=dict(self.distributions), value=self.value,
                            intermediate_values=dict(self.values), user_attrs=dict(self.user_attrs),
-                           error=self.error, parent=self.parent, events=events,
+                           error=self.error, parent=self.parent, events=events, cause=self.cause,
                            datetime_start=self.started, datetime_complete=self.finished, trial_id=self.trial_id)
 
 
@@ -127,19 +128,27 @@ class InMemoryStorage(Storage):
             self._trials[trial.trial_id] = (study, trial)
             return trial.record(())
 
-    def start_trial(self, study_id: int) -> TrialRecord:
+    def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         with self._lock:
-            waiting = self._study(study_id).waiting
-            if waiting:
+            study = self._study(study_id)
+            waiting = study.waiting
+            if number is not None:
+                chosen = [t for t in waiting if t.number == number]
+                if not chosen:
+                    raise TrialStateError(f"trial {number} of study {study.info.name!r} is not waiting to run")
+                waiting.remove(chosen[0])
+                trial = chosen[0]
+            elif waiting:
                 trial = waiting.popleft()
-                trial.state, trial.started, trial.heartbeat = TrialState.RUNNING, _now(), time.time()
-                return trial.record(())
-            return self.create_trial(study_id)
+            else:
+                return self.create_trial(study_id)
+            trial.state, trial.started, trial.heartbeat = TrialState.RUNNING, _now(), time.time()
+            return trial.record(())
 
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None) -> None:
+                     error: str | None = None, cause: FailureCause | None = None) -> None:
         with self._lock:
             if trial_id not in self._trials:
                 raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}")
@@ -151,6 +160,7 @@ class InMemoryStorage(Storage):
             trial.heartbeat = time.time()  # a trial that writes is alive
             if state is not None:
                 trial.state, trial.value, trial.error, trial.finished = TrialState(state), value, error, _now()
+                trial.cause = cause
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         with self._lock:
@@ -179,6 +189,7 @@ class InMemoryStorage(Storage):
             for trial in self._study(study_id).trials:
                 if trial.state is TrialState.RUNNING and trial.heartbeat < cutoff:
                     trial.state, trial.error, trial.finished = TrialState.FAILED, error, _now()
+                    trial.cause = FailureCause.WORKER_LOST
                     failed.append(trial.number)
             return failed
 
@@ -190,9 +201,11 @@ class InMemoryStorage(Storage):
         with self._lock:
             self._study(study_id).events.append(replace(event, time=event.time or _now()))
 
-    def get_events(self, study_id: int, kind: EventKind | None = None) -> list[Event]:
+    def get_events(self, study_id: int, kind: EventKind | None = None,
+                   trial_number: int | None = None) -> list[Event]:
         with self._lock:
-            return [e for e in self._study(study_id).events if kind is None or e.kind is kind]
+            return [e for e in self._study(study_id).events
+                    if (kind is None or e.kind is kind) and (trial_number is None or e.trial_number == trial_number)]
 
 
 __all__ = ["InMemoryStorage"]

@@ -14,7 +14,7 @@ from sqlalchemy import (Column, Connection, Double, ForeignKey, Index, Integer, 
 
 from zoomtune.errors import StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -38,6 +38,7 @@ trials = Table(
     Column("state", String(16), nullable=False),
     Column("value", Double, nullable=True),
     Column("error", Text, nullable=True),
+    Column("cause", String(16), nullable=True),  # FailureCause of a FAILED trial (schema v2)
     Column("parent", Integer, nullable=True),
     Column("fixed_params", Text, nullable=True),
     Column("user_attrs", Text, nullable=False, default="{}"),
@@ -75,8 +76,15 @@ events = Table(
     Index("zt_events_study_kind", "study_id", "kind", "event_id"),
 )
 
+
+
+def _add_failure_cause(conn: Connection) -> None:
+    """v1 -> v2: trials record why they failed (`FailureCause`); old failures keep NULL."""
+    conn.execute(text("ALTER TABLE zt_trials ADD COLUMN cause VARCHAR(16)"))
+
+
 # version -> function that upgrades a connection's schema from that version to the next one
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_failure_cause}
 
 
 def ensure_schema(conn: Connection, url: str) -> None:

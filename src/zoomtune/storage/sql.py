@@ -21,8 +21,10 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, eve
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
-from zoomtune.errors import DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError
-from zoomtune.records import Direction, Event, EventKind, StudyInfo, StudySummary, TrialRecord, TrialState
+from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
+                             TrialStateError)
+from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
+                              TrialState, payload_from_dict, payload_to_dict)
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import ParamWrite, Storage
@@ -180,6 +182,9 @@ class SQLStorage(Storage):
         self._q_waiting = (select(t.trial_id).where(t.study_id == bindparam("sid"),
                                                     t.state == TrialState.WAITING.value)
                            .order_by(t.number).limit(1).with_for_update(skip_locked=True))
+        self._q_waiting_number = (select(t.trial_id).where(t.study_id == bindparam("sid"),
+                                                           t.number == bindparam("number"),
+                                                           t.state == TrialState.WAITING.value).with_for_update())
         self._q_claim = (update(s.trials).where(t.trial_id == bindparam("tid"), t.state == TrialState.WAITING.value)
                          .values(state=TrialState.RUNNING.value, started=bindparam("now"),
                                  heartbeat=bindparam("now")))
@@ -222,10 +227,16 @@ class SQLStorage(Storage):
         return self._retry_on_conflict(
             lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent, user_attrs))
 
-    def start_trial(self, study_id: int) -> TrialRecord:
+    def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         def attempt(conn: Connection) -> TrialRecord:
             while True:
-                row = conn.execute(self._q_waiting, {"sid": study_id}).first()
+                if number is not None:
+                    row = conn.execute(self._q_waiting_number, {"sid": study_id, "number": number}).first()
+                    if row is None:
+                        raise TrialStateError(f"trial {number} of study #{study_id} in {self.url} is not waiting "
+                                              "to run")
+                else:
+                    row = conn.execute(self._q_waiting, {"sid": study_id}).first()
                 if row is None:
                     return self._insert_trial(conn, study_id, TrialState.RUNNING, None, None)
                 if conn.execute(self._q_claim, {"tid": row.trial_id, "now": time.time()}).rowcount:
@@ -236,7 +247,7 @@ class SQLStorage(Storage):
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None) -> None:
+                     error: str | None = None, cause: FailureCause | None = None) -> None:
         with self._write() as conn:
             changes: dict[str, Any] = {}
             if user_attrs:
@@ -256,7 +267,8 @@ class SQLStorage(Storage):
                     for step, v in values.items()])
             changes["heartbeat"] = time.time()  # a trial that writes is alive
             if state is not None:
-                changes.update(state=TrialState(state).value, value=value, error=error, finished=time.time())
+                changes.update(state=TrialState(state).value, value=value, error=error,
+                               cause=cause.value if cause is not None else None, finished=time.time())
             conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
@@ -310,6 +322,7 @@ class SQLStorage(Storage):
             params={**(json.loads(r.fixed_params) if r.fixed_params else {}), **params[r.trial_id]},
             distributions=dists[r.trial_id], value=r.value, intermediate_values=reports[r.trial_id],
             user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
+            cause=FailureCause(r.cause) if r.cause else None,
             events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
             trial_id=r.trial_id) for r in rows]
 
@@ -332,26 +345,31 @@ class SQLStorage(Storage):
         for trial_id, number in rows:
             with self._write() as conn:  # conditional: a concurrent caller fails each trial once
                 if conn.execute(update(s.trials).where(t.trial_id == trial_id, *stale[1:])
-                                .values(state=TrialState.FAILED.value, error=error, finished=time.time())).rowcount:
+                                .values(state=TrialState.FAILED.value, error=error,
+                                        cause=FailureCause.WORKER_LOST.value, finished=time.time())).rowcount:
                     failed.append(number)
         return failed
 
     # -- events ----------------------------------------------------------------------------
     @staticmethod
     def _event(row: Any) -> Event:
-        return Event(EventKind(row.kind), json.loads(row.payload), row.trial_number, row.step, _ts(row.created))
+        return Event(payload_from_dict(EventKind(row.kind), json.loads(row.payload)), row.trial_number, row.step,
+                     _ts(row.created))
 
     def add_event(self, study_id: int, event: Event) -> None:
         with self._write() as conn:
             conn.execute(insert(s.events).values(
-                study_id=study_id, trial_number=event.trial_number, kind=EventKind(event.kind).value,
-                step=event.step, payload=json.dumps(event.payload),
+                study_id=study_id, trial_number=event.trial_number, kind=event.kind.value,
+                step=event.step, payload=json.dumps(payload_to_dict(event.payload)),
                 created=event.time.timestamp() if event.time else time.time()))
 
-    def get_events(self, study_id: int, kind: EventKind | None = None) -> list[Event]:
+    def get_events(self, study_id: int, kind: EventKind | None = None,
+                   trial_number: int | None = None) -> list[Event]:
         query = select(s.events).where(s.events.c.study_id == study_id).order_by(s.events.c.event_id)
         if kind is not None:
             query = query.where(s.events.c.kind == EventKind(kind).value)
+        if trial_number is not None:
+            query = query.where(s.events.c.trial_number == trial_number)
         with self._read() as conn:
             return [self._event(row) for row in conn.execute(query)]
 

@@ -12,8 +12,9 @@ import math
 
 import pytest
 
-from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFoundError
-from zoomtune.records import Direction, Event, EventKind, TrialState
+from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFoundError, TrialStateError
+from zoomtune.records import (BranchPayload, BranchReason, ControlAction, ControlPayload, Direction, Event, EventKind,
+                              FailureCause, NudgePayload, TrialState, ZoomPayload)
 from zoomtune.space import Categorical, Float, Int
 from zoomtune.storage.base import Storage
 
@@ -96,6 +97,19 @@ class StorageConformance:
         assert fresh.number == 2 and fresh.state is TrialState.RUNNING and fresh.params == {}
         assert storage.get_trial(sid, 2).state is TrialState.RUNNING
 
+    def test_start_trial_by_number_claims_exactly_that_waiting_trial(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        older = storage.create_trial(sid, TrialState.WAITING, {"x": 1})
+        wanted = storage.create_trial(sid, TrialState.WAITING, {"x": 2})
+        got = storage.start_trial(sid, wanted.number)
+        assert got.number == wanted.number and got.params == {"x": 2} and got.state is TrialState.RUNNING
+        assert storage.get_trial(sid, older.number).state is TrialState.WAITING
+        with pytest.raises(TrialStateError):
+            storage.start_trial(sid, wanted.number)  # no longer waiting
+        with pytest.raises(TrialStateError):
+            storage.start_trial(sid, 99)
+        assert storage.start_trial(sid).number == older.number
+
     def test_filter_by_state(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         for state in (TrialState.COMPLETE, TrialState.FAILED, TrialState.COMPLETE):
@@ -122,13 +136,35 @@ class StorageConformance:
     def test_events_by_study_and_trial(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         storage.create_trial(sid)
-        storage.add_event(sid, Event(EventKind.ZOOM, {"round": 1, "box": {"lr": [0.1, 0.2]}}))
-        storage.add_event(sid, Event(EventKind.NUDGE, {"lr": [0.1, 0.01]}, trial_number=0, step=3))
-        assert [e.kind for e in storage.get_events(sid)] == [EventKind.ZOOM, EventKind.NUDGE]
+        storage.create_trial(sid)
+        zoom = ZoomPayload(round=1, names=["lr"], boxes=[{"unit": {"lr": [0.1, 0.2]}, "choices": {}}], n_trials=3,
+                           best=0.5, described=["lr in [0.1, 0.2]"])
+        storage.add_event(sid, Event(zoom))
+        storage.add_event(sid, Event(NudgePayload({"lr": 0.1}, {"lr": 0.01}), trial_number=0, step=3))
+        storage.add_event(sid, Event(ControlPayload(ControlAction.STOP), trial_number=1))
+        storage.add_event(sid, Event(BranchPayload(0, {"lr": 0.5}, BranchReason.PBT, from_step=2), trial_number=1))
+        assert [e.kind for e in storage.get_events(sid)] == [EventKind.ZOOM, EventKind.NUDGE, EventKind.CONTROL,
+                                                             EventKind.BRANCH]
         zooms = storage.get_events(sid, EventKind.ZOOM)
-        assert len(zooms) == 1 and zooms[0].payload["box"] == {"lr": [0.1, 0.2]} and zooms[0].time is not None
+        assert len(zooms) == 1 and zooms[0].payload == zoom and zooms[0].time is not None
         trial_events = storage.get_trial(sid, 0).events
         assert len(trial_events) == 1 and trial_events[0].step == 3 and trial_events[0].kind is EventKind.NUDGE
+        assert trial_events[0].payload == NudgePayload({"lr": 0.1}, {"lr": 0.01})
+        of_one = storage.get_events(sid, trial_number=1)
+        assert [e.payload for e in of_one] == [ControlPayload(ControlAction.STOP),
+                                               BranchPayload(0, {"lr": 0.5}, BranchReason.PBT, from_step=2)]
+        assert isinstance(of_one[1].payload, BranchPayload) and of_one[1].payload.reason is BranchReason.PBT
+
+    def test_failure_cause_is_stored(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        storage.update_trial(trial.trial_id, state=TrialState.FAILED, error="KeyboardInterrupt",
+                             cause=FailureCause.INTERRUPTED)
+        got = storage.get_trial(sid, trial.number)
+        assert got.cause is FailureCause.INTERRUPTED and got.error == "KeyboardInterrupt"
+        done = storage.create_trial(sid)
+        storage.update_trial(done.trial_id, state=TrialState.COMPLETE, value=1.0)
+        assert storage.get_trial(sid, done.number).cause is None
 
     def test_delete_study_removes_its_trials(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
@@ -151,6 +187,7 @@ class StorageConformance:
         assert storage.fail_stale_trials(sid, 0.2, "worker died") == []
         got = storage.get_trial(sid, dead.number)
         assert got.state is TrialState.FAILED and got.error == "worker died"
+        assert got.cause is FailureCause.WORKER_LOST
         assert storage.get_trial(sid, alive.number).state is TrialState.RUNNING
         assert storage.get_trial(sid, done.number).state is TrialState.COMPLETE
         time.sleep(0.3)
