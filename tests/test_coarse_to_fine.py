@@ -26,14 +26,14 @@ def best_of_run(sampler, n_trials=60):
 def test_rounds_are_stored_and_zoom_in():
     study = best_of_run(CoarseToFineSampler(seed=1, round_size=15, margin=0.25, explore=0.0, max_boxes=1))
     zooms = study.events(zt.EventKind.ZOOM)
-    assert [e.payload["round"] for e in zooms] == [1, 2, 3]
-    widths = [e.payload["boxes"][0]["unit"]["lr"][1] - e.payload["boxes"][0]["unit"]["lr"][0] for e in zooms]
+    assert [e.payload.round for e in zooms] == [1, 2, 3]
+    widths = [e.payload.boxes[0]["unit"]["lr"][1] - e.payload.boxes[0]["unit"]["lr"][0] for e in zooms]
     assert widths[-1] < widths[0] < 1.0
-    assert zooms[0].payload["described"][0].startswith("lr in [")
+    assert zooms[0].payload.described[0].startswith("lr in [")
     # every trial of a zoomed round lies in its box (explore=0)
     for event in zooms:
-        box = event.payload["boxes"][0]
-        r = event.payload["round"]
+        box = event.payload.boxes[0]
+        r = event.payload.round
         for trial in study.trials[15 * r:15 * (r + 1)]:
             u = SPACE["lr"].to_unit(trial.params["lr"])
             lo, hi = box["unit"]["lr"]
@@ -58,8 +58,8 @@ def test_two_separate_optima_get_two_boxes():
     study = zt.create_study(sampler=CoarseToFineSampler(seed=3, round_size=40, top_fraction=0.25, margin=0.1))
     study.optimize(two_wells, n_trials=41)
     [zoom] = study.events(zt.EventKind.ZOOM)
-    assert len(zoom.payload["boxes"]) == 2
-    centres = sorted(np.mean(b["unit"]["x"]) for b in zoom.payload["boxes"])
+    assert len(zoom.payload.boxes) == 2
+    centres = sorted(np.mean(b["unit"]["x"]) for b in zoom.payload.boxes)
     assert centres[0] < 0.35 and centres[1] > 0.65
 
 
@@ -68,7 +68,7 @@ def test_worker_processes_share_each_rounds_box(sqlite_url):
                             space=SPACE)
     study.optimize(lambda t: bowl(t.params), n_trials=24, n_jobs=2)
     assert len(study.trials) == 24
-    rounds = [e.payload["round"] for e in study.events(zt.EventKind.ZOOM)]
+    rounds = [e.payload.round for e in study.events(zt.EventKind.ZOOM)]
     assert set(rounds) == {1, 2, 3}
 
 
@@ -80,7 +80,7 @@ def test_narrowing_the_space_keeps_old_trials():
     assert len(study.trials) == 30
     assert all(1e-3 <= t.params["lr"] <= 1e-1 for t in study.trials[20:])
     last = study.events(zt.EventKind.ZOOM)[-1].payload
-    assert last["round"] == 2 and last["n_trials"] > 10  # old trials inside the new range still count
+    assert last.round == 2 and last.n_trials > 10  # old trials inside the new range still count
 
 
 def test_define_by_run_works():

@@ -125,12 +125,14 @@ def test_asha_counts_stopped_and_complete_trials_and_respects_max_resource():
     assert ASHA(seed=0).decide(running(5, [math.nan]), ctx(MAX, history)) is STOP
 
 
-@pytest.mark.parametrize("kwargs", [dict(min_resource=0), dict(reduction_factor=1),
-                                    dict(min_resource=3, max_resource=2), dict(min_resource=1.5)])
-def test_asha_and_hyperband_validate_resources(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, field", [(dict(min_resource=0), "min_resource"),
+                                           (dict(reduction_factor=1), "reduction_factor"),
+                                           (dict(min_resource=3, max_resource=2), "max_resource"),
+                                           (dict(min_resource=1.5), "min_resource")])
+def test_asha_and_hyperband_validate_resources(kwargs, field):
+    with pytest.raises(zt.ConfigError, match=f"^ASHA: {field}: must be an integer >= "):
         ASHA(**kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(zt.ConfigError, match=f"^Hyperband: {field}: must be an integer >= "):
         Hyperband(**{"max_resource": 81, **kwargs})
 
 

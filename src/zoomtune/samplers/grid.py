@@ -9,11 +9,11 @@ budget smaller than the grid still spreads over all dimensions; after `size` tri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from zoomtune.errors import SearchSpaceError
+from zoomtune.errors import SearchSpaceError, require, require_int
 from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.space import Categorical, Distribution, Space
 
@@ -30,9 +30,12 @@ class GridSampler(Sampler):
 
     def __init__(self, space: Space | None = None, points: int = 5, seed: int | None = None) -> None:
         super().__init__(seed)
-        if points < 2:
-            raise SearchSpaceError("GridSampler needs points >= 2", f"points={points!r}", where="GridSampler")
-        self.space, self.points = space, points
+        require(space is None or isinstance(space, Mapping), "GridSampler", "space",
+                "must be a Space (or a mapping of names to distributions) or None", space)
+        if space is not None and not isinstance(space, Space):
+            space = Space(space)  # checks each distribution (SearchSpaceError naming the parameter)
+        self.space: Space | None = space
+        self.points: int = require_int("GridSampler", "points", points, 2)
 
     def axes(self, space: Space) -> dict[str, list[float]]:
         return {name: _axis(dist, self.points) for name, dist in space.items()}

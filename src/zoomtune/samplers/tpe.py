@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.special import logsumexp, ndtr, ndtri
 
+from zoomtune.errors import require, require_int, require_number
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.space import Categorical, Distribution, Space
@@ -105,11 +106,13 @@ class TPESampler(Sampler):
                  gamma: Callable[[int], int] = default_gamma, prior_weight: float = 1.0,
                  max_observations: int = 300) -> None:
         super().__init__(seed)
-        self.n_startup_trials = int(n_startup_trials)
-        self.n_candidates = int(n_candidates)
+        self.n_startup_trials: int = require_int("TPESampler", "n_startup_trials", n_startup_trials, 0)
+        self.n_candidates: int = require_int("TPESampler", "n_candidates", n_candidates, 1)
+        require(callable(gamma), "TPESampler", "gamma", "must be a function (number of trials -> size of the good "
+                "group)", gamma)
         self.gamma = gamma
-        self.prior_weight = float(prior_weight)
-        self.max_observations = int(max_observations)
+        self.prior_weight = require_number("TPESampler", "prior_weight", prior_weight, 0, low_open=True)
+        self.max_observations: int = require_int("TPESampler", "max_observations", max_observations, 1)
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
         return self._propose(space, context, "tpe")

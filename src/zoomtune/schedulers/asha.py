@@ -36,18 +36,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from zoomtune.errors import require_int
 from zoomtune.records import Direction, TrialRecord
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 
 
-def check_resources(min_resource: int, reduction_factor: int, max_resource: int | None) -> None:
-    """Raise ValueError unless 1 <= min_resource (<= max_resource) and reduction_factor >= 2, all integers."""
-    given = [min_resource, reduction_factor] + ([] if max_resource is None else [max_resource])
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in given):
-        raise ValueError(f"resources and reduction_factor must be integers; got {given}")
-    if min_resource < 1 or reduction_factor < 2 or (max_resource is not None and max_resource < min_resource):
-        raise ValueError("need min_resource >= 1, reduction_factor >= 2 and max_resource >= min_resource; got "
-                         f"{min_resource}, {reduction_factor}, {max_resource}")
+def check_resources(min_resource: int, reduction_factor: int, max_resource: int | None, owner: str = "ASHA",
+                    max_optional: bool = True) -> tuple[int, int, int | None]:
+    """The three as ints; `ConfigError` naming `owner` and the argument unless min_resource is an integer
+    >= 1, reduction_factor an integer >= 2 and max_resource an integer >= min_resource (or None when
+    `max_optional`)."""
+    min_resource = require_int(owner, "min_resource", min_resource, 1)
+    reduction_factor = require_int(owner, "reduction_factor", reduction_factor, 2)
+    max_resource = require_int(owner, "max_resource", max_resource, min_resource, or_none=max_optional,
+                               minimum_name="min_resource")
+    return min_resource, reduction_factor, max_resource
 
 
 def is_rung(resource: int, min_resource: int, reduction_factor: int, max_resource: int | None) -> bool:
@@ -83,8 +86,8 @@ class ASHA(Scheduler):
     def __init__(self, min_resource: int = 1, reduction_factor: int = 3, max_resource: int | None = None,
                  seed: int | None = None) -> None:
         super().__init__(seed)
-        check_resources(min_resource, reduction_factor, max_resource)
-        self.min_resource, self.reduction_factor, self.max_resource = min_resource, reduction_factor, max_resource
+        self.min_resource, self.reduction_factor, self.max_resource = check_resources(
+            min_resource, reduction_factor, max_resource, "ASHA")
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         others = (t for t in context.history() if t.number != trial.number)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from zoomtune.errors import require_int
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 
@@ -52,11 +53,9 @@ class MedianStopping(Scheduler):
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, interval_steps: int = 1,
                  seed: int | None = None) -> None:
         super().__init__(seed)
-        if n_startup_trials < 0 or n_warmup_steps < 0 or interval_steps < 1:
-            raise ValueError("MedianStopping needs n_startup_trials >= 0, n_warmup_steps >= 0 and "
-                             f"interval_steps >= 1; got {n_startup_trials}, {n_warmup_steps}, {interval_steps}")
-        self.n_startup_trials, self.n_warmup_steps, self.interval_steps = (
-            int(n_startup_trials), int(n_warmup_steps), int(interval_steps))
+        self.n_startup_trials: int = require_int("MedianStopping", "n_startup_trials", n_startup_trials, 0)
+        self.n_warmup_steps: int = require_int("MedianStopping", "n_warmup_steps", n_warmup_steps, 0)
+        self.interval_steps: int = require_int("MedianStopping", "interval_steps", interval_steps, 1)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         step = trial.last_step
