@@ -39,7 +39,8 @@ def test_branch_starts_from_the_parents_checkpoint_with_new_values(tmp_path):
     # step 2 was pruned (kept: last two, 2 and 3... and the best, 1); the latest at or before 2 is used
     assert child.load_checkpoint() == {"step": 2}
     [event] = [e for e in study.events(zt.EventKind.BRANCH)]
-    assert event.trial_number == number and event.payload["parent"] == 0 and event.step == 2
+    assert event.trial_number == number and event.payload.parent == 0 and event.step == 2
+    assert event.payload.from_step == 2
     with pytest.raises(zt.SearchSpaceError, match="parameter 'lr': the new value must lie in"):
         study.branch(0, step=1, overrides={"lr": 5.0})
     with pytest.raises(zt.SearchSpaceError, match="parameter 'momentum': trial 0 has no such parameter"):
@@ -76,10 +77,10 @@ def test_pbt_exploits_good_trials_and_records_the_lineage(tmp_path):
         study.optimize(training, n_trials=24, n_jobs=4)
         results[name] = study
     pbt = results["pbt"]
-    branches = [e for e in pbt.events(zt.EventKind.BRANCH) if e.payload.get("reason") == "pbt"]
+    branches = [e for e in pbt.events(zt.EventKind.BRANCH) if e.payload.reason is zt.BranchReason.PBT]
     assert branches, "PBT never exploited"
     stopped = [t for t in pbt.trials if t.state is zt.TrialState.STOPPED]
-    assert {e.payload["replaces"] for e in branches} <= {t.number for t in stopped}
+    assert {e.payload.replaces for e in branches} <= {t.number for t in stopped}
     children = [pbt.trial(e.trial_number) for e in branches if pbt.trial(e.trial_number).state.is_finished]
     assert children and all(c.parent is not None for c in children)
     # a child's curve continues after the step of the donor's checkpoint it copied

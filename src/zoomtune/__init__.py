@@ -12,9 +12,11 @@ zooming, babysitting one model or training many in parallel, and a batch-norm la
 """
 
 from zoomtune import samplers, schedulers
-from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, StorageError, StudyNotFoundError,
-                             TrialNotFoundError, TrialStateError, TrialStopped, ZoomtuneError)
-from zoomtune.records import Direction, Event, EventKind, StudySummary, TrialRecord, TrialState
+from zoomtune.errors import (ConfigError, DuplicatedStudyError, Interrupted, SearchSpaceError, StorageError,
+                             StudyNotFoundError, TrialNotFoundError, TrialStateError, TrialStopped, ZoomtuneError)
+from zoomtune.records import (BranchPayload, BranchReason, CheckpointPayload, ControlAction, ControlPayload, Direction,
+                              Event, EventKind, FailureCause, NotePayload, NudgePayload, StudySummary, TrialRecord,
+                              TrialState, ZoomPayload)
 from zoomtune.space import Categorical, Distribution, Float, Int, Space
 from zoomtune.study import Study, create_study, delete_study, list_studies, load_study
 from zoomtune.trial import Trial
@@ -22,15 +24,24 @@ from zoomtune.trial import Trial
 __version__ = "0.1.0"
 
 __all__ = [
+    "BranchPayload",
+    "BranchReason",
     "Categorical",
+    "CheckpointPayload",
     "ConfigError",
+    "ControlAction",
+    "ControlPayload",
     "Direction",
     "Distribution",
     "DuplicatedStudyError",
     "Event",
     "EventKind",
+    "FailureCause",
     "Float",
     "Int",
+    "Interrupted",
+    "NotePayload",
+    "NudgePayload",
     "SearchSpaceError",
     "Space",
     "StorageError",
@@ -43,6 +54,7 @@ __all__ = [
     "TrialStateError",
     "TrialState",
     "TrialStopped",
+    "ZoomPayload",
     "ZoomtuneError",
     "__version__",
     "create_study",

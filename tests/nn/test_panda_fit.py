@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 import zoomtune as zt  # noqa: E402
 from zoomtune.nn import datasets  # noqa: E402
-from zoomtune.nn.fit import fit  # noqa: E402
+from zoomtune.nn.training import fit  # noqa: E402
 from zoomtune.nn.models import MLP  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def test_a_nudged_learning_rate_reaches_the_optimizer_at_the_next_epoch(tmp_path
         if nudged:
             assert trial.params["lr"] == 5000.0
             [event] = study.events(zt.EventKind.NUDGE)
-            assert event.step == 0 and event.payload == {"old": {"lr": 0.05}, "new": {"lr": 5000.0}}
+            assert event.step == 0 and event.payload == zt.NudgePayload({"lr": 0.05}, {"lr": 5000.0})
     calm, nudged = results[False].history, results[True].history
     assert not results[False].diverged and calm[-1] > 0.7 and calm == sorted(calm)
     assert nudged[0] == calm[0]  # the same first epoch, then the nudged rate wrecks training
