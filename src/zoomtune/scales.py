@@ -36,8 +36,8 @@ class Scale(str, Enum):
         if self is Scale.LINEAR:
             return r
         if self is Scale.LOG:
-            return 10.0**r
-        return 1.0 - 10.0 ** (-r)
+            return float(10.0**r)
+        return float(1.0 - 10.0 ** (-r))
 
     def domain_rule(self, low: float, high: float) -> tuple[str, str] | None:
         """The rule [low, high] breaks on this scale, as (rule, got), or None when valid."""

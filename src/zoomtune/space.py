@@ -16,7 +16,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from zoomtune.errors import SearchSpaceError
 from zoomtune.scales import SCALE_NAMES, Scale
@@ -125,6 +125,10 @@ class Float(_Numeric):
     0.99
     """
 
+    if TYPE_CHECKING:  # the generated __init__ takes the scale by name too ("log"); it is a Scale afterwards
+        def __init__(self, low: float, high: float, scale: Scale | str = Scale.LINEAR, log: bool = False) -> None:
+            ...
+
     def __post_init__(self) -> None:
         low, high = self._check_range("Float")
         object.__setattr__(self, "low", low)
@@ -147,6 +151,10 @@ class Int(_Numeric):
     Each integer k owns the interval [k - 0.5, k + 0.5] on the scale, so a `log` integer
     parameter is as likely to land in [10, 100) as in [100, 1000).
     """
+
+    if TYPE_CHECKING:  # as for Float: the scale by name is accepted
+        def __init__(self, low: int, high: int, scale: Scale | str = Scale.LINEAR, log: bool = False) -> None:
+            ...
 
     def __post_init__(self) -> None:
         low, high = self._check_range("Int")
@@ -239,7 +247,8 @@ def distribution_from_dict(spec: Mapping[str, Any] | Sequence[Any], name: str | 
         unknown = set(spec) - {"low", "high", "scale", "log"}
         if unknown or not {"low", "high"} <= set(spec):
             raise SearchSpaceError(f"{kind} takes low, high and optionally scale", f"keys={sorted(spec)!r}")
-        return _KINDS[kind](**spec)
+        numeric: Distribution = _KINDS[kind](**spec)
+        return numeric
     except SearchSpaceError as error:
         raise error.named(name) if name is not None else error
 

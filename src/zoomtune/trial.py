@@ -78,12 +78,12 @@ class TrialHost(Protocol):
 # Objectives suggest the same distributions trial after trial: build and validate each once.
 @lru_cache(maxsize=2048)
 def _float(low: float, high: float, scale: str, log: bool) -> Float:
-    return Float(low, high, scale, log)  # type: ignore[arg-type]
+    return Float(low, high, scale, log)
 
 
 @lru_cache(maxsize=2048)
 def _int(low: int, high: int, scale: str, log: bool) -> Int:
-    return Int(low, high, scale, log)  # type: ignore[arg-type]
+    return Int(low, high, scale, log)
 
 
 @lru_cache(maxsize=2048)
@@ -155,15 +155,19 @@ class Trial:
     # -- suggestions -----------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, scale: str = "linear", log: bool = False) -> float:
         """A float in [low, high], uniform on `scale` ("linear", "log" or "log1m"); `log=True` means "log"."""
-        return self._suggest(name, lambda: _float(low, high, scale, log))
+        value: float = self._suggest(name, lambda: _float(low, high, scale, log))
+        return value
 
     def suggest_int(self, name: str, low: int, high: int, *, scale: str = "linear", log: bool = False) -> int:
         """An integer in [low, high] (both included), uniform on `scale` ("linear" or "log")."""
-        return self._suggest(name, lambda: _int(low, high, scale, log))
+        value: int = self._suggest(name, lambda: _int(low, high, scale, log))
+        return value
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceType]) -> ChoiceType:
         """One of `choices`."""
-        return self._suggest(name, lambda: _categorical(tuple(choices) if isinstance(choices, list) else choices))
+        value: ChoiceType = self._suggest(name, lambda: _categorical(tuple(choices) if isinstance(choices, list)
+                                                                     else choices))
+        return value
 
     def suggest(self, name: str, distribution: Distribution) -> Any:
         """A value from any distribution (what the `suggest_*` helpers call)."""

@@ -133,7 +133,7 @@ class ProcessExecutor(Executor):
                 for slot, worker in list(workers):
                     if worker.pid in settled or worker.is_alive() or kind is not None:
                         continue
-                    settled.add(worker.pid)  # type: ignore[arg-type]  # it died without a word (SIGKILL, OOM)
+                    settled.add(worker.pid)  # it died without a word (SIGKILL, OOM)
                     if slots[slot] >= 0:
                         on_result(study.fail_trial(slots[slot], f"its worker process died (exit code "
                                                                 f"{worker.exitcode})", FailureCause.WORKER_LOST,

@@ -44,7 +44,7 @@ def _fit_box(points: np.ndarray, space: Space, margin: float, min_width: float) 
 
 
 def _volume(box: Box) -> float:
-    return math.prod(hi - lo for lo, hi in box["unit"].values())
+    return float(math.prod(hi - lo for lo, hi in box["unit"].values()))
 
 
 def _two_clusters(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -74,7 +74,7 @@ def describe_box(box: Box, space: Space) -> str:
         if name in box["unit"]:
             lo, hi = (dist.from_unit(u) for u in box["unit"][name])
             parts.append(f"{name} in [{lo:.4g}, {hi:.4g}]")
-        elif name in box["choices"]:
+        elif name in box["choices"] and isinstance(dist, Categorical):
             parts.append(f"{name} in {{{', '.join(str(dist.choices[i]) for i in box['choices'][name])}}}")
     return ", ".join(parts)
 

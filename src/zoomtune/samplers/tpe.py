@@ -75,7 +75,7 @@ class _Parzen:
             cum = np.cumsum(np.exp(log_p[comp]), axis=1)
             choice = np.minimum((u[:, j:j + 1] > cum).sum(axis=1), self.n_choices[j] - 1)
             out[:, j] = (choice + 0.5) / self.n_choices[j]
-        return out
+        return np.asarray(out)
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """log density at each row of x (m, d), summed over dims, mixed over components."""
@@ -89,7 +89,7 @@ class _Parzen:
             k = self.n_choices[j]
             idx = np.minimum((x[:, j] * k).astype(int), k - 1)
             total += log_p[:, idx].T
-        return logsumexp(total, axis=1)
+        return np.asarray(logsumexp(total, axis=1))
 
 
 class TPESampler(Sampler):

@@ -45,10 +45,10 @@ class Hyperband(Scheduler):
     def __init__(self, min_resource: int = 1, max_resource: int = 81, reduction_factor: int = 3,
                  seed: int | None = None) -> None:
         super().__init__(seed)
-        min_resource, reduction_factor, max_resource = check_resources(
+        min_resource, reduction_factor, checked_max = check_resources(
             min_resource, reduction_factor, max_resource, "Hyperband", max_optional=False)
-        assert max_resource is not None
-        self.min_resource, self.max_resource, self.reduction_factor = min_resource, max_resource, reduction_factor
+        assert checked_max is not None  # max_optional=False
+        self.min_resource, self.max_resource, self.reduction_factor = min_resource, checked_max, reduction_factor
         s_max = 0
         while min_resource * reduction_factor ** (s_max + 1) <= max_resource:
             s_max += 1

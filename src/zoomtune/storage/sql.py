@@ -69,7 +69,7 @@ def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
@@ -200,17 +200,25 @@ class SQLStorage(Storage):
                       parent: int | None, user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         # lock the study row (PostgreSQL) so two writers cannot take the same number
         if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
-            raise StudyNotFoundError(f"#{study_id}", self.url)
+            raise StudyNotFoundError(self._study_name(conn, study_id), self.url)
         number = conn.execute(self._q_next_number, {"sid": study_id}).scalar_one()
         started = time.time() if state is TrialState.RUNNING else None
-        trial_id = conn.execute(self._q_insert_trial, {
+        inserted = conn.execute(self._q_insert_trial, {
             "study_id": study_id, "number": number, "state": state.value, "parent": parent,
             "fixed_params": json.dumps(fixed_params) if fixed_params else None,
             "user_attrs": json.dumps(user_attrs or {}), "started": started,
-            "heartbeat": started}).inserted_primary_key[0]
+            "heartbeat": started}).inserted_primary_key
+        assert inserted is not None
+        trial_id = inserted[0]
         return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
                            user_attrs=dict(user_attrs or {}), parent=parent, datetime_start=_ts(started),
                            trial_id=trial_id)
+
+    @staticmethod
+    def _study_name(conn: Connection, study_id: int) -> str:
+        """A study's name for messages (its id when it is gone)."""
+        name = conn.execute(select(s.studies.c.name).where(s.studies.c.study_id == study_id)).scalar_one_or_none()
+        return str(name) if name is not None else f"with id {study_id}"
 
     def _retry_on_conflict(self, attempt: Callable[[Connection], TrialRecord]) -> TrialRecord:
         for _ in range(20):
@@ -233,8 +241,8 @@ class SQLStorage(Storage):
                 if number is not None:
                     row = conn.execute(self._q_waiting_number, {"sid": study_id, "number": number}).first()
                     if row is None:
-                        raise TrialStateError(f"trial {number} of study #{study_id} in {self.url} is not waiting "
-                                              "to run")
+                        raise TrialStateError(f"trial {number} of study {self._study_name(conn, study_id)!r} in "
+                                              f"{self.url} is not waiting to run")
                 else:
                     row = conn.execute(self._q_waiting, {"sid": study_id}).first()
                 if row is None:
@@ -276,7 +284,8 @@ class SQLStorage(Storage):
         with self._read() as conn:
             row = conn.execute(select(t.trial_id).where(t.study_id == study_id, t.number == number)).first()
             if row is None:
-                raise TrialNotFoundError(f"study #{study_id} in {self.url} has no trial {number}")
+                raise TrialNotFoundError(f"study {self._study_name(conn, study_id)!r} in {self.url} has no trial "
+                                         f"{number}")
             return self._load(conn, [row.trial_id])[0]
 
     def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:

@@ -24,9 +24,9 @@ def bowl(params: dict[str, Any]) -> float:
     """A cheap objective over SPACE with its optimum inside the box."""
     import math
 
-    return ((math.log10(params["lr"]) + 2) ** 2 + (math.log10(1 - params["beta"]) + 2) ** 2
-            + (math.log2(params["units"]) - 7) ** 2 / 4 + (params["layers"] - 2) ** 2 / 4
-            + (0.0 if params["act"] == "relu" else 0.5))
+    return float((math.log10(params["lr"]) + 2) ** 2 + (math.log10(1 - params["beta"]) + 2) ** 2
+                 + (math.log2(params["units"]) - 7) ** 2 / 4 + (params["layers"] - 2) ** 2 / 4
+                 + (0.0 if params["act"] == "relu" else 0.5))
 
 
 def define_by_run(trial: zt.Trial) -> float:
