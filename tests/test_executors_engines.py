@@ -152,19 +152,12 @@ def test_a_lost_trial_fails_once_and_is_queued_again_while_retries_allow(sqlite_
     assert [t.state for t in study.trials] == [zt.TrialState.FAILED, zt.TrialState.FAILED, zt.TrialState.COMPLETE]
 
 
-def test_unknown_executor_and_memory_storage_are_config_errors(sqlite_url):
+def test_an_unknown_executor_is_a_config_error(sqlite_url):
     study = zt.create_study("eng", storage=sqlite_url)
     with pytest.raises(zt.ConfigError, match="executor.*'dask'.*'ray'"):
         study.optimize(lambda t: 0.0, n_trials=1, executor="spark")
     assert study.trials == []
-    in_memory = zt.create_study()
-    for name in ("dask", "ray"):
-        with pytest.raises(zt.ConfigError, match="SQL storage"):
-            in_memory.optimize(lambda t: 0.0, n_trials=1, executor=name)
-    assert in_memory.trials == []
-    memory_sqlite = zt.create_study(storage="sqlite://")
-    with pytest.raises(zt.ConfigError, match="in a file"):
-        memory_sqlite.optimize(lambda t: 0.0, n_trials=1, executor="dask")
+    # (an in-memory study is served to local workers: see test_an_in_memory_study_is_served_to_the_workers)
     # "local" is the default choice
     assert type(make_executor(study, 1, "local")).__name__ == "InlineExecutor"
 
@@ -204,3 +197,105 @@ def test_an_objective_that_cannot_be_pickled_is_a_config_error_before_any_trial(
     with pytest.raises(zt.ConfigError, match="picklable"):
         study.optimize(lambda t: lock.locked() or 0.0, n_trials=1, executor=Never(1))
     assert study.trials == []
+
+
+# -- an in-memory study, served to the workers ------------------------------------------------------
+def storage_server_threads():
+    import threading
+
+    from zoomtune.storage.served import THREAD_PREFIX
+
+    return [t.name for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_in_memory_study_is_served_to_the_workers(engine, request):
+    if engine == "ray":
+        request.getfixturevalue("shared_ray")  # "ray" by name then uses it, and leaves it running
+    study = zt.create_study(direction="maximize", sampler=zt.samplers.RandomSampler(seed=3))
+    memory = study.storage
+    seen = []
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(3):
+            trial.report(x * step, step)
+        trial.set_user_attr("pid", os.getpid())
+        return x
+
+    study.optimize(objective, n_trials=4, n_jobs=2, executor=engine,
+                   callbacks=[lambda s, record: seen.append((record.number, record.state))])
+    trials = study.trials
+    assert study.storage is memory and memory.url == "memory"
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert sorted(seen) == [(n, zt.TrialState.COMPLETE) for n in range(4)]
+    assert all(t.state is zt.TrialState.COMPLETE and t.value == t.params["x"] for t in trials)
+    assert all(t.intermediate_values == {s: pytest.approx(t.params["x"] * s) for s in range(3)} for t in trials)
+    assert all(t.user_attrs["pid"] != os.getpid() for t in trials)  # ran in the engine's worker processes
+    assert study.best_trial.value == max(t.value for t in trials)
+    assert storage_server_threads() == []  # the server stopped with the run
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs dask[distributed]")
+def test_dask_worker_threads_serve_an_in_memory_study_too():
+    from zoomtune.executors.dask import DaskExecutor
+
+    study = zt.create_study()  # processes=False: what the error for a script without a main guard suggests
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, executor=DaskExecutor(n_jobs=1, processes=False))
+    assert [t.state for t in study.trials] == [zt.TrialState.COMPLETE] * 2 and storage_server_threads() == []
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs dask[distributed]")
+def test_an_in_memory_study_is_refused_by_a_dask_cluster_elsewhere():
+    from types import SimpleNamespace
+
+    from zoomtune.executors.dask import DaskExecutor
+
+    study = zt.create_study()
+    remote = DaskExecutor(n_jobs=1, address="tcp://10.255.255.1:8786")  # refused before connecting
+    with pytest.raises(zt.ConfigError, match=r"storage: .*'tcp://10\.255\.255\.1:8786'.*SQL storage that every worker"):
+        study.optimize(lambda t: 0.0, n_trials=1, executor=remote)
+    client = SimpleNamespace(scheduler=SimpleNamespace(address="tls://192.0.2.7:8786"))  # a connected Client's look
+    with pytest.raises(zt.ConfigError, match="192.0.2.7.*SQL storage"):
+        study.optimize(lambda t: 0.0, n_trials=1, executor=DaskExecutor(client=client))
+    assert study.trials == [] and storage_server_threads() == []
+    for address in ("tcp://127.0.0.1:8786", "localhost:8786", "inproc://10.1.2.3/99/1"):
+        local = SimpleNamespace(scheduler=SimpleNamespace(address=address))
+        assert DaskExecutor(client=local)._workers_here() and DaskExecutor(address=address)._workers_here()
+    assert DaskExecutor()._workers_here()  # the LocalCluster it starts
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="needs ray")
+def test_an_in_memory_study_is_refused_by_a_ray_cluster_elsewhere():
+    from zoomtune.executors.ray import RayExecutor
+
+    study = zt.create_study()
+    with pytest.raises(zt.ConfigError, match=r"'ray://10\.255\.255\.1:10001'.*SQL storage"):
+        study.optimize(lambda t: 0.0, n_trials=1, executor=RayExecutor(address="ray://10.255.255.1:10001"))
+    assert study.trials == [] and storage_server_threads() == []
+    assert RayExecutor(address="ray://127.0.0.1:10001")._workers_here() is None  # known once connected
+    assert RayExecutor(address="auto")._workers_here() is None
+
+
+NO_GUARD_SCRIPT = """
+import zoomtune as zt
+
+study = zt.create_study()
+study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2, executor="dask")
+print("finished")
+"""
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="needs dask[distributed]")
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "tune.py"
+    script.write_text(NO_GUARD_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240)  # a safety net: it fails in about 15 s
+    assert done.returncode != 0 and "finished" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("zoomtune.errors.ConfigError: executor: the Dask workers failed to start"), last
+    assert 'if __name__ == "__main__":' in last and str(script) in last and "processes=False" in last

@@ -2,21 +2,29 @@
 
 By default a `LocalCluster` of `n_jobs` worker processes with one thread each, listening on
 127.0.0.1 only, is started for the run and closed after it; give `address="tcp://host:8786"`
-(or a `distributed.Client`) to use a running cluster instead. The study's storage must be SQL,
-reachable from every worker. See `zoomtune.executors.remote` for how trials travel.
+(or a `distributed.Client`) to use a running cluster instead. A study in memory is served to the
+workers of a local cluster (or of one whose scheduler listens on a loopback address); a cluster
+elsewhere needs SQL storage that every worker reaches. See `zoomtune.executors.remote` for how
+trials travel.
 
-A local cluster starts its workers with the "spawn" method: in a script, call `optimize` under
-``if __name__ == "__main__":``.
+A local cluster starts its workers with the "spawn" method, and each of them runs the main
+script's top-level code again: in a script, call `optimize` under ``if __name__ == "__main__":``
+(or pass `processes=False` for worker threads). Without it the run stops with a ConfigError
+saying so.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+import multiprocessing
+import sys
 from concurrent.futures import CancelledError
 from typing import Any
 
-from zoomtune.executors.remote import RemoteExecutor, missing_engine, run_remote
+from zoomtune.errors import ConfigError
+from zoomtune.executors.remote import RemoteExecutor, is_loopback, missing_engine, run_remote
 from zoomtune.records import TrialRecord
 
 
@@ -26,6 +34,62 @@ def _distributed() -> Any:
     except ImportError as error:
         raise missing_engine("dask", error) from None
     return distributed
+
+
+def _on_this_machine(address: str) -> bool:
+    """Whether a Dask address (``tcp://127.0.0.1:8786``, ``localhost:8786``, ``inproc://...``) is a
+    loopback one, so that every worker of its scheduler runs here."""
+    comm = _distributed().comm
+    try:
+        scheme, _ = comm.parse_address(address)
+        return scheme == "inproc" or is_loopback(comm.get_address_host(address))
+    except (ValueError, TypeError):
+        return False
+
+
+NO_MAIN_GUARD = ("a local Dask cluster starts its workers with the 'spawn' method, and each one runs the main "
+                 "script's top-level code again; call optimize under `if __name__ == \"__main__\":` in {script} "
+                 "(or pass processes=False to run the workers as threads)")
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":`` (either way round)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1 \
+            or not isinstance(node.test.ops[0], ast.Eq):
+        return False
+    sides = [node.test.left, node.test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    texts = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and texts == ["__main__"]
+
+
+def unguarded_script() -> str | None:
+    """The main script's path when this call comes from its top-level code outside an
+    ``if __name__ == "__main__":`` block (code a spawned worker runs again), else None."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str):
+        return None  # interactive, or python -c: a spawned process does not run it again
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None:
+        return None  # not called from the script's top-level code
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as source:
+            tree = ast.parse(source.read(), path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return path  # cannot read it: the likely cause all the same
+    guarded = any(_is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno)
+                  for node in ast.walk(tree))
+    return None if guarded else path
+
+
+def _dask_config(key: str, default: Any) -> Any:
+    import dask
+
+    return dask.config.get(key, default)
 
 
 class DaskExecutor(RemoteExecutor):
@@ -46,6 +110,16 @@ class DaskExecutor(RemoteExecutor):
         where = self.address or ("client" if self.client is not None else "LocalCluster")
         return f"DaskExecutor(n_jobs={self.n_jobs}, {where})"
 
+    def _where(self) -> str:
+        if self.client is not None:
+            return f"the Dask client's cluster (scheduler {self.client.scheduler.address})"
+        return f"the Dask cluster at {self.address!r}" if self.address is not None else "the local Dask cluster"
+
+    def _workers_here(self) -> bool:
+        if self.client is not None:
+            return _on_this_machine(self.client.scheduler.address)
+        return self.address is None or _on_this_machine(self.address)  # a LocalCluster is all here
+
     def _open(self) -> None:
         distributed = _distributed()
         self._owned = []
@@ -61,7 +135,21 @@ class DaskExecutor(RemoteExecutor):
                                        silence_logs=logging.WARNING,
                                        scheduler_kwargs={"allowed_failures": 0})  # a lost trial is not rerun
         options.update(self.cluster_options)
-        cluster = distributed.LocalCluster(**options)
+        if not options.get("processes") and "host" not in self.cluster_options:
+            del options["host"]  # worker threads talk in-process ("inproc://"), where a host is refused
+        spawns = bool(options.get("processes")) and \
+            _dask_config("distributed.worker.multiprocessing-method", "spawn") != "fork"
+        if spawns and getattr(multiprocessing.current_process(), "_inheriting", False):
+            # this process is a worker being spawned that runs the script's top-level code again
+            raise ConfigError("executor", NO_MAIN_GUARD.format(script=unguarded_script() or "the main script"), "dask")
+        try:
+            cluster = distributed.LocalCluster(**options)
+        except Exception as error:
+            script = unguarded_script() if spawns else None
+            if script is None:
+                raise
+            raise ConfigError("executor", f"the Dask workers failed to start ({error}): "
+                                          + NO_MAIN_GUARD.format(script=script), "dask") from error
         self._owned.append(cluster)
         try:
             self._client = distributed.Client(cluster)

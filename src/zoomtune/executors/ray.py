@@ -5,7 +5,8 @@ CUDA_VISIBLE_DEVICES for it). Unless Ray is already initialised, a local Ray ins
 `n_jobs * num_cpus` CPUs, no dashboard and loopback addresses only is started for the run and
 shut down after it; give `address="auto"` or `"ray://head:10001"` to use a running cluster.
 Tasks are never retried: a trial whose worker dies ends FAILED ("worker lost: ...").
-The study's storage must be SQL, reachable from every node.
+A study in memory is served to the workers when every node of the cluster is this machine (a
+local Ray); a cluster with other nodes needs SQL storage that every node reaches.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from typing import Any
 
 from zoomtune.errors import ConfigError
-from zoomtune.executors.remote import RemoteExecutor, missing_engine, run_remote
+from zoomtune.executors.remote import RemoteExecutor, is_loopback, missing_engine, run_remote
 from zoomtune.records import TrialRecord
 
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray binds to 127.0.0.1 only
@@ -30,6 +31,13 @@ def _ray(local: bool) -> Any:
     except ImportError as error:
         raise missing_engine("ray", error) from None
     return ray
+
+
+def _address_host(address: str) -> str | None:
+    """The host of a Ray address ("ray://head:10001", "head:6379"); None for "auto" and the like."""
+    rest = address.split("://", 1)[-1]
+    host = rest.rsplit(":", 1)[0] if ":" in rest else None
+    return host or None
 
 
 class RayExecutor(RemoteExecutor):
@@ -67,6 +75,26 @@ class RayExecutor(RemoteExecutor):
             self._started = True
         self._task = ray.remote(run_remote).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0,
                                                     retry_exceptions=False, name="zoomtune-trial")
+
+    def _where(self) -> str:
+        return f"the Ray cluster at {self.address!r}" if self.address not in (None, "local") else "the Ray cluster"
+
+    def _workers_here(self) -> bool | None:
+        if self._task is None:  # before _open: only what the address says
+            if self.address in (None, "local"):
+                ray = sys.modules.get("ray")
+                return True if ray is None or not ray.is_initialized() else None  # else: a Ray started before
+            host = _address_host(self.address)
+            return False if host is not None and not is_loopback(host) else None
+        if self._started and self.address in (None, "local"):
+            return True
+        ray = _ray(False)
+        try:  # every node on this machine: a loopback address, or this machine's own
+            here = {ray.util.get_node_ip_address()}
+            nodes = [n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")]
+        except Exception:  # noqa: BLE001 - cannot tell: not here
+            return False
+        return bool(nodes) and all(is_loopback(node) or node in here for node in nodes)
 
     def _close(self) -> None:
         self._task = None

@@ -2,10 +2,16 @@
 
 The driver (this process) asks each trial, stores its sampled parameters, and submits a task
 that names the trial by number. The task, in a worker process of the cluster, reopens the study
-from its SQL storage (once per run and worker), rebuilds the trial, and evaluates it exactly as
-the local executors do (`zoomtune.executors.base.evaluate`), so reports, attributes, checkpoints
-and the result all reach the storage from the worker. The finished record comes back to the
-driver for the progress bar and the callbacks.
+(once per run and worker), rebuilds the trial, and evaluates it exactly as the local executors do
+(`zoomtune.executors.base.evaluate`), so reports, attributes, checkpoints and the result all reach
+the storage from the worker. The finished record comes back to the driver for the progress bar
+and the callbacks.
+
+Workers reach the study's storage through a `StorageRef`: the SQL URL, which each worker opens
+itself, or, for a study that lives in this process (in memory, or an in-memory SQLite database), a
+`ServedStorage` connected to a `StorageServer` the driver runs on 127.0.0.1 for the length of the
+run. A served study needs every worker on this machine: a local cluster, or one whose scheduler
+listens on a loopback address; a cluster elsewhere needs SQL storage that all its workers reach.
 
 At most `n_jobs` tasks are in flight. A task whose worker died (killed, out of memory, node
 lost) ends its trial FAILED with "worker lost: ..." (queued again while the study's
@@ -25,9 +31,10 @@ import pickle
 import uuid
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from zoomtune.errors import ConfigError
 from zoomtune.executors.base import (Budget, Executor, Objective, ResultHook, StudyRunner, StudySettings, describe,
@@ -40,12 +47,17 @@ logger = logging.getLogger("zoomtune")
 
 
 # -- the worker side ---------------------------------------------------------------------------
+StorageRef = Union[str, Storage]
+"""What workers open: a SQL URL (each worker connects to the database itself), or a picklable
+`Storage` that reaches the driver's storage from any process on this machine (a `ServedStorage`)."""
+
+
 @dataclass
 class RemoteJob:
     """Everything a worker needs to run trials of one `optimize` call (pickled once, with cloudpickle)."""
 
     run_id: str
-    url: str
+    storage: StorageRef
     settings: StudySettings
     objective: Objective
     catch: tuple[type[BaseException], ...]
@@ -56,19 +68,26 @@ _JOBS: OrderedDict[str, tuple[RemoteJob, StudyRunner]] = OrderedDict()  # the la
 _KEEP_JOBS = 4
 
 
+def open_storage(ref: StorageRef) -> Storage:
+    """The storage `ref` names, in this process: a SQL URL opened once per process, or the storage itself."""
+    if not isinstance(ref, str):
+        return ref  # unpickled with its job: connects on first use
+    storage = _STORAGES.get(ref)
+    if storage is None:
+        from zoomtune.storage.sql import SQLStorage
+
+        storage = _STORAGES[ref] = SQLStorage(ref)
+    return storage
+
+
 def _job_here(run_id: str, blob: bytes) -> tuple[RemoteJob, StudyRunner]:
     """The run's job and study in this worker process, unpickled and opened on first use."""
     cached = _JOBS.get(run_id)
     if cached is not None:
         _JOBS.move_to_end(run_id)
         return cached
-    from zoomtune.storage.sql import SQLStorage
-
     job: RemoteJob = pickle.loads(blob)
-    storage = _STORAGES.get(job.url)
-    if storage is None:
-        storage = _STORAGES[job.url] = SQLStorage(job.url)
-    study = job.settings.open(storage)
+    study = job.settings.open(open_storage(job.storage))
     _JOBS[run_id] = (job, study)
     while len(_JOBS) > _KEEP_JOBS:
         _JOBS.popitem(last=False)
@@ -100,25 +119,38 @@ def run_remote(run_id: str, blob: bytes, number: int, inferred: Sequence[str] = 
 
 
 # -- the driver side ---------------------------------------------------------------------------
-def shared_url(study: StudyRunner, engine: str) -> str:
-    """The study's storage URL as other processes can open it (SQLite paths made absolute)."""
+def worker_url(storage: Storage) -> str | None:
+    """The storage's SQL URL as other processes can open it (SQLite paths made absolute), or None
+    when the storage lives in this process only (in memory, or an in-memory SQLite database)."""
     from zoomtune.storage.sql import SQLStorage
 
-    storage = study.storage
-    rule = (f"the {engine!r} executor runs trials in other processes, so the study needs SQL storage "
-            "(e.g. storage='sqlite:///zoomtune.db' or a postgresql:// URL)")
     if not isinstance(storage, SQLStorage):
-        raise ConfigError("storage", rule, storage.url)
+        return None
     from sqlalchemy.engine import make_url
 
     url = make_url(storage.url)
     if url.get_backend_name() == "sqlite":
         database = url.database
         if not database or database == ":memory:" or "mode=memory" in str(url):
-            raise ConfigError("storage", rule + ", in a file", storage.url)
+            return None
         if not database.startswith("file:") and not os.path.isabs(database):
             url = url.set(database=os.path.abspath(database))
     return url.render_as_string(hide_password=False)
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether `host` (a name or an IP address) is this machine's loopback interface."""
+    import ipaddress
+
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def missing_engine(engine: str, error: ImportError) -> ConfigError:
@@ -185,17 +217,54 @@ class RemoteExecutor(Executor):
     def _cancel(self, futures: list[Any]) -> None:
         """Cancel tasks (after an interrupt); best effort."""
 
+    def _where(self) -> str:
+        """The cluster, in the words of an error message."""
+        return f"the {self.engine!r} executor's cluster"
+
+    def _workers_here(self) -> bool | None:
+        """Whether every worker runs on this machine (so it reaches a server on 127.0.0.1): True,
+        False, or None when only `_open` can tell (asked again after it, when None means no)."""
+        return None
+
+    # -- the storage the workers open ----------------------------------------------------------
+    @contextmanager
+    def _worker_storage(self, study: StudyRunner) -> Iterator[StorageRef]:
+        """The study's SQL URL; or, for a study that lives in this process, a `ServedStorage` of a
+        server that runs as long as the block (refused at once when the workers cannot reach it)."""
+        url = worker_url(study.storage)
+        if url is not None:
+            yield url
+            return
+        self._require_here(study, self._workers_here())
+        from zoomtune.storage.served import StorageServer
+
+        with StorageServer(study.storage) as server:
+            yield server.storage
+
+    def _require_here(self, study: StudyRunner, here: bool | None) -> None:
+        if here is False:
+            raise ConfigError("storage", f"the study lives in this process and {self._where()} may run trials on "
+                                         "other machines, which cannot reach it; use SQL storage that every worker "
+                                         "reaches (e.g. storage='postgresql://host/db', or 'sqlite:///path.db' on a "
+                                         "shared file system)", study.storage.url)
+
     # -- the driver loop -------------------------------------------------------------------------
     def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
-        url = shared_url(study, self.engine)
+        with self._worker_storage(study) as storage:
+            self._drive(study, storage, objective, budget, catch, on_result)
+
+    def _drive(self, study: StudyRunner, storage: StorageRef, objective: Objective, budget: Budget,
+               catch: tuple[type[BaseException], ...], on_result: ResultHook) -> None:
         run_id = uuid.uuid4().hex
-        job = RemoteJob(run_id, url, study.settings(), objective, catch)
+        job = RemoteJob(run_id, storage, study.settings(), objective, catch)
         blob = self._pickle(job)
         self._open()
         pending: dict[Any, tuple[int, int | None]] = {}  # future -> (trial number, id); this process beats them
         error: BaseException | None = None  # the first error to re-raise once the tasks in flight end
         try:
+            if not isinstance(storage, str):  # served: the engine now knows where its workers are
+                self._require_here(study, bool(self._workers_here()))
             shared = self._share(blob)
             slots = self.n_jobs or max(1, self._slots())
             while True:
@@ -271,4 +340,5 @@ class RemoteExecutor(Executor):
                                            f"cluster ({describe(error)})") from None
 
 
-__all__ = ["RemoteExecutor", "RemoteJob", "missing_engine", "run_remote", "shared_url"]
+__all__ = ["RemoteExecutor", "RemoteJob", "StorageRef", "is_loopback", "missing_engine", "open_storage", "run_remote",
+           "worker_url"]

@@ -1,4 +1,5 @@
-"""Storages: in-memory, SQLite and PostgreSQL behind one interface.
+"""Storages: in-memory, SQLite and PostgreSQL behind one interface (and any of them served to other
+processes on this machine: `StorageServer`, `ServedStorage`).
 
 >>> from zoomtune.storage import get_storage
 >>> get_storage(None).url
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from zoomtune.storage.base import Storage
 from zoomtune.storage.memory import InMemoryStorage
+from zoomtune.storage.served import ServedStorage, StorageServer
 
 DEFAULT_CLI_STORAGE = "sqlite:///zoomtune.db"
 
@@ -26,4 +28,4 @@ def get_storage(storage: str | Storage | None) -> Storage:
     return SQLStorage(storage)
 
 
-__all__ = ["DEFAULT_CLI_STORAGE", "InMemoryStorage", "Storage", "get_storage"]
+__all__ = ["DEFAULT_CLI_STORAGE", "InMemoryStorage", "ServedStorage", "Storage", "StorageServer", "get_storage"]
