@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)  # for _common
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from _common import command_line, markdown_table, versions  # noqa: E402
+from _common import command_line, git_state, markdown_table, versions  # noqa: E402
 
 VARIANTS = (("no BN", False), ("BN", True))
 # Default grids: SGD is the experiment the brief asks for; Adam's useful range sits ~2 decades lower.
@@ -95,18 +94,6 @@ def log_grid(lo: float, hi: float, n: int) -> list[float]:
     return [10 ** (a + (b - a) * i / (n - 1)) for i in range(n)]
 
 
-def git_state() -> str:
-    """Short HEAD, plus a note if tracked files differ; read-only (no optional index locks)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + (" + uncommitted changes" if dirty else "")
-
-
 def make_pair(n_in: int, hidden: list[int], n_out: int, seed: int):
     """(no-BN net, BN net) with identical initial weights in every Linear layer."""
     import torch
@@ -130,7 +117,7 @@ def make_pair(n_in: int, hidden: list[int], n_out: int, seed: int):
 
 
 def run_all(args: argparse.Namespace, data, grids: dict[str, list[float]]) -> list[Run]:
-    from zoomtune.nn.fit import fit
+    from zoomtune.nn.training import fit
 
     # Warm-up (not recorded): first calls pay for lazy initialisation, which would skew s/epoch.
     warm = replace(data, x_train=data.x_train[:512], y_train=data.y_train[:512])

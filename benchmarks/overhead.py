@@ -46,15 +46,8 @@ CATEGORIES = ["relu", "tanh", "gelu"]
 
 
 # -- worker: one measurement in a fresh process ------------------------------------------------------
-def _zoomtune_objective(trial):
-    x = trial.suggest_float("x", -10.0, 10.0)
-    lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
-    n = trial.suggest_int("n", 1, 100, scale="log")
-    c = trial.suggest_categorical("c", CATEGORIES)
-    return x * x + lr * n + (0.5 if c == "relu" else 0.0)
-
-
-def _optuna_objective(trial):
+def _objective(trial):
+    """One objective for both libraries (zoomtune takes Optuna's `log=True` as `scale="log"`)."""
     x = trial.suggest_float("x", -10.0, 10.0)
     lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
     n = trial.suggest_int("n", 1, 100, log=True)
@@ -69,13 +62,13 @@ def _make(lib: str, storage: str | None, name: str):
 
         study = zt.create_study(name, direction="minimize", storage=storage,
                                 sampler=zt.samplers.RandomSampler(seed=0))
-        return study, _zoomtune_objective
+        return study, _objective
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, direction="minimize", storage=storage,
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    return study, _optuna_objective
+    return study, _objective
 
 
 def worker(lib: str, backend: str, n_trials: int, max_seconds: float) -> None:

@@ -84,30 +84,17 @@ ENGINE_JOBS = 2
 
 
 # -- objectives (module level: the Dask / Ray executors pickle them) ---------------------------------
-def zt_trivial(trial):
-    x = trial.suggest_float("x", -10.0, 10.0)
-    lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
-    return x * x + lr
-
-
-def zt_sleep(trial):
-    x = trial.suggest_float("x", -10.0, 10.0)
-    lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
-    time.sleep(SLEEP_S)
-    return x * x + lr
-
-
-def op_trivial(trial):
+# one objective for both libraries: zoomtune takes Optuna's `log=True` as `scale="log"`
+def trivial(trial):
     x = trial.suggest_float("x", -10.0, 10.0)
     lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
     return x * x + lr
 
 
-def op_sleep(trial):
-    x = trial.suggest_float("x", -10.0, 10.0)
-    lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+def sleepy(trial):
+    value = trivial(trial)
     time.sleep(SLEEP_S)
-    return x * x + lr
+    return value
 
 
 def tune_trivial(config):
@@ -119,8 +106,8 @@ def tune_sleep(config):
     return {"loss": config["x"] * config["x"] + config["lr"]}
 
 
-OBJECTIVE = {("zoomtune", "trivial"): zt_trivial, ("zoomtune", "sleep"): zt_sleep,
-             ("optuna", "trivial"): op_trivial, ("optuna", "sleep"): op_sleep}
+OBJECTIVE = {(lib, name): function for lib in ("zoomtune", "optuna")
+             for name, function in (("trivial", trivial), ("sleep", sleepy))}
 
 
 # -- library glue ----------------------------------------------------------------------------------------
@@ -310,7 +297,7 @@ def engine_worker(engine: str, trivial_n: int, sleep_n: int, tune_trivial_n: int
             def zt_run(obj: str, n: int) -> dict[str, Any]:
                 study = zt.create_study(f"s{next(counter)}", storage=url, sampler=zt.samplers.RandomSampler(seed=0))
                 t = time.perf_counter()
-                study.optimize(zt_trivial if obj == "trivial" else zt_sleep, n_trials=n, n_jobs=ENGINE_JOBS,
+                study.optimize(trivial if obj == "trivial" else sleepy, n_trials=n, n_jobs=ENGINE_JOBS,
                                timeout=cap, executor=executor())
                 wall = time.perf_counter() - t
                 done = _completed("zoomtune", study)

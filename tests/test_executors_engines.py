@@ -134,21 +134,20 @@ def test_a_killed_worker_fails_its_trial_and_the_study_goes_on(engine, sqlite_ur
 
 
 def test_a_lost_trial_fails_once_and_is_queued_again_while_retries_allow(sqlite_url):
-    from zoomtune.executors.remote import fail_if_running
-
+    lost_worker = zt.FailureCause.WORKER_LOST
     study = zt.create_study("eng", storage=sqlite_url, max_retries=1)
     lost = study.ask()
     lost.suggest_float("x", 0, 1)
     lost.flush()
-    record = fail_if_running(study, lost.number, "worker lost: gone", retry=True)
-    assert record.state is zt.TrialState.FAILED and record.error == "worker lost: gone"
-    assert fail_if_running(study, lost.number, "worker lost: again", retry=True).error == "worker lost: gone"
+    record = study.fail_trial(lost.number, "worker lost: gone", lost_worker, retry=True)
+    assert record.state is zt.TrialState.FAILED and record.error == "worker lost: gone" and record.cause is lost_worker
+    assert study.fail_trial(lost.number, "worker lost: again", lost_worker, retry=True).error == "worker lost: gone"
     retry = study.ask()  # the queued copy, with the same parameters
     assert retry.parent == lost.number and retry.params == lost.params and retry.user_attrs["retries"] == 1
-    fail_if_running(study, retry.number, "worker lost: again", retry=True)  # retries spent: not queued
+    study.fail_trial(retry.number, "worker lost: again", lost_worker, retry=True)  # retries spent: not queued
     done = study.ask()
     study.tell(done, 1.0)
-    assert fail_if_running(study, done.number, "worker lost: late", retry=True).state is zt.TrialState.COMPLETE
+    assert study.fail_trial(done.number, "worker lost: late", lost_worker, retry=True).state is zt.TrialState.COMPLETE
     assert [t.state for t in study.trials] == [zt.TrialState.FAILED, zt.TrialState.FAILED, zt.TrialState.COMPLETE]
 
 
