@@ -21,11 +21,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from zoomtune.records import EventKind, TrialState
+from zoomtune.dashboard.assets import STATIC, plotly_js
+from zoomtune.records import TrialState
 from zoomtune.storage import Storage
 from zoomtune.study import Study, load_study
 
-STATIC = Path(__file__).parent / "dashboard" / "static"
 # the dashboard's modules in dependency order (each only imports modules listed before it)
 MODULES = ("dom.js", "source.js", "plots.js", "lineage.js", "table.js", "views.js", "trial.js", "main.js")
 MAX_FAILED_DETAILS = 500
@@ -63,7 +63,7 @@ def report_data(study: Study) -> dict[str, Any]:
     from zoomtune.dashboard import payload as pl
 
     trials = study.trials
-    events = [e for kind in (EventKind.ZOOM, EventKind.BRANCH, EventKind.NUDGE) for e in study.events(kind)]
+    events = [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)]
     data = pl.study_payload(study.name, study.direction, trials, events)
     data["rev"] = 1
     wanted = {int(n) for n in data["curves"]}
@@ -83,8 +83,6 @@ def report_data(study: Study) -> dict[str, Any]:
 
 def report_html(study: Study) -> str:
     """The report of `study` as one HTML document (a str)."""
-    from zoomtune.dashboard.app import plotly_js
-
     style = (STATIC / "style.css").read_text(encoding="utf-8")
     title = html.escape(f"zoomtune report: {study.name}")
     return "".join([

@@ -44,7 +44,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'z.db'}"
     study = zt.create_study("ctf", storage=url, sampler=zt.samplers.CoarseToFineSampler(seed=0, round_size=10))
     study.optimize(ctf_objective, n_trials=40)
-    study.branch(5, step=2, overrides={"lr": 0.01}, reason="manual")
+    study.branch(5, step=2, overrides={"lr": 0.01})
     plain = zt.create_study("plain/with slash", storage=url, direction="maximize",
                             sampler=zt.samplers.RandomSampler(seed=1))
     plain.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=5)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,36 @@ def test_report_opens_offline_and_shows_plots(browser: Any, report_file: Path) -
     assert [u for u in requests if not u.startswith("file:")] == []
     assert errors == []
     context.close()
+
+
+_WITHOUT_STARLETTE = r"""
+import sys
+sys.modules["starlette"] = None  # any `import starlette...` now raises ImportError
+sys.modules["uvicorn"] = None
+import zoomtune as zt
+from zoomtune.report import write_report
+study = zt.create_study("no-web", storage=sys.argv[1], sampler=zt.samplers.RandomSampler(seed=0))
+study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
+study.branch(0, overrides={"x": 0.5})
+path = write_report(study, sys.argv[2])
+assert "zoomtune.dashboard.app" not in sys.modules and "zoomtune.dashboard.api" not in sys.modules
+if sys.argv[3] == "cli":
+    from click.testing import CliRunner
+    from zoomtune.cli import cli
+    result = CliRunner().invoke(cli, ["report", "no-web", "-o", sys.argv[2], "--storage", sys.argv[1]])
+    assert result.exit_code == 0, result.output
+    assert "zoomtune.dashboard.app" not in sys.modules
+print("ok", path.stat().st_size)
+"""
+
+
+@pytest.mark.parametrize("via", ["module", "cli"])
+def test_report_needs_no_web_server(tmp_path: Path, via: str) -> None:
+    """The report (module and `zoomtune report`) works with Starlette and uvicorn unimportable."""
+    out = tmp_path / "r.html"
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_STARLETTE, f"sqlite:///{tmp_path / 'z.db'}", str(out), via],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
+    text = out.read_text(encoding="utf-8")
+    assert "plotly.js v" in text and 'id="zt-data"' in text

@@ -17,7 +17,7 @@ def report(study: str, output: str, storage: str | None) -> None:
     from zoomtune.errors import ConfigError
 
     try:
-        from zoomtune.dashboard.app import plotly_js_path
+        from zoomtune.dashboard.assets import plotly_js_path
         from zoomtune.report import write_report
     except ImportError as error:
         raise ConfigError("report", "needs the dashboard extra: pip install 'zoomtune[dashboard]'",

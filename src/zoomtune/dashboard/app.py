@@ -10,12 +10,10 @@ refused (against DNS rebinding).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -26,42 +24,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from zoomtune.dashboard.api import DashboardAPI
+from zoomtune.dashboard.assets import STATIC, asset_names, plotly_js, plotly_js_path
+from zoomtune.dashboard.assets import TYPES as _TYPES
 from zoomtune.dashboard.cache import StudyCache
 from zoomtune.storage import Storage, get_storage
 
-STATIC = Path(__file__).parent / "static"
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml"}
 CSP = ("default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; worker-src blob:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
-
-
-def plotly_js_path() -> Path | None:
-    """Where the installed `plotly` package keeps its bundled plotly.min.js (None if absent)."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "package_data" / "plotly.min.js"
-        if path.is_file():
-            return path
-    return None
-
-
-@lru_cache(maxsize=1)
-def plotly_js() -> bytes:
-    """The bytes of plotly.min.js; a stub that says what to install when plotly is missing."""
-    path = plotly_js_path()
-    if path is None:
-        return b"console.error('zoomtune dashboard: plotly is not installed; pip install \"zoomtune[dashboard]\"');"
-    return path.read_bytes()
-
-
-def asset_names() -> dict[str, Path]:
-    """The files the app may serve under /static/, by name (a fixed list)."""
-    return {p.name: p for p in STATIC.iterdir() if p.is_file() and p.suffix in _TYPES}
 
 
 def _headers(body: bytes, cache: str) -> dict[str, str]:
@@ -139,4 +110,4 @@ def serve(storage: str | Storage, host: str = "127.0.0.1", port: int = 8080, tok
     uvicorn.run(create_app(storage, token=token, host=host), host=host, port=port, log_level=log_level)
 
 
-__all__ = ["CSP", "asset_names", "create_app", "free_port", "plotly_js", "plotly_js_path", "serve"]
+__all__ = ["CSP", "STATIC", "asset_names", "create_app", "free_port", "plotly_js", "plotly_js_path", "serve"]

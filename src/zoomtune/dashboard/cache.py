@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoomtune.dashboard import payload as pl
-from zoomtune.records import Event, EventKind, TrialRecord, TrialState
+from zoomtune.records import Event, TrialRecord, TrialState
 from zoomtune.storage.base import Storage
 from zoomtune.study import Study, load_study
 
 _OPEN = (TrialState.RUNNING, TrialState.WAITING)
-_SHOWN_EVENTS = (EventKind.ZOOM, EventKind.BRANCH, EventKind.NUDGE)
 MAX_SINGLE_RELOADS = 200
 
 
@@ -53,7 +52,7 @@ class StudyCache:
 
     def _events(self, study: Study) -> list[Event]:
         events: list[Event] = []
-        for kind in _SHOWN_EVENTS:
+        for kind in pl.SHOWN_EVENTS:
             events.extend(study.events(kind))
         return events
 

@@ -12,7 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState
+from zoomtune.lineage import LineageNode
+from zoomtune.lineage import lineage as lineage_forest
+from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState, ZoomPayload, payload_to_dict
 from zoomtune.space import Categorical, Distribution, Float, Int
 
 MAX_RUNNING_CURVES = 50
@@ -21,6 +23,8 @@ LATEST_CURVES = 20
 MAX_LINEAGE = 400
 MAX_EVENTS = 500
 MAX_ERROR_CHARS = 2000
+#: the kinds of study events a study page shows (zoom rounds; branches and nudges in the lineage)
+SHOWN_EVENTS = (EventKind.ZOOM, EventKind.BRANCH, EventKind.NUDGE)
 
 
 def clean(value: Any) -> Any:
@@ -65,24 +69,22 @@ def parameters(trials: Sequence[TrialRecord]) -> dict[str, Distribution]:
     return {name: found[name] for name in order if name in found}
 
 
-def unit_edge(dist: Distribution, u: float) -> float:
-    """The value at unit coordinate `u`, unrounded (an Int's edges are its cells' borders)."""
-    if isinstance(dist, (Float, Int)):
-        lo, hi = (dist.low - 0.5, dist.high + 0.5) if isinstance(dist, Int) else (dist.low, dist.high)
-        f_lo, f_hi = dist.scale.forward(lo), dist.scale.forward(hi)
-        value = dist.scale.inverse(f_lo + min(1.0, max(0.0, float(u))) * (f_hi - f_lo))
-        return max(lo, min(hi, value))
-    return float(u)
+def _edge(dist: Distribution, u: float) -> float:
+    """A box edge at unit coordinate `u` in the parameter's own values (see `Distribution.unit_edge`)."""
+    return dist.unit_edge(u) if isinstance(dist, (Float, Int)) else float(u)
 
 
 def zoom_rounds(events: Iterable[Event], dists: Mapping[str, Distribution]) -> list[dict[str, Any]]:
-    """Coarse-to-fine rounds with their boxes in the parameters' own values."""
+    """Coarse-to-fine rounds with their boxes in the parameters' own values (events other than
+    zoom rounds are skipped)."""
     rounds = []
     for event in events:
         payload = event.payload
+        if not isinstance(payload, ZoomPayload):
+            continue
         boxes = []
-        for box in payload.get("boxes", []):
-            ranges = {name: [unit_edge(dists[name], lo), unit_edge(dists[name], hi)]
+        for box in payload.boxes:
+            ranges = {name: [_edge(dists[name], lo), _edge(dists[name], hi)]
                       for name, (lo, hi) in box.get("unit", {}).items() if name in dists}
             choices = {}
             for name, indices in box.get("choices", {}).items():
@@ -90,9 +92,8 @@ def zoom_rounds(events: Iterable[Event], dists: Mapping[str, Distribution]) -> l
                 if isinstance(dist, Categorical):
                     choices[name] = [dist.choices[i] for i in indices if 0 <= i < len(dist.choices)]
             boxes.append({"ranges": ranges, "choices": clean(choices)})
-        rounds.append({"round": payload.get("round"), "n_trials": payload.get("n_trials"),
-                       "best": clean(payload.get("best")), "described": clean(payload.get("described", [])),
-                       "boxes": clean(boxes)})
+        rounds.append({"round": payload.round, "n_trials": payload.n_trials, "best": clean(payload.best),
+                       "described": clean(payload.described), "boxes": clean(boxes)})
     return rounds
 
 
@@ -152,34 +153,29 @@ def curve_numbers(trials: Sequence[TrialRecord], direction: Direction, extra: It
     return sorted({*running, *best, *latest, *extra})
 
 
+def _flatten(roots: Iterable[LineageNode]) -> list[LineageNode]:
+    """Every node of a lineage forest."""
+    out: list[LineageNode] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.children)
+    return out
+
+
 def lineage(trials: Sequence[TrialRecord], events: Iterable[Event]) -> dict[str, Any]:
-    """Trials linked by branches (parent → child) and nudges, with each trial's step span."""
-    by_number = {t.number: t for t in trials}
-    branch_step: dict[int, int | None] = {}
-    reasons: dict[int, str] = {}
-    nudges: list[dict[str, Any]] = []
-    for event in events:
-        if event.kind is EventKind.BRANCH and event.trial_number is not None:
-            branch_step[event.trial_number] = event.step
-            reasons[event.trial_number] = str(event.payload.get("reason", "branch"))
-        elif event.kind is EventKind.NUDGE and event.trial_number is not None:
-            nudges.append({"trial": event.trial_number, "step": event.step,
-                           "old": clean(event.payload.get("old", {})), "new": clean(event.payload.get("new", {}))})
-    involved = {t.number for t in trials if t.parent is not None}
-    involved |= {t.parent for t in trials if t.parent is not None and t.parent in by_number}  # type: ignore
-    involved |= {n["trial"] for n in nudges if n["trial"] in by_number}
-    numbers = sorted(involved)[-MAX_LINEAGE:]
-    nodes = []
-    for number in numbers:
-        trial = by_number[number]
-        steps = sorted(trial.intermediate_values)
-        nodes.append({"number": number, "parent": trial.parent, "state": trial.state.value,
-                      "value": _num(trial.value), "first": steps[0] if steps else None,
-                      "last": steps[-1] if steps else None, "branch_step": branch_step.get(number),
-                      "reason": reasons.get(number)})
-    kept = set(numbers)
-    return {"nodes": nodes, "nudges": [n for n in nudges if n["trial"] in kept][-MAX_EVENTS:],
-            "truncated": len(involved) > len(numbers)}
+    """The study's lineage (`zoomtune.lineage.lineage`) as flat JSON: nodes (trials linked by
+    branches, parent → child, with each trial's step span and the parent's step it started
+    from) and nudges, bounded to the latest MAX_LINEAGE trials and MAX_EVENTS nudges."""
+    nodes = sorted(_flatten(lineage_forest(list(trials), list(events))), key=lambda n: n.number)
+    kept = nodes[-MAX_LINEAGE:]
+    nudges = [{"trial": n.number, "step": nudge.step, "old": clean(nudge.old), "new": clean(nudge.new)}
+              for n in kept for nudge in n.nudges]
+    return {"nodes": [{"number": n.number, "parent": n.parent, "state": n.state.value, "value": _num(n.value),
+                       "first": n.first_step, "last": n.last_step, "branch_step": n.step,
+                       "reason": n.reason.value if n.reason is not None else None} for n in kept],
+            "nudges": nudges[-MAX_EVENTS:], "truncated": len(nodes) > len(kept)}
 
 
 def trial_columns(trials: Sequence[TrialRecord], names: Sequence[str]) -> dict[str, Any]:
@@ -213,17 +209,15 @@ def study_payload(name: str, direction: Direction, trials: Sequence[TrialRecord]
     names = list(dists)
     wanted = curve_numbers(trials, direction, extra_curves)
     by_number = {t.number: t for t in trials}
-    zooms = [e for e in study_events if e.kind is EventKind.ZOOM]
-    others = [e for e in study_events if e.kind in (EventKind.BRANCH, EventKind.NUDGE)]
     return {
         "name": name,
         "direction": direction.value,
         "params": [describe_distribution(n, d) for n, d in dists.items()],
         "trials": trial_columns(trials, names),
         "curves": {str(n): curve(by_number[n]) for n in wanted if n in by_number},
-        "zooms": zoom_rounds(zooms, dists),
+        "zooms": zoom_rounds(study_events, dists),
         "importance": importance(trials, dists),
-        "lineage": lineage(trials, others),
+        "lineage": lineage(trials, study_events),
     }
 
 
@@ -236,8 +230,8 @@ def trial_payload(trial: TrialRecord) -> dict[str, Any]:
                     if n in trial.distributions else None} for n, v in trial.params.items()],
         "curve": curve(trial), "user_attrs": clean(trial.user_attrs),
         "error": trial.error[:MAX_ERROR_CHARS] if trial.error else None, "parent": trial.parent,
-        "events": [{"kind": e.kind.value, "step": e.step, "time": _time(e.time), "payload": clean(e.payload)}
-                   for e in trial.events][-MAX_EVENTS:],
+        "events": [{"kind": e.kind.value, "step": e.step, "time": _time(e.time),
+                    "payload": clean(payload_to_dict(e.payload))} for e in trial.events][-MAX_EVENTS:],
         "start": _time(trial.datetime_start), "complete": _time(trial.datetime_complete),
         "duration": trial.duration,
     }
@@ -253,5 +247,5 @@ def summaries(storage: Any) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["clean", "curve", "curve_numbers", "describe_distribution", "importance", "lineage", "parameters",
-           "study_payload", "summaries", "trial_columns", "trial_payload", "unit_edge", "zoom_rounds"]
+__all__ = ["SHOWN_EVENTS", "clean", "curve", "curve_numbers", "describe_distribution", "importance", "lineage",
+           "parameters", "study_payload", "summaries", "trial_columns", "trial_payload", "zoom_rounds"]
