@@ -5,20 +5,52 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import textwrap
 from pathlib import Path
 
 import pytest
 
 import zoomtune as zt
+from helpers import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# The example's panda_curve, held after its checkpoint at step $PANDA_HOLD_AT: it touches the file
+# $PANDA_HELD and waits for the file $PANDA_GO. The test acts (nudges, presses Ctrl-C) while the
+# trial is held, so nothing depends on how slow its steps are.
+HELD_OBJECTIVE = textwrap.dedent("""
+    import os, time
+    from pathlib import Path
+
+    import objectives
+
+
+    def panda_curve(trial):
+        hold_at, save = int(os.environ.get("PANDA_HOLD_AT", "-1")), trial.save_checkpoint
+
+        def save_then_hold(state, *args, **kwargs):
+            save(state, *args, **kwargs)
+            if state["step"] == hold_at:
+                Path(os.environ["PANDA_HELD"]).touch()
+                deadline = time.monotonic() + 120
+                while not Path(os.environ.get("PANDA_GO", "")).is_file():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("held for 120 s: the test never let the trial go on")
+                    time.sleep(0.01)
+
+        trial.save_checkpoint = save_then_hold
+        return objectives.panda_curve(trial)
+""")
 
 
 @pytest.fixture
 def workdir(tmp_path):
     for name in ("objectives.py", "panda.yaml"):
         shutil.copy(EXAMPLES / name, tmp_path)
+    (tmp_path / "held.py").write_text(HELD_OBJECTIVE)
+    study_file = (tmp_path / "panda.yaml").read_text()
+    assert "objective: objectives:panda_curve" in study_file
+    (tmp_path / "held.yaml").write_text(study_file.replace("objectives:panda_curve", "held:panda_curve"))
     return tmp_path
 
 
@@ -27,31 +59,27 @@ def zoomtune(*args, cwd, env=None, **kwargs):
                           timeout=180, env={**os.environ, **(env or {})}, **kwargs)
 
 
-def wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
-def reports(url, number=0):
-    try:
-        return zt.load_study("panda", storage=url).trial(number).intermediate_values
-    except (zt.StudyNotFoundError, zt.TrialNotFoundError):
-        return {}
+def babysit_held(workdir, lr, step, **kwargs):
+    """`zoomtune babysit held.yaml lr=...` in the background, held after its checkpoint at `step`;
+    returns the process once the trial is held there."""
+    held = workdir / "held"
+    env = {**os.environ, "PANDA_STEP_SECONDS": "0", "PANDA_HOLD_AT": str(step), "PANDA_HELD": str(held),
+           "PANDA_GO": str(workdir / "go")}
+    babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "held.yaml", f"lr={lr}"],
+                                  cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                  **kwargs)
+    wait_for(lambda: held.exists() or babysitter.poll() is not None, f"the babysat trial to reach step {step}")
+    assert held.exists(), babysitter.communicate()
+    return babysitter
 
 
 def test_a_nudge_from_another_process_changes_the_running_trial(workdir):
     url = f"sqlite:///{workdir / 'zoomtune.db'}"
-    babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "panda.yaml", "lr=0.01"],
-                                  cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.3"})
-    wait_for(lambda: len(reports(url)) >= 3)
+    babysitter = babysit_held(workdir, 0.01, step=2)
+    assert zt.load_study("panda", storage=url).trial(0).state is zt.TrialState.RUNNING
     nudged = zoomtune("nudge", "panda", "0", "lr=0.3", cwd=workdir)
     assert nudged.returncode == 0 and "applied at its next report" in nudged.stdout
+    (workdir / "go").touch()
     out, err = babysitter.communicate(timeout=120)
     assert babysitter.returncode == 0, err
     assert "babysitting panda" in err and "step" in err  # the live panel with its curve
@@ -60,7 +88,8 @@ def test_a_nudge_from_another_process_changes_the_running_trial(workdir):
     assert trial.state is zt.TrialState.COMPLETE and trial.params["lr"] == 0.3
     [event] = study.events(zt.EventKind.NUDGE)
     step = event.step
-    assert event.payload == {"old": {"lr": 0.01}, "new": {"lr": 0.3}}
+    assert step == 3  # held after step 2, it takes the nudge at its next report
+    assert (event.payload.old, event.payload.new) == ({"lr": 0.01}, {"lr": 0.3})
     curve = trial.intermediate_values
     before = curve[step] / curve[step - 1]
     after = curve[step + 2] / curve[step + 1]
@@ -102,23 +131,21 @@ def test_a_branch_resumes_from_the_parents_checkpoint_with_the_new_value(workdir
 def test_an_interrupted_babysit_resumes(workdir):
     url = f"sqlite:///{workdir / 'zoomtune.db'}"
     # a shell that runs CI in the background may ignore SIGINT, and children inherit that: restore it
-    babysitter = subprocess.Popen([sys.executable, "-m", "zoomtune", "babysit", "panda.yaml", "lr=0.05"],
-                                  cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PANDA_STEP_SECONDS": "0.4"},
-                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
-    wait_for(lambda: len(reports(url)) >= 4)
-    babysitter.send_signal(2)  # Ctrl-C
+    babysitter = babysit_held(workdir, 0.05, step=3,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    babysitter.send_signal(2)  # Ctrl-C, while the trial is held after its checkpoint at step 3
     out, _ = babysitter.communicate(timeout=60)
     assert babysitter.returncode == 130 and "zoomtune resume panda 0" in out
     first = zt.load_study("panda", storage=url).trial(0)
     assert first.state is zt.TrialState.FAILED and first.error.startswith("KeyboardInterrupt")
+    assert sorted(first.intermediate_values) == [0, 1, 2, 3]
     resumed = zoomtune("resume", "panda", "0", cwd=workdir, env={"PANDA_STEP_SECONDS": "0"})
     assert resumed.returncode == 0, resumed.stderr
     second = zt.load_study("panda", storage=url).trial(1)
     assert second.parent == 0 and second.state is zt.TrialState.COMPLETE
-    # it continues after the last checkpoint (Ctrl-C may land between a report and its checkpoint)
-    assert max(first.intermediate_values) <= min(second.intermediate_values) <= max(first.intermediate_values) + 1
-    assert max(second.intermediate_values) == 29
+    # it continues after the last checkpoint, step 3
+    assert sorted(second.intermediate_values) == list(range(4, 30))
+    assert second.intermediate_values[4] == pytest.approx(first.intermediate_values[3] * 0.95)
 
 
 def test_plan_says_panda_or_caviar_from_a_timed_trial(workdir):

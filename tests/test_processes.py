@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 import zoomtune as zt
+from helpers import ran_at_the_same_time, wait_for
 
 WRITER = textwrap.dedent("""
     import sys, zoomtune as zt
@@ -51,17 +52,23 @@ def test_concurrent_processes_share_one_sqlite_file(sqlite_url):
 
 
 def test_n_jobs_on_sqlite_runs_worker_processes(sqlite_url):
+    import multiprocessing as mp
     import os
-    import time
 
     study = zt.create_study("par", storage=sqlite_url)
+    both_running = mp.get_context("fork").Barrier(2)  # the workers are forked: they share it
+
+    def objective(trial):
+        if trial.number < 2:  # trials 0 and 1 get past this only if two processes run them at once
+            both_running.wait(timeout=60)
+        return os.getpid()
+
     seen = []
-    start = time.monotonic()
-    study.optimize(lambda t: time.sleep(0.5) or os.getpid(), n_trials=8, n_jobs=2,
-                   callbacks=[lambda s, record: seen.append(record.number)])
-    assert time.monotonic() - start < 3.4  # 8 x 0.5 s one after another would take 4 s; two workers take 2
+    study.optimize(objective, n_trials=8, n_jobs=2, callbacks=[lambda s, record: seen.append(record.number)])
     trials = study.trials
     assert sorted(seen) == list(range(8)) and len(trials) == 8
+    assert all(t.state is zt.TrialState.COMPLETE for t in trials), [t.error for t in trials]
+    assert ran_at_the_same_time(trials[:2]) and trials[0].value != trials[1].value
     assert len({t.value for t in trials}) == 2 and os.getpid() not in {t.value for t in trials}
 
 
@@ -75,7 +82,7 @@ def test_errors_in_worker_processes_reach_the_caller(sqlite_url):
 
 
 KILLER = textwrap.dedent("""
-    import os, sys, time, zoomtune as zt
+    import os, sys, zoomtune as zt
     study = zt.load_study("k", storage=sys.argv[1], heartbeat_interval=0.2)
     def objective(trial):
         x = trial.suggest_float("x", 0, 1)
@@ -83,7 +90,6 @@ KILLER = textwrap.dedent("""
         trial.save_checkpoint({"x": x})
         if trial.number == 2:
             os.kill(os.getpid(), 9)  # the worker dies mid-trial, as after an out-of-memory kill
-        time.sleep(0.05)
         return x
     study.optimize(objective, n_trials=int(sys.argv[2]))
 """)
@@ -95,10 +101,8 @@ def test_a_killed_worker_leaves_a_failed_trial_never_a_running_one(sqlite_url, t
     assert killed.returncode == -9
     study = zt.load_study("k", storage=sqlite_url, heartbeat_interval=0.2)
     assert study.trial(2).state is zt.TrialState.RUNNING  # nobody has touched the study since
-    import time
-
-    time.sleep(0.7)
-    assert study.reap_stale_trials() == [2]
+    # its worker is dead, so its heartbeat goes stale (three intervals: 0.6 s) and the reaper fails it
+    assert wait_for(study.reap_stale_trials, "trial 2 of the killed worker to be reaped") == [2]
     failed = study.trial(2)
     assert failed.state is zt.TrialState.FAILED and "no heartbeat for 0.6 s" in failed.error
     # another worker carries on and the study reaches its trial count
@@ -110,10 +114,14 @@ def test_a_killed_worker_leaves_a_failed_trial_never_a_running_one(sqlite_url, t
 
 def test_a_dead_workers_trial_is_retried_from_its_checkpoint(sqlite_url):
     zt.create_study("k", storage=sqlite_url)
-    subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120)
+    assert subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120).returncode == -9
     import time
 
-    time.sleep(0.7)
+    # The worker is dead, so trial 2's last heartbeat is older than this instant, and three intervals
+    # (0.6 s) later the trial is stale for sure. Only the clock tells; polling the reaper instead would
+    # do the reaping that this test leaves to optimize (its first ask reaps).
+    died = time.time()
+    wait_for(lambda: time.time() > died + 3 * 0.2, "three heartbeat intervals after the worker died")
     study = zt.load_study("k", storage=sqlite_url, heartbeat_interval=0.2, max_retries=1)
     seen = []
 
@@ -127,17 +135,37 @@ def test_a_dead_workers_trial_is_retried_from_its_checkpoint(sqlite_url):
     assert study.trial(number).user_attrs["retries"] == 1 and study.trial(number).state is zt.TrialState.COMPLETE
 
 
-def test_heartbeats_keep_a_slow_trial_alive(sqlite_url):
+def test_heartbeats_keep_a_slow_trial_alive(sqlite_url, monkeypatch):
     import threading
     import time
 
     study = zt.create_study("slow", storage=sqlite_url, heartbeat_interval=0.1)
+    beats = []  # (when, writing thread, trial ids) of every heartbeat this study writes
+    write = study.storage.heartbeat
+
+    def heartbeat(trial_ids):
+        beats.append((time.monotonic(), threading.current_thread(), set(trial_ids)))
+        write(trial_ids)
+
+    monkeypatch.setattr(study.storage, "heartbeat", heartbeat)
     trial = study.ask()
-    time.sleep(0.6)  # twice the stale threshold, but the heartbeat thread kept writing
+    asked, trial_id = time.monotonic(), study.trial(trial.number).trial_id
+    # the trial writes nothing itself; wait until its heartbeat is written twice the stale threshold
+    # (3 x 0.1 s) after it started: only the heartbeat thread can have kept it alive that long
+    wait_for(lambda: [b for b in beats if b[0] >= asked + 0.6 and trial_id in b[2]],
+             "a heartbeat of the silent trial 0.6 s after it started")
     other = zt.load_study("slow", storage=sqlite_url, heartbeat_interval=0.1)
     assert other.reap_stale_trials() == []
+    [writer] = {thread for _, thread, _ in beats}  # one thread wrote them all, and it still runs
+    assert writer.name == "zoomtune-heartbeat" and writer.is_alive() and writer is not threading.current_thread()
     study.tell(trial, 1.0)
-    assert threading.active_count() >= 1 and study.trial(0).state is zt.TrialState.COMPLETE
+    assert study.trial(0).state is zt.TrialState.COMPLETE
+    # a finished trial is no longer vouched for: the next beat that carries a new trial leaves it out
+    told, second = len(beats), study.ask()
+    second_id = study.trial(second.number).trial_id
+    [beat, *_] = wait_for(lambda: [b for b in beats[told:] if second_id in b[2]], "a heartbeat of the second trial")
+    assert trial_id not in beat[2]
+    study.tell(second, 2.0)
 
 
 FLOOD = textwrap.dedent("""
@@ -161,20 +189,25 @@ def test_four_processes_times_250_trials_on_one_sqlite_file(sqlite_url):
 
 
 def test_each_worker_process_gets_its_own_gpu(sqlite_url, monkeypatch):
+    import multiprocessing as mp
+
     from zoomtune.executors.processes import ProcessExecutor, visible_gpus
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     assert visible_gpus() == ["3", "5"]
     study = zt.create_study("gpus", storage=sqlite_url)
+    both_running = mp.get_context("fork").Barrier(2)  # shared by the forked workers
+
     def note_gpu(trial):
         import os
-        import time
 
         trial.set_user_attr("gpu", os.environ["CUDA_VISIBLE_DEVICES"])
-        time.sleep(0.3)  # long enough that both workers take trials
+        if trial.number < 2:  # trials 0 and 1 get past this only together: both workers take a trial
+            both_running.wait(timeout=60)
         return 0.0
 
     study.optimize(note_gpu, n_trials=6, n_jobs=2)
+    assert all(t.state is zt.TrialState.COMPLETE for t in study.trials), [t.error for t in study.trials]
     assert {t.user_attrs["gpu"] for t in study.trials} == {"3", "5"}
     shared = ProcessExecutor(2, trials_per_gpu=2)
     budget = shared.make_budget(4, None)
@@ -186,16 +219,20 @@ def test_each_worker_process_gets_its_own_gpu(sqlite_url, monkeypatch):
 
 
 def test_a_worker_process_killed_mid_trial_is_failed_at_once_and_replaced(sqlite_url):
+    import multiprocessing as mp
     import os
-    import time
 
     study = zt.create_study("kill", storage=sqlite_url)
+    last_two = mp.get_context("fork").Barrier(2)  # forked workers, replacements too, share it
 
     def objective(trial):
         x = trial.suggest_float("x", 0, 1)
+        trial.set_user_attr("pid", os.getpid())
         if trial.number == 2:
+            trial.flush()  # its pid is stored before it dies
             os.kill(os.getpid(), 9)
-        time.sleep(0.05)
+        if trial.number >= 6:  # the last two trials pass only together: two live workers after the kill
+            last_two.wait(timeout=60)
         return x
 
     seen = []
@@ -203,4 +240,9 @@ def test_a_worker_process_killed_mid_trial_is_failed_at_once_and_replaced(sqlite
     trials = study.trials
     assert len(trials) == 8 and sorted(seen) == list(range(8))
     assert trials[2].state is zt.TrialState.FAILED and "worker process died (exit code -9)" in trials[2].error
-    assert sum(t.state is zt.TrialState.COMPLETE for t in trials) == 7
+    assert sum(t.state is zt.TrialState.COMPLETE for t in trials) == 7, [t.error for t in trials]
+    # trials 6 and 7 ran at the same time in two processes, neither of them the dead one: it was replaced
+    assert ran_at_the_same_time(trials[6:])
+    assert len({trials[2].user_attrs["pid"], trials[6].user_attrs["pid"], trials[7].user_attrs["pid"]}) == 3
+    # and its trial was failed when it died, not at the end of the run: before the replacement's trial ended
+    assert trials[2].datetime_complete < min(trials[6].datetime_complete, trials[7].datetime_complete)

@@ -4,6 +4,7 @@ import time
 import pytest
 
 import zoomtune as zt
+from helpers import ran_at_the_same_time, wait_for
 from zoomtune.schedulers import Decision, Scheduler
 
 
@@ -143,10 +144,19 @@ def test_declared_space_is_sampled_up_front_and_stored():
 
 def test_timeout_stops_starting_trials():
     study = zt.create_study()
-    start = time.monotonic()
-    study.optimize(lambda t: time.sleep(0.05) or 0.0, timeout=0.3)
-    assert time.monotonic() - start < 1.5
-    assert 2 <= len(study.trials) <= 8
+    first_began = []
+
+    def objective(trial):
+        if trial.number == 0:  # after optimize started its clock: the timeout ends by this + 0.5 s
+            first_began.append(time.monotonic())
+        elif trial.number == 1:  # still running when the timeout passes, and left to finish
+            wait_for(lambda: time.monotonic() > first_began[0] + 0.5, "the timeout to pass")
+        else:  # a BaseException is not caught: optimize raises it and the test fails
+            pytest.fail(f"trial {trial.number} started after the timeout")
+        return 0.0
+
+    study.optimize(objective, timeout=0.5)
+    assert [(t.number, t.state) for t in study.trials] == [(0, zt.TrialState.COMPLETE), (1, zt.TrialState.COMPLETE)]
 
 
 def test_callbacks_see_every_finished_trial():
@@ -157,12 +167,30 @@ def test_callbacks_see_every_finished_trial():
 
 
 def test_threads_run_trials_side_by_side():
+    import threading
+    from collections import Counter
+
     study = zt.create_study()
-    start = time.monotonic()
-    study.optimize(lambda t: time.sleep(0.2) or t.number, n_trials=8, n_jobs=4)
-    assert time.monotonic() - start < 1.2  # 8 x 0.2 s serially would be 1.6 s
-    assert sorted(t.number for t in study.trials) == list(range(8))
-    assert all(t.state is zt.TrialState.COMPLETE for t in study.trials)
+    four_at_once = threading.Barrier(4)  # a trial gets past it only when four threads run a trial each
+
+    def objective(trial):
+        trial.set_user_attr("thread", threading.current_thread().name)
+        four_at_once.wait(timeout=60)
+        return trial.number
+
+    before = set(threading.enumerate())
+    study.optimize(objective, n_trials=8, n_jobs=4)
+    trials = study.trials
+    assert sorted(t.number for t in trials) == list(range(8))
+    assert all(t.state is zt.TrialState.COMPLETE for t in trials), [t.error for t in trials]
+    # two rounds of four trials, each round side by side in four threads
+    assert ran_at_the_same_time(trials[:4]) and ran_at_the_same_time(trials[4:])
+    ran_on = Counter(t.user_attrs["thread"] for t in trials)
+    assert sorted(ran_on.values()) == [2, 2, 2, 2]
+    # no worker thread is left behind (the study's heartbeat thread, a daemon, lives on by design)
+    alive = set(threading.enumerate())
+    assert not set(ran_on) & {t.name for t in alive}
+    assert [t.name for t in alive - before] in ([], ["zoomtune-heartbeat"])
 
 
 def test_bad_optimize_arguments_are_config_errors():
