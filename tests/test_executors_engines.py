@@ -11,6 +11,7 @@ import time
 import pytest
 
 import zoomtune as zt
+from helpers import ran_at_the_same_time
 from zoomtune.executors import make_executor
 
 HAS_DASK = importlib.util.find_spec("distributed") is not None
@@ -53,7 +54,7 @@ def executor_for(engine, request=None):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url):
+def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url, tmp_path):
     study = zt.create_study("eng", storage=sqlite_url, sampler=zt.samplers.RandomSampler(seed=1),
                             space=zt.Space(lr=zt.Float(1e-4, 1.0, scale="log")))
     seen = []
@@ -64,14 +65,18 @@ def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url):
         for step in range(3):
             trial.report(lr * step, step)
         trial.set_user_attr("pid", os.getpid())
-        time.sleep(0.3)
+        if trial.number < 2:  # trials 0 and 1 wait for each other: they end only if two workers run them at once
+            (tmp_path / f"arrived-{trial.number}").touch()
+            deadline = time.monotonic() + 60
+            while not (tmp_path / f"arrived-{1 - trial.number}").exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"trial {1 - trial.number} never ran beside trial {trial.number}")
+                time.sleep(0.01)
         return lr + units
 
     ray_was_running = engine == "ray" and __import__("ray").is_initialized()
-    start = time.monotonic()
     study.optimize(objective, n_trials=12, n_jobs=2, executor=engine,  # by name: started and stopped here
                    callbacks=[lambda s, record: seen.append(record.number)])
-    elapsed = time.monotonic() - start
     trials = study.trials
     assert [t.number for t in trials] == list(range(12)) and sorted(seen) == list(range(12))
     assert all(t.state is zt.TrialState.COMPLETE for t in trials)
@@ -80,6 +85,7 @@ def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url):
     assert all(set(t.distributions) == {"lr", "units"} for t in trials)
     pids = {t.user_attrs["pid"] for t in trials}
     assert os.getpid() not in pids  # ran in worker processes
+    assert ran_at_the_same_time(trials[:2]) and trials[0].user_attrs["pid"] != trials[1].user_attrs["pid"]
     # the seed decides every value, wherever it was drawn
     again = zt.create_study(sampler=zt.samplers.RandomSampler(seed=1),
                             space=zt.Space(lr=zt.Float(1e-4, 1.0, scale="log")))
@@ -90,7 +96,6 @@ def test_trials_run_on_the_cluster_and_reach_storage(engine, sqlite_url):
         import ray
 
         assert not ray.is_initialized()  # shut down what it started
-    print(f"{engine}: 12 trials of 0.3 s on 2 workers in {elapsed:.1f} s")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -98,7 +103,14 @@ def test_a_search_space_error_propagates(engine, sqlite_url, request):
     study = zt.create_study("eng", storage=sqlite_url)
 
     def objective(trial):
-        time.sleep(0.2)
+        if trial.number in (2, 3):  # trial 2 fails while trial 3 is in flight; trial 3 ends after that
+            other = zt.load_study("eng", storage=sqlite_url)
+            deadline = time.monotonic() + 60
+            while not (len(other.trials) > 3 if trial.number == 2 else other.trial(2).state.is_finished):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("trial 2 never saw trial 3 start" if trial.number == 2 else
+                                       "trial 3 never saw trial 2 fail")
+                time.sleep(0.01)
         if trial.number == 2:
             return trial.suggest_float("lr", 0.0, 1.0, scale="log")  # log scale needs low > 0
         return trial.suggest_float("x", 0, 1)
