@@ -1,6 +1,7 @@
 """Model builders, datasets, the training loop and the recipe, on the tiny digits dataset."""
 
 import gzip
+import itertools
 import os
 
 import numpy as np
@@ -11,16 +12,15 @@ torch = pytest.importorskip("torch")
 import zoomtune as zt  # noqa: E402
 from zoomtune.nn import datasets  # noqa: E402
 from zoomtune.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNormReLU1d, BatchNormReLU2d  # noqa: E402
-from zoomtune.nn.fit import fit  # noqa: E402
 from zoomtune.nn.models import MLP, ConvNet  # noqa: E402
 from zoomtune.nn.recipes import MLPRecipe  # noqa: E402
+from zoomtune.nn.training import fit  # noqa: E402
 
 BN_TYPES = (BatchNorm1d, BatchNorm2d)
 
 
 def layer_pairs(model):
-    layers = list(model)
-    return list(zip(layers, layers[1:]))
+    return list(itertools.pairwise(model))
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -115,13 +115,59 @@ def test_fashion_mnist_reads_idx_files_from_a_data_dir(tmp_path):
 
 
 def test_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "FASHION_DIRS", ())
-    monkeypatch.delenv("ZOOMTUNE_DATA", raising=False)
-    with pytest.raises(datasets.DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        datasets.fashion_mnist(data_dir=str(tmp_path / "nothing"))
+    monkeypatch.setattr(datasets, "FASHION_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.setenv("ZOOMTUNE_DATA", str(tmp_path / "nothing"))
+    datasets.fashion_mnist.cache_clear()  # a copy found by an earlier test must not answer for this lookup
+    with pytest.raises(datasets.DatasetNotFoundError, match="apt-get install dataset-fashion-mnist") as caught:
+        datasets.fashion_mnist()
+    assert str(tmp_path / "nothing") in str(caught.value) and str(tmp_path / "system") in str(caught.value)
 
 
-@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="dataset-fashion-mnist not installed")
+def _write_fashion(folder, skip=()):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for stem, shape in [("train-images-idx3-ubyte", (30, 28, 28)), ("t10k-images-idx3-ubyte", (7, 28, 28))]:
+        if stem not in skip:
+            _write_idx(folder / f"{stem}.gz", rng.integers(0, 255, shape))
+    for stem, n in [("train-labels-idx1-ubyte", 30), ("t10k-labels-idx1-ubyte", 7)]:
+        if stem not in skip:
+            _write_idx(folder / f"{stem}.gz", np.arange(n) % 10)
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "a file", ""])
+def test_an_explicit_data_dir_without_the_files_is_refused_not_replaced(tmp_path, monkeypatch, where):
+    """A data_dir that is wrong must not silently fall back to $ZOOMTUNE_DATA or the system copy."""
+    _write_fashion(tmp_path / "system")
+    monkeypatch.setattr(datasets, "FASHION_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.setenv("ZOOMTUNE_DATA", str(tmp_path / "system"))
+    assert datasets.fashion_mnist(n_val=10).x_train.shape == (20, 784)  # the default lookup still finds it
+    datasets.fashion_mnist.cache_clear()
+    given = {"missing": tmp_path / "nonexistent", "empty": tmp_path / "empty", "a file": tmp_path / "file.txt",
+             "": ""}[where]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("not a folder")
+    with pytest.raises(zt.errors.ConfigError) as caught:
+        datasets.fashion_mnist(data_dir=str(given), n_val=10)
+    message = str(caught.value)
+    assert message.startswith("data_dir: ") and repr(str(given)) in message
+    with pytest.raises(zt.errors.ConfigError):  # the load-by-name path refuses it too
+        datasets.load("fashion-mnist", data_dir=str(given), n_val=10)
+
+
+def test_a_data_dir_missing_some_files_names_them(tmp_path):
+    _write_fashion(tmp_path / "partial", skip=("t10k-labels-idx1-ubyte",))
+    with pytest.raises(zt.errors.ConfigError, match=r"missing t10k-labels-idx1-ubyte\[\.gz\]") as caught:
+        datasets.fashion_mnist(data_dir=tmp_path / "partial", n_val=10)
+    assert "train-images" not in str(caught.value) and str(tmp_path / "partial") in str(caught.value)
+
+
+def test_a_data_dir_may_hold_the_files_in_a_fashion_mnist_subfolder(tmp_path):
+    _write_fashion(tmp_path / "data" / "fashion-mnist")
+    assert datasets.fashion_mnist(data_dir=str(tmp_path / "data"), n_val=10).x_test.shape == (7, 784)
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+                    reason="dataset-fashion-mnist not installed")
 def test_the_installed_fashion_mnist_has_its_real_size():
     data = datasets.fashion_mnist()
     assert data.x_train.shape == (50_000, 784) and len(data.x_test) == 10_000

@@ -7,8 +7,8 @@ torch = pytest.importorskip("torch")
 
 import zoomtune as zt  # noqa: E402
 from zoomtune.nn import datasets  # noqa: E402
-from zoomtune.nn.training import fit  # noqa: E402
 from zoomtune.nn.models import MLP  # noqa: E402
+from zoomtune.nn.training import fit  # noqa: E402
 
 
 def train(trial, epochs, checkpoint=False):

@@ -1,4 +1,12 @@
-"""Neural-network building blocks for zoomtune (requires PyTorch: ``pip install 'zoomtune[torch]'``)."""
+"""Neural-network building blocks for zoomtune (requires PyTorch: ``pip install 'zoomtune[torch]'``).
+
+The README's names, all importable from here::
+
+    from zoomtune.nn import BatchNorm1d, BatchNorm2d, BatchNormReLU2d, MLP, ConvNet, fit, datasets
+
+`fit` is the training loop (the function; it lives in `zoomtune.nn.training`), `datasets` the
+module of bundled datasets.
+"""
 
 try:
     import torch  # noqa: F401
@@ -8,6 +16,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "Install it with: pip install 'zoomtune[torch]'"
     ) from exc
 
+from zoomtune.nn import datasets
 from zoomtune.nn.batchnorm import (
     BatchNorm,
     BatchNorm1d,
@@ -16,12 +25,22 @@ from zoomtune.nn.batchnorm import (
     BatchNormReLU2d,
     batch_norm,
 )
+from zoomtune.nn.models import MLP, ConvNet
+from zoomtune.nn.training import OPTIMIZERS, FitResult, accuracy, fit, make_optimizer
 
 __all__ = [
+    "MLP",
+    "OPTIMIZERS",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNormReLU1d",
     "BatchNormReLU2d",
+    "ConvNet",
+    "FitResult",
+    "accuracy",
     "batch_norm",
+    "datasets",
+    "fit",
+    "make_optimizer",
 ]

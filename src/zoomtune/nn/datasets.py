@@ -2,12 +2,14 @@
 
 - `fashion_mnist()`: Zalando's Fashion-MNIST (70,000 28x28 grey images, 10 classes), read from
   its IDX files. Debian's `dataset-fashion-mnist` package puts them in
-  /usr/share/datasets/fashion-mnist; a `data_dir` argument or $ZOOMTUNE_DATA is searched first.
-- `digits()`: scikit-learn's bundled 8x8 digits (1,797 images), the tiny one for tests.
+  /usr/share/datasets/fashion-mnist, searched after $ZOOMTUNE_DATA. An explicit `data_dir` is the
+  only place looked in: one that is not a folder or lacks the files raises `ConfigError`.
+- `digits()`: scikit-learn's bundled 8x8 digits (1,797 images: 1,079 train, 359 validation, 359 test),
+  the tiny one for tests.
 
->>> data = digits()                    # doctest: +SKIP
->>> data.x_train.shape, data.n_classes # doctest: +SKIP
-(torch.Size([1077, 64]), 10)
+>>> data = digits()
+>>> data.x_train.shape, data.n_classes
+(torch.Size([1079, 64]), 10)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoomtune.errors import ZoomtuneError
+from zoomtune.errors import ConfigError, ZoomtuneError
 
 FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_FILES = {
@@ -86,27 +88,53 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+def _fashion_files(folder: Path) -> dict[str, Path]:
+    """The Fashion-MNIST IDX files present in `folder` (gzipped or not), by key."""
+    found = {}
+    for key, stem in FASHION_FILES.items():
+        for name in (stem + ".gz", stem):
+            if (folder / name).is_file():
+                found[key] = folder / name
+                break
+    return found
+
+
 def _find_fashion(data_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
-    candidates = [Path(d) for d in (data_dir, os.environ.get("ZOOMTUNE_DATA")) if d]
+    if data_dir is not None:
+        # An explicit folder is used or refused, never silently replaced by another copy.
+        given = Path(data_dir)
+        if not str(data_dir) or not given.is_dir():
+            raise ConfigError("data_dir", "must be an existing folder holding Fashion-MNIST's four IDX files",
+                              str(data_dir))
+        best: dict[str, Path] = {}
+        for folder in (given, given / "fashion-mnist"):
+            found = _fashion_files(folder)
+            if len(found) == len(FASHION_FILES):
+                return found
+            best = found if len(found) > len(best) else best
+        missing = ", ".join(f"{FASHION_FILES[key]}[.gz]" for key in FASHION_FILES if key not in best)
+        raise ConfigError("data_dir", f"must hold Fashion-MNIST's IDX files; missing {missing} (its "
+                          "fashion-mnist/ subfolder was looked in too)", str(data_dir))
+    candidates = [Path(d) for d in (os.environ.get("ZOOMTUNE_DATA"),) if d]
     candidates += [c / "fashion-mnist" for c in candidates] + [Path(d) for d in FASHION_DIRS]
     for folder in candidates:
-        found = {}
-        for key, stem in FASHION_FILES.items():
-            for name in (stem + ".gz", stem):
-                if (folder / name).is_file():
-                    found[key] = folder / name
-                    break
+        found = _fashion_files(folder)
         if len(found) == len(FASHION_FILES):
             return found
-    searched = ", ".join(str(c) for c in candidates)
+    searched = ", ".join(str(c) for c in candidates) or "nowhere"
     raise DatasetNotFoundError(
         f"Fashion-MNIST not found (looked in {searched}); install it with `sudo apt-get install "
         f"dataset-fashion-mnist`, or put its four IDX files in a folder and pass data_dir= or set ZOOMTUNE_DATA")
 
 
 @lru_cache(maxsize=4)
-def fashion_mnist(data_dir: str | None = None, n_val: int = 10_000, seed: int = 0) -> Dataset:
-    """Fashion-MNIST: 50,000 train / 10,000 validation (split with `seed`) / 10,000 test."""
+def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, n_val: int = 10_000, seed: int = 0) -> Dataset:
+    """Fashion-MNIST: 50,000 train / 10,000 validation (split with `seed`) / 10,000 test.
+
+    `data_dir` (or its fashion-mnist/ subfolder) must hold the four IDX files, else `ConfigError`;
+    without it, $ZOOMTUNE_DATA and then the system copy are searched (`DatasetNotFoundError` if
+    neither has them).
+    """
     files = _find_fashion(data_dir)
     x, y = _read_idx(files["train_images"]), _read_idx(files["train_labels"])
     x_test, y_test = _read_idx(files["test_images"]), _read_idx(files["test_labels"])
@@ -136,4 +164,4 @@ def load(name: str, **kwargs: object) -> Dataset:
     return DATASETS[name](**kwargs)  # type: ignore[operator]
 
 
-__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "FASHION_CLASSES", "digits", "fashion_mnist", "load"]
+__all__ = ["DATASETS", "FASHION_CLASSES", "Dataset", "DatasetNotFoundError", "digits", "fashion_mnist", "load"]

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from zoomtune.nn.datasets import Dataset, load
-from zoomtune.nn.fit import fit
 from zoomtune.nn.models import MLP
+from zoomtune.nn.training import fit
 
 if TYPE_CHECKING:
     from zoomtune.trial import Trial

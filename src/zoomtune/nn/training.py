@@ -1,10 +1,11 @@
 """The training loop that tunes well: it reports validation accuracy to a trial every epoch,
 honours early stopping, and measures test accuracy at the end.
 
->>> from zoomtune.nn import MLP, datasets, fit      # doctest: +SKIP
->>> data = datasets.digits()                         # doctest: +SKIP
->>> fit(MLP(64, [64], 10), data, lr=3e-3, epochs=10).test_accuracy > 0.9   # doctest: +SKIP
-True
+>>> from zoomtune.nn import MLP, datasets, fit
+>>> data = datasets.digits()                         # 1,797 8x8 images: well under a second
+>>> result = fit(MLP(64, [64], 10), data, lr=3e-3, epochs=10)
+>>> result.epochs, len(result.history), result.test_accuracy > 0.9
+(10, 10, True)
 """
 
 from __future__ import annotations
