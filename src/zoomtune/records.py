@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from zoomtune.space import Distribution
 
@@ -135,7 +135,7 @@ class NotePayload:
     text: str
 
 
-Payload = Union[NudgePayload, ControlPayload, BranchPayload, ZoomPayload, CheckpointPayload, NotePayload]
+Payload = NudgePayload | ControlPayload | BranchPayload | ZoomPayload | CheckpointPayload | NotePayload
 PAYLOADS: dict[EventKind, type[Any]] = {
     EventKind.NUDGE: NudgePayload, EventKind.CONTROL: ControlPayload, EventKind.BRANCH: BranchPayload,
     EventKind.ZOOM: ZoomPayload, EventKind.CHECKPOINT: CheckpointPayload, EventKind.NOTE: NotePayload}

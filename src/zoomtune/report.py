@@ -74,7 +74,8 @@ def report_data(study: Study) -> dict[str, Any]:
     counts = {state.value: 0 for state in TrialState}
     for t in trials:
         counts[t.state.value] += 1
-    values = [v for v, s in zip(data["trials"]["value"], data["trials"]["state"]) if s == "COMPLETE" and v is not None]
+    columns = data["trials"]
+    values = [v for v, s in zip(columns["value"], columns["state"], strict=True) if s == "COMPLETE" and v is not None]
     best = (min(values) if study.direction.value == "minimize" else max(values)) if values else None
     summary = {"name": study.name, "direction": study.direction.value, "n_trials": len(trials), "counts": counts,
                "best_value": best, "created": None}

@@ -16,12 +16,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import SearchSpaceError
 from zoomtune.scales import SCALE_NAMES, Scale
 
-ChoiceType = Union[None, bool, int, float, str]
+ChoiceType = None | bool | int | float | str
 
 
 def _as_number(value: Any, field_name: str, where: str) -> float:
@@ -250,7 +250,7 @@ def distribution_from_dict(spec: Mapping[str, Any] | Sequence[Any], name: str | 
         numeric: Distribution = _KINDS[kind](**spec)
         return numeric
     except SearchSpaceError as error:
-        raise error.named(name) if name is not None else error
+        raise (error.named(name) if name is not None else error) from None
 
 
 class Space(Mapping[str, Distribution]):
@@ -299,7 +299,7 @@ class Space(Mapping[str, Distribution]):
         """The parameter values at a point of the unit cube."""
         if len(point) != len(self._params):
             raise ValueError(f"point has {len(point)} coordinates, space has {len(self._params)} parameters")
-        return {name: dist.from_unit(u) for (name, dist), u in zip(self._params.items(), point)}
+        return {name: dist.from_unit(u) for (name, dist), u in zip(self._params.items(), point, strict=True)}
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dist.to_dict() for name, dist in self._params.items()}

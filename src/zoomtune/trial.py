@@ -146,7 +146,7 @@ class Trial:
             return
         free = Space({name: dist for name, dist in space.items() if name not in self.params})
         point = self.study.sampler.sample(free, self._sample_context()) if len(free) else []
-        for (name, dist), u in zip(free.items(), point):
+        for (name, dist), u in zip(free.items(), point, strict=True):
             self._set_param(name, dist, dist.from_unit(u))
         for name in space:
             if name not in free:

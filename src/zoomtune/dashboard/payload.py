@@ -111,13 +111,13 @@ def importance(trials: Sequence[TrialRecord], dists: Mapping[str, Distribution])
     done = [t for t in trials if t.state is TrialState.COMPLETE and _num(t.value) is not None]
     out: dict[str, float] = {}
     if len(done) < 3:
-        return {name: 0.0 for name in dists}
+        return dict.fromkeys(dists, 0.0)
     ranks = rankdata([t.value for t in done])
     for name, dist in dists.items():
         # ranks are unchanged by a monotone scale, so raw values serve (a categorical: its index)
         code = (lambda v, d=dist: d.index(v)) if isinstance(dist, Categorical) else float
         pairs = []
-        for t, r in zip(done, ranks):
+        for t, r in zip(done, ranks, strict=True):
             value = t.params.get(name)
             if value is not None and (not isinstance(dist, Categorical) or dist.contains(value)):
                 pairs.append((code(value), r))

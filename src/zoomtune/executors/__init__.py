@@ -100,4 +100,5 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 __all__ = ["Budget", "Executor", "InlineExecutor", "ProcessExecutor", "StudyRunner", "StudySettings",
-           "ThreadExecutor", "choose_executor", "make_executor", "resolve_jobs", "run_study", "run_trial", "sigterm_interrupts"]
+           "ThreadExecutor", "choose_executor", "make_executor", "resolve_jobs", "run_study", "run_trial",
+           "sigterm_interrupts"]

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import multiprocessing
 import sys
+import types
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -70,7 +71,7 @@ def unguarded_script() -> str | None:
     path = getattr(main, "__file__", None)
     if main is None or not isinstance(path, str):
         return None  # interactive, or python -c: a spawned process does not run it again
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
         frame = frame.f_back
     if frame is None:
@@ -81,8 +82,8 @@ def unguarded_script() -> str | None:
             tree = ast.parse(source.read(), path)
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return path  # cannot read it: the likely cause all the same
-    guarded = any(_is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno)
-                  for node in ast.walk(tree))
+    guarded = any(isinstance(node, ast.If) and _is_main_guard(node)
+                  and node.lineno <= line <= (node.end_lineno or node.lineno) for node in ast.walk(tree))
     return None if guarded else path
 
 
@@ -130,10 +131,10 @@ class DaskExecutor(RemoteExecutor):
             self._client = distributed.Client(self.address)
             self._owned.append(self._client)
             return
-        options: dict[str, Any] = dict(n_workers=self.n_jobs or 1, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                       silence_logs=logging.WARNING,
-                                       scheduler_kwargs={"allowed_failures": 0})  # a lost trial is not rerun
+        options: dict[str, Any] = {"n_workers": self.n_jobs or 1, "threads_per_worker": 1, "processes": True,
+                                       "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
+                                       "silence_logs": logging.WARNING,
+                                       "scheduler_kwargs": {"allowed_failures": 0}}  # a lost trial is not rerun
         options.update(self.cluster_options)
         if not options.get("processes") and "host" not in self.cluster_options:
             del options["host"]  # worker threads talk in-process ("inproc://"), where a host is refused
@@ -163,7 +164,7 @@ class DaskExecutor(RemoteExecutor):
         for thing in reversed(owned):
             try:
                 thing.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:
                 logging.getLogger("zoomtune").debug("closing %r failed", thing, exc_info=True)
 
     def _slots(self) -> int:
@@ -204,8 +205,8 @@ class DaskExecutor(RemoteExecutor):
         if self._client is not None and futures:
             try:
                 self._client.cancel(futures)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+            except Exception:
+                logging.getLogger("zoomtune").debug("cancelling trials failed", exc_info=True)
 
 
 __all__ = ["DaskExecutor"]

@@ -47,7 +47,7 @@ def visible_gpus() -> list[str]:
         return []
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+                             text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
@@ -171,7 +171,7 @@ class ProcessExecutor(Executor):
                 worker.kill()
                 worker.join(timeout=5)
             if slots[slot] >= 0:
-                why = f"interrupted: the run was stopped ({error})" if str(error) else "interrupted: the run was stopped"
+                why = "interrupted: the run was stopped" + (f" ({error})" if str(error) else "")
                 study.fail_trial(slots[slot], why, FailureCause.INTERRUPTED)
 
 

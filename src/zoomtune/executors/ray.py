@@ -11,6 +11,7 @@ local Ray); a cluster with other nodes needs SQL storage that every node reaches
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -67,7 +68,7 @@ class RayExecutor(RemoteExecutor):
         ray = _ray(local)
         self._started = False
         if not ray.is_initialized():
-            options: dict[str, Any] = dict(address=self.address or "local", include_dashboard=False)
+            options: dict[str, Any] = {"address": self.address or "local", "include_dashboard": False}
             if local:
                 options["num_cpus"] = max(1, math.ceil((self.n_jobs or os.cpu_count() or 1) * self.num_cpus))
             options.update(self.init_options)
@@ -147,8 +148,8 @@ class RayExecutor(RemoteExecutor):
         for future in futures:
             try:
                 ray.cancel(future, force=True)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+            except Exception:
+                logging.getLogger("zoomtune").debug("cancelling trials failed", exc_info=True)
 
 
 __all__ = ["RayExecutor"]

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from zoomtune.errors import ConfigError
 from zoomtune.executors.base import (Budget, Executor, Objective, ResultHook, StudyRunner, StudySettings, describe,
@@ -47,7 +47,7 @@ logger = logging.getLogger("zoomtune")
 
 
 # -- the worker side ---------------------------------------------------------------------------
-StorageRef = Union[str, Storage]
+StorageRef = str | Storage
 """What workers open: a SQL URL (each worker connects to the database itself), or a picklable
 `Storage` that reaches the driver's storage from any process on this machine (a `ServedStorage`)."""
 
@@ -260,7 +260,7 @@ class RemoteExecutor(Executor):
         job = RemoteJob(run_id, storage, study.settings(), objective, catch)
         blob = self._pickle(job)
         self._open()
-        pending: dict[Any, tuple[int, int | None]] = {}  # future -> (trial number, id); this process beats them
+        pending: dict[Any, tuple[int, int]] = {}  # future -> (trial number, id); this process beats them
         error: BaseException | None = None  # the first error to re-raise once the tasks in flight end
         try:
             if not isinstance(storage, str):  # served: the engine now knows where its workers are
@@ -310,7 +310,7 @@ class RemoteExecutor(Executor):
                     study.release(trial_id)
                     try:
                         study.fail_trial(number, "interrupted: the run was stopped", FailureCause.INTERRUPTED)
-                    except Exception:  # noqa: BLE001 - keep the original error
+                    except Exception:
                         logger.exception("could not mark trial %d FAILED", number)
         if error is not None:
             raise error
@@ -334,7 +334,8 @@ class RemoteExecutor(Executor):
         import cloudpickle  # both engines depend on it; it pickles closures and lambdas by value
 
         try:
-            return cloudpickle.dumps(job)
+            blob: bytes = cloudpickle.dumps(job)
+            return blob
         except Exception as error:  # noqa: BLE001 - explained
             raise ConfigError("objective", "the objective, sampler and scheduler must be picklable to run on a "
                                            f"cluster ({describe(error)})") from None

@@ -39,7 +39,7 @@ _BACKENDS = ("auto", "eager")
 
 
 def _reduce_dims(x: Tensor) -> tuple[int, ...]:
-    return (0,) + tuple(range(2, x.dim()))
+    return (0, *tuple(range(2, x.dim())))
 
 
 def _channel_shape(x: Tensor) -> tuple[int, ...]:
@@ -293,7 +293,7 @@ class _BatchNormBase(nn.Module):
             nn.init.zeros_(self.bias)
 
     def _check_input(self, x: Tensor) -> None:
-        if self._ranks and x.dim() not in self._ranks or x.dim() < 2:
+        if (self._ranks and x.dim() not in self._ranks) or x.dim() < 2:
             raise ValueError(f"{type(self).__name__}: expected input of shape {self._rank_text}, "
                              f"got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:

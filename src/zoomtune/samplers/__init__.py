@@ -7,4 +7,5 @@ from zoomtune.samplers.random import RandomSampler
 from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.samplers.tpe import TPESampler
 
-__all__ = ["CoarseToFineSampler", "GridSampler", "RandomSampler", "SampleContext", "Sampler", "SobolSampler", "TPESampler"]
+__all__ = ["CoarseToFineSampler", "GridSampler", "RandomSampler", "SampleContext", "Sampler", "SobolSampler",
+           "TPESampler"]

@@ -41,7 +41,7 @@ class SampleContext:
     number: int
     direction: Direction
     declared_space: Space | None = None
-    history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
+    history: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
     events: Callable[..., list[Event]] = field(default=_no_events, repr=False)
     add_event: Callable[[Event], None] = field(default=_drop_event, repr=False)
 

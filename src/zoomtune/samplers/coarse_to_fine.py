@@ -1,14 +1,14 @@
 """Coarse to fine: sample the whole cube, find where the best trials lie, zoom in, repeat.
 
 Trials are grouped in rounds of `round_size` by trial number. Round 0 samples the whole unit
-cube at random. At the start of each later round, the best `top_fraction` of the
-finished trials (`top_fraction` of a round's size, at least three) are boxed in unit-cube coordinates, so `log` and `log1m` parameters zoom on
-their own scale; each box is widened by `margin` of its width on both sides, categorical
-parameters keep only the choices the best trials use, and when the best trials form two
-separate clusters each gets its own box. The round's boxes are stored in the study as a ZOOM
-event, so every worker process samples the same boxes and a report can say "round 2 searched
-lr in [3e-3, 4e-2]". A share `explore` of every later round still samples the whole cube, so
-a wrong zoom can recover.
+cube at random. At the start of each later round, the best `top_fraction` of the finished
+trials (`top_fraction` of a round's size, at least three) are boxed in unit-cube coordinates,
+so `log` and `log1m` parameters zoom on their own scale; each box is widened by `margin` of
+its width on both sides, categorical parameters keep only the choices the best trials use,
+and when the best trials form two separate clusters each gets its own box. The round's boxes
+are stored in the study as a ZOOM event, so every worker process samples the same boxes and a
+report can say "round 2 searched lr in [3e-3, 4e-2]". A share `explore` of every later round
+still samples the whole cube, so a wrong zoom can recover.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class CoarseToFineSampler(Sampler):
             if sum(_volume(b) for b in pair) < 0.5 * _volume(boxes[0]):
                 boxes = pair
         context.add_event(Event(ZoomPayload(
-            round=round_, names=names, boxes=boxes, n_trials=int(len(values)),
+            round=round_, names=names, boxes=boxes, n_trials=len(values),
             best=float(-values.min() if context.direction.value == "maximize" else values.min()),
             described=[describe_box(b, space) for b in boxes])))
         return self.boxes_for(space, context)

@@ -167,7 +167,7 @@ class TPESampler(Sampler):
             score = below.log_pdf(candidates) - above.log_pdf(candidates)
             point = candidates[int(np.argmax(score))]
         out = []
-        for u, k in zip(point, n_choices):
+        for u, k in zip(point, n_choices, strict=True):
             u = min(1.0, max(0.0, float(u)))
             out.append((min(int(u * k), k - 1) + 0.5) / k if k else u)  # categorical: cell centre
         return out

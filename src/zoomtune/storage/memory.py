@@ -90,7 +90,7 @@ class InMemoryStorage(Storage):
         with self._lock:
             out = []
             for study in self._studies.values():
-                counts = {s: 0 for s in TrialState}
+                counts = dict.fromkeys(TrialState, 0)
                 for t in study.trials:
                     counts[t.state] += 1
                 best = best_of([t.record(()) for t in study.trials if t.state is TrialState.COMPLETE],

@@ -61,7 +61,8 @@ class StorageServer:
         # the handshake runs in each connection's thread (below), so a client that never
         # answers holds up only its own thread, not the accept loop
         self._listener = Listener(("127.0.0.1", 0), family="AF_INET", backlog=64)
-        self.address: tuple[str, int] = self._listener.address  # type: ignore[assignment]
+        host, port = self._listener.address
+        self.address: tuple[str, int] = (str(host), int(port))
         self._lock = threading.Lock()
         self._closed = False
         self._connections: set[Connection] = set()
@@ -100,7 +101,7 @@ class StorageServer:
             threads = list(self._threads)
         for thread in threads:
             thread.join(_JOIN_S)
-        left = [t.name for t in threads + [self._accepting] if t.is_alive()]
+        left = [t.name for t in [*threads, self._accepting] if t.is_alive()]
         if left:
             logger.warning("storage server threads still running after close: %s", ", ".join(left))
 
@@ -143,7 +144,7 @@ class StorageServer:
                 except Exception as error:  # noqa: BLE001 - a result that cannot be pickled
                     conn.send(("error", portable(StorageError(f"{self.served.url}: cannot send the result "
                                                               f"of {request[0]!r} ({error})"))))
-        except Exception:  # noqa: BLE001 - a failed handshake (wrong key) or a broken connection
+        except Exception:
             logger.debug("storage server: connection ended", exc_info=True)
         finally:
             with self._lock:
@@ -196,7 +197,8 @@ class ServedStorage(Storage):
     """
 
     def __init__(self, address: tuple[str, int], authkey: bytes, url: str) -> None:
-        self.address, self.authkey, self.url = tuple(address), authkey, url
+        host, port = address
+        self.address, self.authkey, self.url = (str(host), int(port)), authkey, url
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._conn: Connection | None = None

@@ -150,7 +150,7 @@ class SQLStorage(Storage):
         t = s.trials.c
         with self._read() as conn:
             infos = [self._info(r) for r in conn.execute(select(s.studies).order_by(s.studies.c.study_id))]
-            counts: dict[int, dict[TrialState, int]] = defaultdict(lambda: {st: 0 for st in TrialState})
+            counts: dict[int, dict[TrialState, int]] = defaultdict(lambda: dict.fromkeys(TrialState, 0))
             for study_id, state, n in conn.execute(
                     select(t.study_id, t.state, func.count()).group_by(t.study_id, t.state)):
                 counts[study_id][TrialState(state)] = n

@@ -91,7 +91,8 @@ class StorageConformance:
         claimed = [storage.start_trial(sid), storage.start_trial(sid)]
         assert [c.number for c in claimed] == [first.number, second.number]
         assert claimed[0].params == {"x": 1} and claimed[1].parent == 0
-        assert claimed[1].user_attrs == {"branch_step": 3} and storage.get_trial(sid, 1).user_attrs == {"branch_step": 3}
+        assert claimed[1].user_attrs == {"branch_step": 3}
+        assert storage.get_trial(sid, 1).user_attrs == {"branch_step": 3}
         assert all(c.state is TrialState.RUNNING for c in claimed)
         fresh = storage.start_trial(sid)
         assert fresh.number == 2 and fresh.state is TrialState.RUNNING and fresh.params == {}
