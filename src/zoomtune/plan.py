@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from zoomtune.records import Direction
 
 if TYPE_CHECKING:
+    from zoomtune.records import TrialRecord
     from zoomtune.samplers.base import Sampler
     from zoomtune.study import Objective
 
@@ -70,14 +73,26 @@ def make_plan(trial_seconds: float, reports: int, cores: int, gpus: int, budget_
 
 
 def measure(objective: Objective, sampler: Sampler | None, direction: str | Direction) -> tuple[float, int, str]:
-    """Run one trial in memory: its seconds, its number of reports, and how it ended."""
+    """Run one trial in memory: its seconds, its number of reports, and how it ended. Its checkpoints
+    go to a temporary folder, removed afterwards: measuring leaves nothing behind."""
     from zoomtune.study import create_study
 
-    study = create_study(direction=direction, sampler=sampler, heartbeat_interval=None)
-    start = time.perf_counter()
-    study.optimize(objective, n_trials=1, catch=())
-    record = study.trials[0]
-    return time.perf_counter() - start, len(record.intermediate_values), record.state.value
+    with tempfile.TemporaryDirectory(prefix="zoomtune-plan-") as artifacts:
+        study = create_study(direction=direction, sampler=sampler, heartbeat_interval=None, artifacts=artifacts)
+        start = time.perf_counter()
+        study.optimize(objective, n_trials=1, catch=())
+        record = study.trials[0]
+        return time.perf_counter() - start, len(record.intermediate_values), record.state.value
+
+
+def from_history(trials: list[TrialRecord]) -> tuple[float, int, int] | None:
+    """What a study's own COMPLETE trials say instead of a measurement: their median seconds, their
+    largest number of reports, and how many they are; None when none has completed."""
+    done = [t for t in trials if t.state.value == "COMPLETE" and t.duration is not None]
+    if not done:
+        return None
+    seconds = statistics.median([t.duration for t in done if t.duration is not None])
+    return seconds, max(len(t.intermediate_values) for t in done), len(done)
 
 
 def cores() -> int:
@@ -88,4 +103,4 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-__all__ = ["Plan", "asha_cost", "cores", "make_plan", "measure"]
+__all__ = ["Plan", "asha_cost", "cores", "from_history", "make_plan", "measure"]

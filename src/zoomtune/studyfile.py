@@ -4,8 +4,10 @@
 study: quickstart                 # the study's name
 objective: objectives:quadratic   # module:function, the module found beside this file or on sys.path
 direction: minimize
-n_trials: 50                      # optional: timeout (seconds), jobs, storage, seed
-sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, grid (points: 5)
+n_trials: 50                      # the study's total; optional: timeout (seconds), jobs, storage, seed,
+                                  # heartbeat_interval (seconds, default 30)
+sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, grid (points: 5,
+                                  # needs a space)
 scheduler: {name: asha, min_resource: 1}   # optional early stopping: median, asha, hyperband, pbt
 space:                            # optional: declared parameters, sampled before the objective runs
   lr: {type: float, low: 1e-4, high: 1, scale: log}
@@ -14,6 +16,10 @@ space:                            # optional: declared parameters, sampled befor
   activation: [relu, tanh]        # a list is a categorical
 ```
 Every mistake is reported as one `ConfigError` naming the file, the field and the value.
+
+A study remembers what its file said (objective, sampler, scheduler, seeds, n_trials, heartbeat
+interval): `open_study` reopens it from that, the one way `zoomtune run`, `worker`, `resume` and
+`babysit` do, so every process samples and stops trials alike.
 """
 
 from __future__ import annotations
@@ -23,19 +29,26 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoomtune.errors import ConfigError, SearchSpaceError
+from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
 from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
 from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
 from zoomtune.space import Space
+
+if TYPE_CHECKING:
+    from zoomtune.storage import Storage
+    from zoomtune.study import Study
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler,
                                                "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {"median": MedianStopping, "asha": ASHA, "hyperband": Hyperband,
                                                    "pbt": PBT}
 _KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "scheduler",
-         "space"}
+         "space", "heartbeat_interval"}
+#: what a study keeps of its file, checked against the file when `zoomtune run` continues it
+_KEPT = ("objective", "sampler", "scheduler", "seed")
+SCHEDULER_SEED_ATTR = "scheduler_seed"
 
 
 @dataclass
@@ -54,22 +67,28 @@ class StudySpec:
     jobs: int = 1
     storage: str | None = None
     seed: int | None = None
+    heartbeat_interval: float | None = None  # None: the library's default (30 s)
+    sampler_seed: int | None = None  # the seeds a study drew for an unseeded sampler / scheduler, once
+    scheduler_seed: int | None = None
 
     def build_sampler(self) -> Sampler:
         """The sampler the file names, with its options (a grid gets the declared space)."""
         extra = {"space": self.space} if self.sampler["name"] == "grid" else {}
-        return self._build("sampler", self.sampler, SAMPLERS, extra)  # type: ignore[return-value]
+        sampler: Sampler = self._build("sampler", self.sampler, SAMPLERS, extra)
+        return sampler
 
     def build_scheduler(self) -> Scheduler | None:
         """The scheduler the file names, or None."""
         if self.scheduler is None:
             return None
-        return self._build("scheduler", self.scheduler, SCHEDULERS, {})  # type: ignore[return-value]
+        scheduler: Scheduler = self._build("scheduler", self.scheduler, SCHEDULERS, {})
+        return scheduler
 
     def _build(self, key: str, spec: dict[str, Any], registry: Mapping[str, Callable[..., Any]],
                extra: dict[str, Any]) -> Any:
         options = {k: v for k, v in spec.items() if k != "name"}
-        options.setdefault("seed", self.seed)
+        options.setdefault("seed", self.seed if self.seed is not None else
+                           self.sampler_seed if key == "sampler" else self.scheduler_seed)
         for name, value in extra.items():
             options.setdefault(name, value)
         try:
@@ -83,18 +102,104 @@ class StudySpec:
                 "scheduler": self.scheduler, "seed": self.seed, "n_trials": self.n_trials}
 
     @classmethod
-    def from_attrs(cls, name: str, attrs: dict[str, Any], direction: str) -> StudySpec:
-        """The spec a `zoomtune run` stored with its study."""
+    def from_attrs(cls, name: str, attrs: dict[str, Any], direction: str,
+                   space: Mapping[str, Any] | None = None) -> StudySpec:
+        """The spec a `zoomtune run` stored with its study (`space`: the study's stored space)."""
+        from zoomtune.study import HEARTBEAT_ATTR, SAMPLER_SEED_ATTR, stored_heartbeat
+
         if not attrs.get("objective"):
             raise ConfigError("--objective", f"study {name!r} was not created from a study file: pass "
                                              "--objective module:function")
         return cls(name=name, objective=attrs["objective"], source=Path(attrs.get("study_file") or "study.yaml"),
-                   direction=direction, sampler=attrs.get("sampler") or {"name": "random"},
-                   scheduler=attrs.get("scheduler"), seed=attrs.get("seed"), n_trials=attrs.get("n_trials"))
+                   direction=direction, space=Space.from_dict(space) if space is not None else None,
+                   sampler=attrs.get("sampler") or {"name": "random"}, scheduler=attrs.get("scheduler"),
+                   seed=attrs.get("seed"), n_trials=attrs.get("n_trials"),
+                   heartbeat_interval=stored_heartbeat(attrs) if HEARTBEAT_ATTR in attrs else None,
+                   sampler_seed=attrs.get(SAMPLER_SEED_ATTR), scheduler_seed=attrs.get(SCHEDULER_SEED_ATTR))
 
     def load_objective(self) -> Callable[..., Any]:
         """Import `module:function`, looking beside the study file first."""
         return import_objective(self.objective, self.source.parent, str(self.source))
+
+
+@dataclass
+class OpenedStudy:
+    """A study reopened from what it stored: the `Study` (its stored sampler, scheduler, seeds and
+    heartbeat interval), its `spec` and its `objective`."""
+
+    study: Study
+    spec: StudySpec
+    objective: Callable[..., Any]
+
+
+def open_study(storage: str | Storage, name: str | None = None, *, spec: StudySpec | None = None,
+               objective: str | None = None, max_retries: int = 0) -> OpenedStudy:
+    """The one way the CLI opens a study to run its trials (`run`, `worker`, `resume`, `babysit`).
+
+    With a study file's `spec`, the study is created from it when the storage has none of that
+    name; an existing one must have been created with the same objective, sampler, scheduler,
+    seed and space (`ConfigError` naming the field otherwise: every process of a study samples
+    and stops trials alike), and the file's n_trials, timeout and jobs apply. Then, either way,
+    the study is reopened from what it stored: its sampler and scheduler with the seeds drawn
+    when it was created, its heartbeat interval and space. `objective` (module:function) stands
+    in for a study that was not created from a file; `max_retries` re-queues trials whose worker
+    died.
+    """
+    from zoomtune.storage import get_storage
+    from zoomtune.study import load_study
+
+    backend = get_storage(storage)
+    function: Callable[..., Any] | None = None
+    if spec is not None:
+        name = spec.name
+        function = spec.load_objective()  # a bad objective is refused before the study is created
+        _create_or_check(backend, spec)
+    if name is None:
+        raise ConfigError("study", "give a study name or a study file")
+    info = backend.get_study(name)
+    attrs = dict(info.attrs)
+    if spec is not None:
+        attrs = {**spec.attrs(), **attrs}  # a study made in Python gets the file's settings
+    if objective:
+        attrs["objective"] = objective
+    stored = StudySpec.from_attrs(info.name, attrs, info.direction.value, info.space)
+    if spec is not None:
+        stored.source, stored.jobs = spec.source, spec.jobs  # the file at hand says how many and how
+        stored.n_trials, stored.timeout = spec.n_trials, spec.timeout
+    study = load_study(info.name, backend, sampler=stored.build_sampler(), scheduler=stored.build_scheduler(),
+                       max_retries=max_retries)
+    return OpenedStudy(study, stored, function or stored.load_objective())
+
+
+def _create_or_check(backend: Storage, spec: StudySpec) -> None:
+    """Create the study `spec` describes, or check that the existing one was created alike."""
+    from zoomtune.study import create_study
+
+    sampler, scheduler = spec.build_sampler(), spec.build_scheduler()  # the file's options are checked first
+    attrs = {**spec.attrs(), SCHEDULER_SEED_ATTR: scheduler.seed if scheduler is not None else None}
+    interval: Any = spec.heartbeat_interval if spec.heartbeat_interval is not None else ...
+    try:
+        create_study(spec.name, direction=spec.direction, storage=backend, sampler=sampler, scheduler=scheduler,
+                     space=spec.space, heartbeat_interval=interval, attrs=attrs)
+        return
+    except DuplicatedStudyError:
+        pass
+    info = backend.get_study(spec.name)
+    mine = spec.attrs()
+    kept = [(key, info.attrs[key], mine[key]) for key in _KEPT if key in info.attrs]
+    if info.direction.value != spec.direction:
+        kept.append(("direction", info.direction.value, spec.direction))
+    if spec.space is not None:
+        kept.append(("space", info.space, spec.space.to_dict()))
+    if spec.heartbeat_interval is not None:
+        from zoomtune.study import stored_heartbeat
+
+        kept.append(("heartbeat_interval", stored_heartbeat(info.attrs), spec.heartbeat_interval))
+    for key, theirs, ours in kept:
+        if theirs != ours:
+            raise ConfigError(key, f"study {spec.name!r} in {backend.url} was created with {theirs!r}, and a study "
+                                   "keeps it (so that every worker runs it alike): put the old value back, or "
+                                   "give the file a new study name", ours, str(spec.source))
 
 
 def import_objective(target: str, folder: Path | None = None, source: str | None = None) -> Callable[..., Any]:
@@ -181,7 +286,8 @@ def parse_study(data: Any, source: Path) -> StudySpec:
     return StudySpec(name=data["study"], objective=data["objective"], source=source, direction=direction,
                      space=space, sampler=sampler, scheduler=scheduler,  # type: ignore[arg-type]
                      n_trials=_positive(data, "n_trials", int, where),
-                     timeout=_positive(data, "timeout", float, where), jobs=jobs, storage=storage, seed=seed)
+                     timeout=_positive(data, "timeout", float, where), jobs=jobs, storage=storage, seed=seed,
+                     heartbeat_interval=_positive(data, "heartbeat_interval", float, where))
 
 
 def load_study_file(path: str | Path) -> StudySpec:
@@ -200,7 +306,12 @@ def load_study_file(path: str | Path) -> StudySpec:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError("YAML", f"not valid YAML{at}: {problem}", None, str(source)) from None
-    return parse_study(data, source)
+    spec = parse_study(data, source)
+    if spec.sampler["name"] == "grid" and spec.space is None:  # refused now, before any study or trial exists
+        raise ConfigError("sampler", "grid needs a declared space: add a 'space:' section listing its parameters",
+                          "grid", str(source))
+    return spec
 
 
-__all__ = ["SAMPLERS", "SCHEDULERS", "StudySpec", "import_objective", "load_study_file", "parse_study"]
+__all__ = ["SAMPLERS", "SCHEDULERS", "SCHEDULER_SEED_ATTR", "OpenedStudy", "StudySpec", "import_objective",
+           "load_study_file", "open_study", "parse_study"]

@@ -1,35 +1,75 @@
 """The `zoomtune` command. Commands import the library lazily so `zoomtune --help` starts fast.
 
-User errors (any `ZoomtuneError`) print one line on stderr and exit with status 2.
+User errors (any `ZoomtuneError`) print one line on stderr and exit with status 2. Ctrl-C
+(SIGINT) and SIGTERM stop a run (its running trials end FAILED, cause INTERRUPTED, and its worker
+processes are stopped), print one line and exit with status 130 and 143.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from zoomtune.cli.common import CONTEXT_SETTINGS
+from zoomtune.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_STATUS_HELP,
+    EXIT_USER_ERROR,
+    remembered_study,
+)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """For the whole command, SIGTERM raises `Interrupted` as Ctrl-C raises KeyboardInterrupt, so a
+    trial running in this process (babysit, a one-job run) is told FAILED too, not only the trials
+    of `optimize`'s workers."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        from zoomtune.errors import Interrupted
+
+        raise Interrupted(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class ZoomtuneGroup(click.Group):
-    """A click group that turns user errors into one clear line and exit status 2."""
+    """A click group that turns user errors into one clear line and exit status 2, and an
+    interrupt into one line and exit status 130 (SIGINT) or 143 (SIGTERM)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from zoomtune.errors import ZoomtuneError
+        from zoomtune.errors import Interrupted, ZoomtuneError
 
         try:
-            return super().invoke(ctx)
+            with _sigterm_interrupts():
+                return super().invoke(ctx)
         except ZoomtuneError as error:
             click.secho(f"error: {error}", fg="red", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.secho("interrupted: finished trials are saved; `zoomtune status` shows them", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt as error:
+            name = error.signal_name if isinstance(error, Interrupted) else "SIGINT"
+            study = remembered_study(ctx) or "STUDY"
+            click.secho(f"interrupted by {name}: running trials are marked FAILED (interrupted); "
+                        f"`zoomtune resume {study}` continues", err=True)
+            ctx.exit(EXIT_SIGTERM if name == "SIGTERM" else EXIT_SIGINT)
 
 
-@click.group(cls=ZoomtuneGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(cls=ZoomtuneGroup, context_settings=CONTEXT_SETTINGS, epilog=EXIT_STATUS_HELP)
 @click.version_option(package_name="zoomtune")
 def cli() -> None:
     """Tune hyperparameters the way practitioners do: random on the right scale, coarse to fine."""

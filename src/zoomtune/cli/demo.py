@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
-
 from typing import TYPE_CHECKING
 
 import click
 
-from zoomtune.cli.common import DEFAULT_STORAGE, console, fmt_value, storage_option
+from zoomtune.cli.common import (
+    DEFAULT_STORAGE,
+    EXIT_STATUS_HELP,
+    RunTally,
+    console,
+    fmt_value,
+    remember_study,
+    storage_option,
+)
 
 if TYPE_CHECKING:
     from zoomtune.nn.datasets import Dataset
     from zoomtune.nn.recipes import MLPRecipe
+    from zoomtune.study import Study
 
 
 def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[MLPRecipe, Dataset]:
@@ -29,7 +37,7 @@ def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[MLPRecipe,
     return recipe, datasets.load(recipe.dataset)  # loaded before workers fork, so they share it
 
 
-@click.command()
+@click.command(epilog=EXIT_STATUS_HELP)
 @storage_option
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=4.0, show_default=True,
               help="Time to spend starting trials (running ones finish after it).")
@@ -38,14 +46,18 @@ def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[MLPRecipe,
               help="Epochs of a trial that is never stopped early (default 12).")
 @click.option("-n", "--n-trials", type=click.IntRange(min=1), default=None, help="Stop after this many trials.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampler seed.")
-@click.option("--quick", is_flag=True, help="A seconds-long run on the tiny digits dataset (for tests).")
+@click.option("--quick", is_flag=True, help="A seconds-long run on the tiny digits dataset (12 trials of at most 6 "
+                                            "epochs; for tests).")
+@click.option("-o", "--report", "report_path", type=click.Path(dir_okay=False, writable=True), default="report.html",
+              show_default=True, help="Where to write the HTML report of the run (needs the dashboard extra).")
 def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_trials: int | None, seed: int,
-         quick: bool) -> None:
-    """Tune a batch-norm MLP on Fashion-MNIST: coarse-to-fine on the right scales, ASHA, all cores, SQLite."""
+         quick: bool, report_path: str) -> None:
+    """Tune a batch-norm MLP on Fashion-MNIST: coarse-to-fine on the right scales, ASHA, all cores, SQLite;
+    print the best trial and write report.html."""
     from rich.table import Table
 
     from zoomtune.executors import resolve_jobs
-    from zoomtune.records import EventKind
+    from zoomtune.records import EventKind, ZoomPayload
     from zoomtune.samplers import CoarseToFineSampler
     from zoomtune.schedulers import ASHA
     from zoomtune.study import create_study
@@ -58,19 +70,28 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)
     study = create_study(name, direction="maximize", storage=url, scheduler=scheduler,
                          sampler=CoarseToFineSampler(seed=seed, round_size=6 if quick else 20))
-    out.print(f"[bold]zoomtune demo[/]: tuning a batch-norm MLP on {data.name} "
+    remember_study(name)
+    trials_wanted = n_trials if n_trials else (12 if quick else None)
+    rungs = [r for r in (scheduler.min_resource * scheduler.reduction_factor ** k for k in range(8))
+             if r < recipe.epochs]
+    words = [str(r) for r in rungs]
+    stops = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words) or "no epoch"
+    budget = f"{minutes:g} min budget" if trials_wanted is None else f"{trials_wanted} trials (at most {minutes:g} min)"
+    out.print(f"[bold]zoomtune demo{' --quick' if quick else ''}[/]: tuning a batch-norm MLP on {data.name} "
               f"({len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test), "
-              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at 2 and 6), {workers} workers, "
-              f"coarse-to-fine on log / log1m scales, {minutes:g} min budget")
+              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at {stops}), {workers} workers, "
+              f"coarse-to-fine on log / log1m scales, {budget}")
     started = time.monotonic()
-    study.optimize(recipe, n_trials=n_trials if n_trials else (12 if quick else None),
-                   timeout=minutes * 60, n_jobs=workers, show_progress_bar=True)
+    tally = RunTally()
+    study.optimize(recipe, n_trials=trials_wanted, timeout=minutes * 60, n_jobs=workers, show_progress_bar=True,
+                   callbacks=[tally])
     elapsed = time.monotonic() - started
+    tally.exit_if_nothing_completed(out, name)
     try:
         best = study.best_trial
-    except ValueError:
-        out.print("[red]no trial completed[/]: see `zoomtune status " + name + "`")
-        raise SystemExit(1) from None
+    except ValueError:  # only stopped trials: none trained to the end
+        out.print("[red]no trial trained to the end[/]: see `zoomtune status " + name + "`")
+        return
     trials = study.trials
     complete = [t for t in trials if t.state.value == "COMPLETE"]
     top = sorted(complete, key=lambda t: -t.value)[:5]  # type: ignore
@@ -88,5 +109,23 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
               f"({len(trials)} trials, {sum(len(t.intermediate_values) for t in trials)} epochs in {elapsed:.0f} s)")
     out.print("hyperparameters: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items()))
     for zoom in study.events(EventKind.ZOOM)[-1:]:
-        out.print(f"coarse to fine, round {zoom.payload['round']} searched: " + " or ".join(zoom.payload["described"]))
+        payload = zoom.payload
+        assert isinstance(payload, ZoomPayload)
+        out.print(f"coarse to fine, round {payload.round} searched: " + " or ".join(payload.described))
     out.print(f"results: study {name!r} in {url}; `zoomtune status {name} --best` lists every trial")
+    out.print(_write_report(study, report_path))
+
+
+def _write_report(study: Study, path: str) -> str:
+    """Write the study's HTML report; one line saying where, or why not (the dashboard extra is missing)."""
+    try:
+        from zoomtune.dashboard.assets import plotly_js_path
+        from zoomtune.report import write_report
+
+        ready = plotly_js_path() is not None
+    except ImportError:
+        ready = False
+    if not ready:
+        return ("no report written: the HTML report needs the dashboard extra (pip install 'zoomtune[dashboard]'); "
+                "then `zoomtune report STUDY`")
+    return f"report: {write_report(study, path)} (open it in a browser, no network needed)"

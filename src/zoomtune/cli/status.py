@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from zoomtune.cli.common import console, fmt_value, open_existing_storage, storage_option
+from zoomtune.cli.common import console, fmt_value, open_existing_storage, remember_study, storage_option
 
 
 @click.command()
@@ -20,11 +20,15 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     """List the studies in the storage, or the trials of STUDY."""
     from rich.table import Table
 
-    from zoomtune.records import EventKind, TrialState
+    from zoomtune.records import EventKind, TrialState, ZoomPayload
+    from zoomtune.study import load_study
 
     backend = open_existing_storage(storage)
     out = console()
     if study is None:
+        for summary in backend.list_studies():  # each with its own stored heartbeat interval
+            if summary.counts[TrialState.RUNNING]:
+                load_study(summary.name, backend).reap_stale_trials()
         table = Table(title=f"studies in {backend.url}")
         for column in ("study", "direction", "trials", "complete", "running", "failed", "stopped", "best"):
             table.add_column(column, justify="left" if column in ("study", "direction") else "right")
@@ -35,9 +39,8 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                           fmt_value(s.best_value))
         out.print(table)
         return
-    from zoomtune.study import load_study
-
-    loaded = load_study(study, backend)
+    remember_study(study)
+    loaded = load_study(study, backend)  # with the study's stored heartbeat interval
     loaded.reap_stale_trials()  # a trial whose worker died shows as FAILED, not RUNNING forever
     if tree:
         out.print(lineage_tree(loaded))
@@ -61,9 +64,11 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
     for zoom in loaded.events(EventKind.ZOOM):
-        boxes = " or ".join(zoom.payload.get("described", []))
-        out.print(f"coarse to fine: round {zoom.payload['round']} searched {fmt_value(boxes)} "
-                  f"(the best of {zoom.payload['n_trials']} trials, boxed)")
+        payload = zoom.payload
+        assert isinstance(payload, ZoomPayload)
+        boxes = " or ".join(payload.described)
+        out.print(f"coarse to fine: round {payload.round} searched {fmt_value(boxes)} "
+                  f"(the best of {payload.n_trials} trials, boxed)")
 
 
 def lineage_tree(study: Any) -> Any:
@@ -77,11 +82,11 @@ def lineage_tree(study: Any) -> Any:
         text = f"trial {node.number} {node.state.value} {fmt_value(node.value)}"
         if node.parent is not None:
             changed = ", ".join(f"{k}={fmt_value(v)}" for k, v in node.overrides.items())
-            text += f"  ← {node.reason or 'branch'}" + (f" at step {node.step}" if node.step is not None else "")
+            reason = node.reason.value if node.reason is not None else "branch"
+            text += f"  ← {reason}" + (f" from step {node.step}" if node.step is not None else " from scratch")
             text += f" ({changed})" if changed else ""
         for nudge in node.nudges:
-            change = ", ".join(f"{k} {fmt_value(nudge.payload['old'].get(k))}→{fmt_value(v)}"
-                               for k, v in nudge.payload["new"].items())
+            change = ", ".join(f"{k} {fmt_value(nudge.old.get(k))}→{fmt_value(v)}" for k, v in nudge.new.items())
             text += f"\n  nudged at step {nudge.step}: {change}"
         return text
 
