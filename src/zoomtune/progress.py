@@ -20,7 +20,7 @@ class TrialProgress:
         self.direction, self.total, self.started, self.enabled = direction, total, started, enabled
         self.timeout = timeout  # with no trial count, the bar measures the time budget instead
         self._start = time.monotonic()
-        self.counts = {state: 0 for state in TrialState}
+        self.counts = dict.fromkeys(TrialState, 0)
         self.best: TrialRecord | None = None
         self._bar: Any = None
         self._task: Any = None

@@ -387,7 +387,7 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                  load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None,
-                 heartbeat_interval: float | None | EllipsisType = ..., max_retries: int = 0,
+                 heartbeat_interval: float | EllipsisType | None = ..., max_retries: int = 0,
                  attrs: Mapping[str, Any] | None = None) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
 
@@ -419,7 +419,7 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
 def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
                scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None,
-               heartbeat_interval: float | None | EllipsisType = ..., max_retries: int = 0) -> Study:
+               heartbeat_interval: float | EllipsisType | None = ..., max_retries: int = 0) -> Study:
     """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none.
 
     By default it keeps the heartbeat interval the study was created with, and without a

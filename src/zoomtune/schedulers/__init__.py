@@ -6,4 +6,4 @@ from zoomtune.schedulers.hyperband import Hyperband
 from zoomtune.schedulers.median import MedianStopping
 from zoomtune.schedulers.pbt import PBT
 
-__all__ = ["ASHA", "Decision", "Hyperband", "MedianStopping", "PBT", "ScheduleContext", "Scheduler"]
+__all__ = ["ASHA", "PBT", "Decision", "Hyperband", "MedianStopping", "ScheduleContext", "Scheduler"]

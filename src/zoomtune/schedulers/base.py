@@ -44,7 +44,7 @@ class ScheduleContext:
     """
 
     direction: Direction
-    history: Callable[[], list[TrialRecord]] = field(default=lambda: [], repr=False)
+    history: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
     branch: Brancher = field(default=_cannot_branch, repr=False)
 
 
