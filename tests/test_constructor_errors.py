@@ -25,7 +25,7 @@ def bad_ints(minimum):
     return [minimum - 1, minimum + 0.5, float(minimum + 1), True, str(minimum + 1), NAN]
 
 
-BAD_SEEDS = [1.5, 0.0, True, False, "0", NAN, [0]]
+BAD_SEEDS = [1.5, 0.0, True, False, "0", NAN, [0], -1]
 BAD_UNIT = [-0.1, 1.1, NAN, INF, "0.5", True]  # for a number in [0, 1]; True is 1 but a bool
 
 # (class, field, bad values); every argument of every class appears here (see the completeness test).
@@ -114,7 +114,7 @@ def test_messages_read_as_the_template():
         (lambda: CoarseToFineSampler(margin=-1), "CoarseToFineSampler: margin: must be a finite number >= 0; got -1"),
         (lambda: TPESampler(prior_weight=0), "TPESampler: prior_weight: must be a finite number > 0; got 0"),
         (lambda: PBT(quantile="0.2"), "PBT: quantile: must be a number in (0, 0.5]; got '0.2'"),
-        (lambda: TPESampler(seed=True), "TPESampler: seed: must be an integer or None; got True"),
+        (lambda: TPESampler(seed=True), "TPESampler: seed: must be an integer >= 0 or None; got True"),
         (lambda: GridSampler(points=1), "GridSampler: points: must be an integer >= 2; got 1"),
         (lambda: MedianStopping(interval_steps=0), "MedianStopping: interval_steps: must be an integer >= 1; got 0"),
     ]
@@ -180,7 +180,7 @@ def test_the_helpers_word_every_rule_the_same_way():
          "X: f: must be a number in (0, 1); got 1"),
         (lambda: require_number("X", "f", 2, high=1), "X: f: must be a finite number <= 1; got 2"),
         (lambda: require_number("X", "f", INF), "X: f: must be a finite number; got inf"),
-        (lambda: require_seed("X", "1"), "X: seed: must be an integer or None; got '1'"),
+        (lambda: require_seed("X", "1"), "X: seed: must be an integer >= 0 or None; got '1'"),
     ]:
         with pytest.raises(ConfigError) as raised:
             call()
@@ -200,8 +200,8 @@ def spec(**fields):
     ({"name": "coarse_to_fine", "top_fraction": 1.5}, "CoarseToFineSampler: top_fraction: must be a number in "
                                                       "(0, 1]; got 1.5"),
     ({"name": "grid", "points": 1}, "GridSampler: points: must be an integer >= 2; got 1"),
-    ({"name": "random", "seed": "x"}, "RandomSampler: seed: must be an integer or None; got 'x'"),
-    ({"name": "sobol", "seed": 1.5}, "SobolSampler: seed: must be an integer or None; got 1.5"),
+    ({"name": "random", "seed": "x"}, "RandomSampler: seed: must be an integer >= 0 or None; got 'x'"),
+    ({"name": "sobol", "seed": 1.5}, "SobolSampler: seed: must be an integer >= 0 or None; got 1.5"),
 ])
 def test_study_file_sampler_option_errors_name_the_file(sampler, inner):
     with pytest.raises(ConfigError) as raised:

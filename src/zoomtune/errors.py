@@ -64,8 +64,10 @@ def _is_integer(value: Any) -> bool:
 
 
 def require_seed(owner: str, value: Any) -> int | None:
-    """`value` as an int, or None; else `ConfigError` ("Owner: seed: must be an integer or None; got ...")."""
-    require(value is None or _is_integer(value), owner, "seed", "must be an integer or None", value)
+    """`value` as an int >= 0, or None; else `ConfigError` ("Owner: seed: must be an integer >= 0 or None; got
+    ..."). NumPy's generators take no negative seed, so one is refused here rather than at the first trial."""
+    require(value is None or (_is_integer(value) and value >= 0), owner, "seed", "must be an integer >= 0 or None",
+            value)
     return None if value is None else int(value)
 
 
