@@ -213,7 +213,11 @@ class Trial:
     def _sample_context(self) -> SampleContext:
         study = self.study
         return SampleContext(self.number, study.direction, study.space, self.finished_trials, study.events,
-                             study.add_event)
+                             study.add_event, self._pending_trials)
+
+    def _pending_trials(self) -> list[TrialRecord]:
+        """The study's other RUNNING trials (what a sampler may treat as pending proposals)."""
+        return [t for t in self.study.get_trials((TrialState.RUNNING,)) if t.number != self.number]
 
     # -- reports and attributes --------------------------------------------------------------
     def report(self, value: float, step: int | None = None) -> None:

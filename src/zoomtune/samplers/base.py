@@ -34,8 +34,10 @@ class SampleContext:
     """What a sampler may look at when it proposes trial `number`.
 
     `history()` gives the finished (COMPLETE and STOPPED) trials, loaded once per trial;
-    `events(kind)` and `add_event(event)` read and write the study's events, so state that
-    must outlive one process (a coarse-to-fine round's box) lives in storage.
+    `pending()` the other RUNNING trials (with the parameters they have so far), so parallel
+    proposals need not collide; `events(kind)` and `add_event(event)` read and write the
+    study's events, so state that must outlive one process (a coarse-to-fine round's box)
+    lives in storage.
     """
 
     number: int
@@ -44,6 +46,7 @@ class SampleContext:
     history: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
     events: Callable[..., list[Event]] = field(default=_no_events, repr=False)
     add_event: Callable[[Event], None] = field(default=_drop_event, repr=False)
+    pending: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
 
 
 def inferred_space(history: list[TrialRecord]) -> Space | None:
