@@ -104,6 +104,11 @@ def test_sampling_with_2000_finished_trials_is_fast():
         dists = {n: distribution_from_dict(d.to_dict()) for n, d in SPACE.items()}
         history.append(TrialRecord(i, TrialState.COMPLETE, params, dists, value=bowl(params)))
     sampler = TPESampler(seed=0)
+    good, bad = sampler._observations(SPACE, history, Direction.MINIMIZE)
+    # what bounds the cost: the model holds at most max_observations trials, the good group
+    # ranked over the whole history, whatever the history's length
+    assert len(good) + len(bad) == sampler.max_observations == 300
+    assert max(t.value for t in good) <= min(t.value for t in history if t not in good)
     times = []
     for k in range(7):
         context = SampleContext(2000 + k, Direction.MINIMIZE, SPACE, lambda: history)
@@ -111,4 +116,6 @@ def test_sampling_with_2000_finished_trials_is_fast():
         point = sampler.sample(SPACE, context)
         times.append(time.perf_counter() - start)
         assert len(point) == len(SPACE) and all(0.0 <= u <= 1.0 for u in point)
-    assert min(times) < 0.020, times  # the best of 7: other work on a shared machine only adds time
+    # a loose bound (about 6 ms on a quiet 2-core machine; the README's table has the measured
+    # numbers): it catches an uncapped model (seconds), not a busy machine
+    assert min(times) < 0.25, times
