@@ -5,7 +5,8 @@ The README's names, all importable from here::
     from zoomtune.nn import BatchNorm1d, BatchNorm2d, BatchNormReLU2d, MLP, ConvNet, fit, datasets
 
 `fit` is the training loop (the function; it lives in `zoomtune.nn.training`), `datasets` the
-module of bundled datasets.
+module of bundled datasets, `Backend` the choice of batch-norm implementation (``Backend.AUTO``,
+``Backend.EAGER``; the layers also take the strings ``"auto"``/``"eager"``).
 """
 
 try:
@@ -18,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from zoomtune.nn import datasets
 from zoomtune.nn.batchnorm import (
+    Backend,
     BatchNorm,
     BatchNorm1d,
     BatchNorm2d,
@@ -31,6 +33,7 @@ from zoomtune.nn.training import OPTIMIZERS, FitResult, accuracy, fit, make_opti
 __all__ = [
     "MLP",
     "OPTIMIZERS",
+    "Backend",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",

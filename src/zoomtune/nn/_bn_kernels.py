@@ -18,7 +18,8 @@ before being added to the double partials).  Each kernel reads its inputs once p
 * backward: pass 1 accumulates Σdy and Σdy·(x - mean) (dy masked by out > 0 when
   fused), pass 2 writes dx = a·dy + b·(x - mean) + c with per-channel a, b, c.
 
-Environment: ``ZOOMTUNE_BN_BACKEND=eager`` disables these kernels; ``ZOOMTUNE_CACHE_DIR``
+Environment: ``ZOOMTUNE_BN_BACKEND=eager`` disables these kernels (``auto`` or unset: used; any
+other value raises ``ConfigError`` on first use); ``ZOOMTUNE_CACHE_DIR``
 picks the cache directory; ``CC`` picks the compiler.
 """
 
@@ -34,8 +35,13 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
+
+if TYPE_CHECKING:
+    from zoomtune.nn.batchnorm import Backend
 
 _SOURCE = r"""
 #include <stdint.h>
@@ -288,7 +294,16 @@ DEFINE_KERNELS(double, f64)
 """
 
 _lock = threading.Lock()
-_state: dict = {"tried": False, "lib": None, "error": None, "build_seconds": None}
+
+
+class _State(TypedDict):
+    tried: bool  # get() has run (built, loaded, or failed)
+    lib: ctypes.CDLL | None
+    error: str | None
+    build_seconds: float | None
+
+
+_state: _State = {"tried": False, "lib": None, "error": None, "build_seconds": None}
 
 
 def _flags() -> list[str]:
@@ -347,13 +362,24 @@ def _build() -> ctypes.CDLL:
     return lib
 
 
-def get():
+def env_backend() -> Backend:
+    """``$ZOOMTUNE_BN_BACKEND`` as a :class:`~zoomtune.nn.batchnorm.Backend` (unset or empty: ``AUTO``,
+    any case); a value that is not one raises ``ConfigError`` naming it and the choices."""
+    from zoomtune.nn.batchnorm import Backend  # batchnorm imports this module: looked up at call time
+
+    value = os.environ.get("ZOOMTUNE_BN_BACKEND", "").lower() or Backend.AUTO
+    return Backend.parse(value, "environment", "ZOOMTUNE_BN_BACKEND")
+
+
+def get() -> ctypes.CDLL | None:
     """Return the loaded kernel library, building it on first call; ``None`` if unavailable."""
     if _state["tried"]:
         return _state["lib"]
     with _lock:
         if not _state["tried"]:
-            if os.environ.get("ZOOMTUNE_BN_BACKEND", "").lower() == "eager":
+            from zoomtune.nn.batchnorm import Backend
+
+            if env_backend() is Backend.EAGER:
                 _state["error"] = "disabled by ZOOMTUNE_BN_BACKEND=eager"
             else:
                 t0 = time.perf_counter()
@@ -361,15 +387,14 @@ def get():
                     _state["lib"] = _build()
                     _state["build_seconds"] = time.perf_counter() - t0
                 except Exception as exc:  # noqa: BLE001 - never required: fall back to eager
-                    _state["error"] = f"{type(exc).__name__}: {exc}"
+                    error = _state["error"] = f"{type(exc).__name__}: {exc}"
                     warnings.warn("zoomtune.nn: fused batch-norm CPU kernels unavailable, using the "
-                                  f"eager PyTorch path ({_state['error'][:300]})", RuntimeWarning,
-                                  stacklevel=3)
+                                  f"eager PyTorch path ({error[:300]})", RuntimeWarning, stacklevel=3)
             _state["tried"] = True
     return _state["lib"]
 
 
-def info() -> dict:
+def info() -> dict[str, Any]:
     """Whether the kernels were built, the build/load time in seconds, and any error."""
     return {"loaded": _state["lib"] is not None, "build_seconds": _state["build_seconds"],
             "error": _state["error"]}
@@ -378,7 +403,7 @@ def info() -> dict:
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
-def supports(x: torch.Tensor, *others) -> bool:
+def supports(x: torch.Tensor, *others: torch.Tensor | None) -> bool:
     """True when ``x`` can go through these kernels (CPU, float32/64, contiguous, non-empty)
     and every tensor in ``others`` that is not None is a contiguous CPU tensor of x's dtype."""
     if not (x.dtype in _SUFFIX and x.device.type == "cpu" and x.is_contiguous() and x.numel()):
@@ -388,7 +413,7 @@ def supports(x: torch.Tensor, *others) -> bool:
                for t in others)
 
 
-def _ptr(t):
+def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
@@ -396,8 +421,9 @@ def _threads(numel: int) -> int:
     return 1 if numel < 65536 else max(1, torch.get_num_threads())
 
 
-def forward(lib, x, weight, bias, running_mean, running_var, momentum: float, eps: float,
-            relu: bool):
+def forward(lib: ctypes.CDLL, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+            running_mean: torch.Tensor | None, running_var: torch.Tensor | None, momentum: float, eps: float,
+            relu: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training-mode forward; returns (out, mean, inv_std).
 
     ``x``, ``weight``, ``bias`` and the running buffers must be contiguous, of x's dtype
@@ -416,7 +442,9 @@ def forward(lib, x, weight, bias, running_mean, running_var, momentum: float, ep
     return out, mean, invstd
 
 
-def backward(lib, dy, x, out, mean, invstd, weight, need_dx: bool, need_dw: bool, need_db: bool):
+def backward(lib: ctypes.CDLL, dy: torch.Tensor, x: torch.Tensor, out: torch.Tensor | None, mean: torch.Tensor,
+             invstd: torch.Tensor, weight: torch.Tensor | None, need_dx: bool, need_dw: bool,
+             need_db: bool) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Returns (dx, dweight, dbias); entries not asked for are None.  ``out`` (the saved
     output of the fused ReLU variant, else None) masks dy with out > 0."""
     N, C = x.shape[0], x.shape[1]
@@ -433,5 +461,9 @@ def backward(lib, dy, x, out, mean, invstd, weight, need_dx: bool, need_dw: bool
     return dx, dw, db
 
 
-_FWD = {torch.float32: lambda lib: lib.bn_fwd_f32, torch.float64: lambda lib: lib.bn_fwd_f64}
-_BWD = {torch.float32: lambda lib: lib.bn_bwd_f32, torch.float64: lambda lib: lib.bn_bwd_f64}
+# The entry point for a dtype (a ctypes function; restype int, 0 on success).
+_Kernel = Callable[..., int]
+_FWD: dict[torch.dtype, Callable[[ctypes.CDLL], _Kernel]] = {
+    torch.float32: lambda lib: lib.bn_fwd_f32, torch.float64: lambda lib: lib.bn_fwd_f64}
+_BWD: dict[torch.dtype, Callable[[ctypes.CDLL], _Kernel]] = {
+    torch.float32: lambda lib: lib.bn_bwd_f32, torch.float64: lambda lib: lib.bn_bwd_f64}

@@ -12,8 +12,6 @@ S = 1 (an (N, C) input) and along rows otherwise (each channel's plane is contig
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 try:  # pragma: no cover - only on machines with Triton and CUDA
@@ -38,12 +36,15 @@ def _blocks(C: int, S: int) -> tuple[int, int]:
 
 if triton is not None:  # pragma: no cover - compiled on a GPU machine only
 
+    # Annotations: every non-constexpr value inside a kernel is a `tl.tensor` (pointers and scalars
+    # too). Triton acts only on `tl.constexpr`; it evaluates the others as names too, so they must be
+    # triton.language attributes (`tl.tensor`), not other globals such as typing.Any.
     @triton.jit
-    def _offsets(r, c, C, S):
+    def _offsets(r: tl.tensor, c: tl.tensor, C: tl.tensor, S: tl.tensor) -> tl.tensor:
         return (r // S)[:, None] * C * S + c[None, :] * S + (r % S)[:, None]
 
     @triton.jit
-    def _grad(DY, OUT, off, mask, RELU: tl.constexpr):
+    def _grad(DY: tl.tensor, OUT: tl.tensor, off: tl.tensor, mask: tl.tensor, RELU: tl.constexpr) -> tl.tensor:
         """dy, masked by out > 0 when fused with ReLU (the mask is recomputed, never stored)."""
         g = tl.load(DY + off, mask=mask, other=0.0)
         if RELU:
@@ -51,9 +52,11 @@ if triton is not None:  # pragma: no cover - compiled on a GPU machine only
         return g
 
     @triton.jit
-    def _fwd_kernel(X, W, B, OUT, MEAN, INVSTD, RM, RV, R, C, S, eps, momentum, unbias,
+    def _fwd_kernel(X: tl.tensor, W: tl.tensor, B: tl.tensor, OUT: tl.tensor, MEAN: tl.tensor, INVSTD: tl.tensor,
+                    RM: tl.tensor, RV: tl.tensor, R: tl.tensor, C: tl.tensor, S: tl.tensor, eps: tl.tensor,
+                    momentum: tl.tensor, unbias: tl.tensor,
                     HAS_W: tl.constexpr, HAS_B: tl.constexpr, HAS_RUN: tl.constexpr, RELU: tl.constexpr,
-                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr) -> None:
         c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = c < C
         rows = tl.arange(0, BLOCK_R)
@@ -94,9 +97,10 @@ if triton is not None:  # pragma: no cover - compiled on a GPU machine only
             tl.store(RV + c, rv + momentum * (var * unbias - rv), mask=cmask)
 
     @triton.jit
-    def _bwd_kernel(DY, X, OUT, MEAN, INVSTD, W, DX, DW, DB, R, C, S,
+    def _bwd_kernel(DY: tl.tensor, X: tl.tensor, OUT: tl.tensor, MEAN: tl.tensor, INVSTD: tl.tensor, W: tl.tensor,
+                    DX: tl.tensor, DW: tl.tensor, DB: tl.tensor, R: tl.tensor, C: tl.tensor, S: tl.tensor,
                     HAS_W: tl.constexpr, RELU: tl.constexpr, NEED_DX: tl.constexpr,
-                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr) -> None:
         c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = c < C
         rows = tl.arange(0, BLOCK_R)
@@ -136,7 +140,7 @@ def _shape(x: torch.Tensor) -> tuple[int, int, int]:
 
 def forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
             running_mean: torch.Tensor | None, running_var: torch.Tensor | None, momentum: float, eps: float,
-            relu: bool) -> Any:
+            relu: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """(out, mean, inv_std), running statistics updated in place; None if the kernel failed to build."""
     n, c, s = _shape(x)
     rows = n * s
@@ -158,7 +162,8 @@ def forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | N
 
 
 def backward(dy: torch.Tensor, x: torch.Tensor, out: torch.Tensor | None, mean: torch.Tensor,
-             invstd: torch.Tensor, weight: torch.Tensor | None, need_dx: bool) -> tuple[Any, Any, Any] | None:
+             invstd: torch.Tensor, weight: torch.Tensor | None,
+             need_dx: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor] | None:
     """(dx or None, dγ, dβ); None if the kernel failed (the caller then runs the eager backward)."""
     n, c, s = _shape(x)
     dy = dy.contiguous()

@@ -17,25 +17,66 @@ one class serves every input dimension), and the fused :class:`BatchNormReLU1d` 
 Backends: on CPU, contiguous float32/float64 inputs go through small fused C kernels
 (:mod:`zoomtune.nn._bn_kernels`, compiled with the system C compiler on first use in
 about a second and cached).  Everything else, or when the kernels are unavailable, or
-``backend="eager"``/``ZOOMTUNE_BN_BACKEND=eager``, or under ``torch.compile``, runs the
-eager PyTorch implementation below, which computes the same maths on any device.
+``backend=Backend.EAGER`` (or the string ``"eager"``) / ``ZOOMTUNE_BN_BACKEND=eager``, or
+under ``torch.compile``, runs the eager PyTorch implementation below, which computes the same
+maths on any device.
 Double backward (gradients of gradients) is not supported in training mode.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from zoomtune.errors import ConfigError
 from zoomtune.nn import _bn_kernels
 
-__all__ = ["BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNormReLU1d", "BatchNormReLU2d",
+__all__ = ["Backend", "BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNormReLU1d", "BatchNormReLU2d",
            "batch_norm"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _ACTIVATIONS = (None, "relu")
-_BACKENDS = ("auto", "eager")
+
+
+class Backend(str, Enum):
+    """Which implementation batch norm runs (the ``backend`` argument; also ``$ZOOMTUNE_BN_BACKEND``).
+
+    ``AUTO``: the fused kernels (C on CPU, Triton on CUDA) for the inputs they take, else eager.
+    ``EAGER``: PyTorch ops only.  The strings ``"auto"`` and ``"eager"`` are accepted too:
+
+    >>> Backend.parse("eager", "BatchNorm1d") is Backend.EAGER
+    True
+    >>> Backend.parse("cuda", "BatchNorm1d")
+    Traceback (most recent call last):
+        ...
+    zoomtune.errors.ConfigError: BatchNorm1d: backend: must be one of 'auto', 'eager'; got 'cuda'
+    """
+
+    AUTO = "auto"
+    EAGER = "eager"
+
+    def __str__(self) -> str:  # "auto", on every Python version (3.11 changed str() of mixed-in enums)
+        return self.value
+
+    @classmethod
+    def parse(cls, value: Backend | str, owner: str, field: str = "backend") -> Backend:
+        """`value` (a member or its string) as a member; `ConfigError` naming it and the choices otherwise."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(repr(member.value) for member in cls)
+            raise ConfigError(field, f"must be one of {choices}", value, owner) from None
+
+
+# Hot-path comparisons use this alias: reading a member off an Enum class (`Backend.AUTO`) goes
+# through EnumType's attribute machinery (~0.2 µs on CPython 3.11), a module global does not.
+_AUTO = Backend.AUTO
 
 
 def _reduce_dims(x: Tensor) -> tuple[int, ...]:
@@ -49,7 +90,8 @@ def _channel_shape(x: Tensor) -> tuple[int, ...]:
 # ----------------------------------------------------------------------------------------
 # Eager maths: forward and its hand-derived backward, side by side.
 # ----------------------------------------------------------------------------------------
-def _eager_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, relu: bool):
+def _eager_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float,
+                   relu: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Returns (out, mean, inv_std, biased_var); the last three have shape (C,)."""
     dims, shape, m = _reduce_dims(x), _channel_shape(x), x.numel() // x.shape[1]
     # mean = Σx / M ; two passes (sum, then squared deviations): torch.var_mean over
@@ -72,7 +114,7 @@ def _eager_forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: f
 
 
 def _eager_backward(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv_std: Tensor,
-                    weight: Tensor | None, need_dx: bool):
+                    weight: Tensor | None, need_dx: bool) -> tuple[Tensor | None, Tensor, Tensor]:
     """Returns (dx, dγ, dβ).
 
     With x̂ = (x − mean)·inv_std, g = dy (masked by out > 0 when fused with ReLU):
@@ -108,7 +150,8 @@ class _BatchNormFunction(torch.autograd.Function):
     buffers in place (running = (1 − momentum)·running + momentum·batch, unbiased var)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, relu, use_kernel):
+    def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
+                running_var: Tensor | None, momentum: float, eps: float, relu: bool, use_kernel: bool) -> Tensor:
         if use_kernel and x.is_cuda:
             from zoomtune.nn import _bn_triton  # imports Triton, so only once a CUDA tensor shows up
 
@@ -132,7 +175,7 @@ class _BatchNormFunction(torch.autograd.Function):
         w = weight if weight is None or weight.dtype == compute else weight.to(compute)
         b = bias if bias is None or bias.dtype == compute else bias.to(compute)
         out, mean, inv_std, var = _eager_forward(xs, w, b, eps, relu)
-        if running_mean is not None:
+        if running_mean is not None and running_var is not None:  # both or neither (batch_norm checks)
             m = x.numel() // x.shape[1]
             running_mean.lerp_(mean.to(running_mean.dtype), momentum)
             running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
@@ -142,9 +185,12 @@ class _BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, dy):
+    def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, mean, inv_std, weight, out = ctx.saved_tensors
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+        dx: Tensor | None
+        dw: Tensor | None
+        db: Tensor | None
         if ctx.kernel == "triton":
             from zoomtune.nn import _bn_triton
 
@@ -153,8 +199,10 @@ class _BatchNormFunction(torch.autograd.Function):
                 dx, dw, db = grads
                 return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
         elif ctx.kernel:
-            dx, dw, db = _bn_kernels.backward(_bn_kernels.get(), dy, x, out, mean, inv_std,
-                                              weight, need_dx, need_dw, need_db)
+            lib = _bn_kernels.get()
+            if lib is None:  # cannot happen: forward ran these kernels, and get() keeps what it loaded
+                raise RuntimeError("batch-norm backward: the fused CPU kernels its forward used are gone")
+            dx, dw, db = _bn_kernels.backward(lib, dy, x, out, mean, inv_std, weight, need_dx, need_dw, need_db)
             return dx, dw, db, None, None, None, None, None, None
         compute = mean.dtype
         if x.dtype != compute:
@@ -172,13 +220,26 @@ class _BatchNormFunction(torch.autograd.Function):
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5, *, activation: str | None = None,
-               backend: str = "auto") -> Tensor:
+               backend: Backend | str = Backend.AUTO) -> Tensor:
     """Functional form, like ``torch.nn.functional.batch_norm`` (same argument order).
 
     ``momentum`` is the weight of the batch statistic in the running update
     (``running = (1 − momentum)·running + momentum·batch``); running buffers are updated
-    in place when ``training`` is true and they are given.
+    in place when ``training`` is true and they are given (both, or neither).  ``backend`` is a
+    :class:`Backend` or its string (``"auto"``, ``"eager"``).
     """
+    if not isinstance(backend, Backend):
+        backend = Backend.parse(backend, "batch_norm")
+    if training and (running_mean is None) is not (running_var is None):
+        raise ValueError("give both running_mean and running_var, or neither")
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, activation, backend)
+
+
+def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
+                bias: Tensor | None, training: bool, momentum: float, eps: float, activation: str | None,
+                backend: Backend) -> Tensor:
+    """`batch_norm` once its backend is a member and its buffers are both given or both None: what the
+    modules call (they convert their backend once, when it is set), so the per-call path checks neither."""
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
     relu = activation == "relu"
@@ -189,9 +250,10 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         if per_channel <= 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"shape {tuple(x.shape)}")
-        use_kernel = backend == "auto" and not torch.compiler.is_compiling()
-        return _BatchNormFunction.apply(x, weight, bias, running_mean, running_var,
-                                        float(momentum), float(eps), relu, use_kernel)
+        use_kernel = backend is _AUTO and not torch.compiler.is_compiling()
+        out: Tensor = _BatchNormFunction.apply(x, weight, bias, running_mean, running_var,
+                                               float(momentum), float(eps), relu, use_kernel)
+        return out
     if running_mean is None or running_var is None:
         raise ValueError("running_mean and running_var are required when training=False")
     # Eval: plain differentiable ops with the running statistics.
@@ -217,11 +279,19 @@ class _BatchNormBase(nn.Module):
     _ranks: tuple[int, ...] = ()
     _rank_text = "(N, C, *)"
     _fixed_activation: str | None = None
+    # Registered in __init__ (None when affine / track_running_stats is off), declared for the type checker.
+    weight: Tensor | None
+    bias: Tensor | None
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+    _backend: Backend  # read by forward; set (and converted from a string) through the `backend` property
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = _DEFAULT_MOMENTUM,
                  affine: bool = True, track_running_stats: bool = True, *,
                  beta: float | None = None, activation: str | None = None,
-                 backend: str = "auto", device=None, dtype=None) -> None:
+                 backend: Backend | str = Backend.AUTO, device: torch.device | str | int | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if momentum is not _DEFAULT_MOMENTUM and beta is not None:
             raise ValueError("give either momentum or beta, not both (momentum = 1 - beta); "
@@ -230,11 +300,9 @@ class _BatchNormBase(nn.Module):
             activation = self._fixed_activation
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        self.backend = backend  # converted once, by the property's setter: forward passes the member
         if int(num_features) != num_features or num_features < 1:
             raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        factory = {"device": device, "dtype": dtype}
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum: float | None = 0.1
@@ -245,18 +313,16 @@ class _BatchNormBase(nn.Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         self.activation = activation
-        self.backend = backend
         if affine:
-            self.weight = nn.Parameter(torch.empty(num_features, **factory))
-            self.bias = nn.Parameter(torch.empty(num_features, **factory))
+            self.weight = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
+            self.bias = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
-            self.register_buffer("running_var", torch.ones(num_features, **factory))
-            self.register_buffer("num_batches_tracked", torch.tensor(
-                0, dtype=torch.long, **{k: v for k, v in factory.items() if k != "dtype"}))
+            self.register_buffer("running_mean", torch.zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", torch.ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -264,10 +330,26 @@ class _BatchNormBase(nn.Module):
         self.reset_parameters()
 
     @staticmethod
-    def _check_momentum(momentum):
+    def _check_momentum(momentum: float | None) -> float | None:
         if momentum is not None and not (0.0 <= float(momentum) <= 1.0):
             raise ValueError(f"momentum must be in [0, 1] or None, got {momentum!r}")
         return None if momentum is None else float(momentum)
+
+    @property
+    def backend(self) -> Backend:
+        """The implementation this layer runs; assigning ``"auto"``/``"eager"`` (or a member) converts
+        and checks it there, once, so forward never does."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: Backend | str) -> None:
+        self._backend = Backend.parse(value, type(self).__name__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "backend" in state:  # pickled before Backend existed: the plain string, under its own name
+            state = {**state}
+            state["_backend"] = Backend.parse(state.pop("backend"), type(self).__name__)
+        super().__setstate__(state)
 
     @property
     def beta(self) -> float | None:
@@ -281,16 +363,18 @@ class _BatchNormBase(nn.Module):
         self.momentum = None if value is None else 1.0 - float(value)
 
     def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean.zero_()
-            self.running_var.fill_(1)
-            self.num_batches_tracked.zero_()
+        running_mean, running_var, count = self.running_mean, self.running_var, self.num_batches_tracked
+        if self.track_running_stats and running_mean is not None and running_var is not None and count is not None:
+            running_mean.zero_()
+            running_var.fill_(1)
+            count.zero_()
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            nn.init.ones_(self.weight)
-            nn.init.zeros_(self.bias)
+        weight, bias = self.weight, self.bias
+        if self.affine and weight is not None and bias is not None:
+            nn.init.ones_(weight)
+            nn.init.zeros_(bias)
 
     def _check_input(self, x: Tensor) -> None:
         if (self._ranks and x.dim() not in self._ranks) or x.dim() < 2:
@@ -305,15 +389,16 @@ class _BatchNormBase(nn.Module):
         self._check_input(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
+            count = self.num_batches_tracked  # read once (a buffer: nn.Module.__getattr__), only here
+            if count is not None:
+                count.add_(1)
+                if self.momentum is None:  # cumulative moving average
+                    factor = 1.0 / float(count)
         use_batch_stats = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats  # as torch: buffers to use/update
-        return batch_norm(x, self.running_mean if keep else None,
-                          self.running_var if keep else None, self.weight, self.bias,
-                          use_batch_stats, factor, self.eps, activation=self.activation,
-                          backend=self.backend)
+        return _batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None,
+                           self.weight, self.bias, use_batch_stats, factor, self.eps, self.activation,
+                           self._backend)
 
     def extra_repr(self) -> str:
         s = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -322,8 +407,9 @@ class _BatchNormBase(nn.Module):
             s += f", activation={self.activation!r}"
         return s
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
         version = local_metadata.get("version", None)
         key = prefix + "num_batches_tracked"
         if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
@@ -353,8 +439,10 @@ _CTOR_DOC = """
             ``.beta`` is a read/write property (``None`` when momentum is ``None``).
         activation: ``None`` or ``"relu"`` (fused BN + ReLU; the ReLU mask is recomputed
             from the saved output in backward instead of being stored).
-        backend: ``"auto"`` (fused C kernels for contiguous float32/64 CPU inputs when they
-            build, else eager) or ``"eager"`` (PyTorch ops only).
+        backend: :class:`Backend` ``AUTO`` (fused C kernels for contiguous float32/64 CPU
+            inputs when they build, Triton kernels for contiguous float32 CUDA inputs, else
+            eager) or ``EAGER`` (PyTorch ops only); the strings ``"auto"``/``"eager"`` work too.
+            ``.backend`` is the member (assigning a string converts it).
     """
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -154,14 +155,14 @@ def digits(seed: int = 0) -> Dataset:
     return _split("digits", x[rest], y[rest], x[test], y[test], n_test, seed, (1, 8, 8))
 
 
-DATASETS = {"fashion-mnist": fashion_mnist, "digits": digits}
+DATASETS: dict[str, Callable[..., Dataset]] = {"fashion-mnist": fashion_mnist, "digits": digits}
 
 
 def load(name: str, **kwargs: object) -> Dataset:
     """A dataset by name: "fashion-mnist" or "digits"."""
     if name not in DATASETS:
         raise DatasetNotFoundError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name](**kwargs)  # type: ignore[operator]
+    return DATASETS[name](**kwargs)
 
 
 __all__ = ["DATASETS", "FASHION_CLASSES", "Dataset", "DatasetNotFoundError", "digits", "fashion_mnist", "load"]

@@ -34,10 +34,10 @@ def _norm_and_activation(width: int, activation: str, batchnorm: bool, bn_beta: 
     """Batch norm (fused with ReLU when possible) and the activation after a bias-free layer."""
     if not batchnorm:
         return [ACTIVATIONS[activation]()]
-    options = {"beta": bn_beta} if bn_beta is not None else {}
+    # beta=None leaves batch norm's default running average (momentum 0.1)
     if activation == "relu":
-        return [(BatchNormReLU2d if two_d else BatchNormReLU1d)(width, **options)]
-    return [(BatchNorm2d if two_d else BatchNorm1d)(width, **options), ACTIVATIONS[activation]()]
+        return [(BatchNormReLU2d if two_d else BatchNormReLU1d)(width, beta=bn_beta)]
+    return [(BatchNorm2d if two_d else BatchNorm1d)(width, beta=bn_beta), ACTIVATIONS[activation]()]
 
 
 class MLP(nn.Sequential):
@@ -85,4 +85,4 @@ class ConvNet(nn.Sequential):
         super().__init__(*layers)
 
 
-__all__ = ["ACTIVATIONS", "ConvNet", "MLP"]
+__all__ = ["ACTIVATIONS", "MLP", "ConvNet"]

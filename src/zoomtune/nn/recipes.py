@@ -20,17 +20,38 @@ The space, each parameter on its right scale:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import torch
 
+from zoomtune.errors import ConfigError
 from zoomtune.nn.datasets import Dataset, load
 from zoomtune.nn.models import MLP
 from zoomtune.nn.training import fit
 
 if TYPE_CHECKING:
     from zoomtune.trial import Trial
+
+_C = TypeVar("_C", bool, int, str)
+
+
+class _OptimizerOptions(TypedDict, total=False):
+    """The optimizer's constants the recipe tunes (each only for the optimizers that have it)."""
+
+    momentum: float
+    beta1: float
+    beta2: float
+
+
+def _categorical(trial: Trial, name: str, choices: Sequence[_C], kind: type[_C]) -> _C:
+    """`trial.suggest_categorical(name, choices)`, checked to be a `kind` (an enqueued or branched trial can
+    hand back any value equal to a choice, e.g. 1 for True); `ConfigError` naming the value otherwise."""
+    value = trial.suggest_categorical(name, list(choices))
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    raise ConfigError(name, f"must be one of {list(choices)} (type {kind.__name__})", value, "MLPRecipe")
 
 
 @dataclass(frozen=True)
@@ -52,9 +73,9 @@ class MLPRecipe:
         return load(self.dataset)
 
     def __call__(self, trial: Trial) -> float:
-        optimizer = trial.suggest_categorical("optimizer", list(self.optimizers))
+        optimizer = _categorical(trial, "optimizer", self.optimizers, str)
         lr = trial.suggest_float("lr", 1e-4, 1e-1, scale="log")
-        options: dict[str, float] = {}
+        options: _OptimizerOptions = {}
         if optimizer == "sgd":
             options["momentum"] = trial.suggest_float("momentum", 0.8, 0.99, scale="log1m")
         if optimizer == "adam":
@@ -63,9 +84,9 @@ class MLPRecipe:
             options["beta2"] = trial.suggest_float("beta2", 0.99, 0.9999, scale="log1m")
         layers = trial.suggest_int("layers", 1, self.max_layers)
         units = trial.suggest_int("units", 64, 512, scale="log")
-        batch_size = trial.suggest_categorical("batch_size", [64, 128, 256, 512])
+        batch_size = _categorical(trial, "batch_size", [64, 128, 256, 512], int)
         lr_decay = trial.suggest_float("lr_decay", 0.0, 0.5)
-        batchnorm = trial.suggest_categorical("batchnorm", [True, False])
+        batchnorm = _categorical(trial, "batchnorm", [True, False], bool)
         bn_beta = trial.suggest_float("bn_beta", 0.9, 0.999, scale="log1m") if batchnorm else None
         data = self.data()
         torch.manual_seed(self.seed + trial.number)  # the same trial starts from the same weights in any worker
