@@ -7,11 +7,7 @@ processes are stopped), print one line and exit with status 130 and 143.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -26,37 +22,16 @@ from zoomtune.cli.common import (
 )
 
 
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """For the whole command, SIGTERM raises `Interrupted` as Ctrl-C raises KeyboardInterrupt, so a
-    trial running in this process (babysit, a one-job run) is told FAILED too, not only the trials
-    of `optimize`'s workers."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def interrupt(signum: int, _frame: object) -> None:
-        from zoomtune.errors import Interrupted
-
-        raise Interrupted(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 class ZoomtuneGroup(click.Group):
     """A click group that turns user errors into one clear line and exit status 2, and an
     interrupt into one line and exit status 130 (SIGINT) or 143 (SIGTERM)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from zoomtune.errors import Interrupted, ZoomtuneError
+        from zoomtune.executors import sigterm_interrupts  # for the whole command: babysit and one-job runs too
 
         try:
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 return super().invoke(ctx)
         except ZoomtuneError as error:
             click.secho(f"error: {error}", fg="red", err=True)
