@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
 from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
+from zoomtune.samplers.multi_fidelity import MultiFidelitySampler
 from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
 from zoomtune.space import Space
 
@@ -44,6 +45,20 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": 
                                                "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {"median": MedianStopping, "asha": ASHA, "hyperband": Hyperband,
                                                    "pbt": PBT}
+
+
+def _multi_fidelity(base: Any = "tpe", seed: int | None = None, **options: Any) -> Sampler:
+    """`sampler: {name: multi_fidelity, base: tpe, min_trials: 8}`; `base` may carry options
+    (`{name: gp, n_startup_trials: 5}`) and gets the seed."""
+    spec = {"name": base} if isinstance(base, str) else dict(base) if isinstance(base, Mapping) else {}
+    bases = [name for name in SAMPLERS if name not in ("grid", "multi_fidelity")]
+    if spec.get("name") not in bases:
+        raise ValueError(f"base must be one of {', '.join(bases)} (or a mapping with 'name' and options); got {base!r}")
+    return MultiFidelitySampler(SAMPLERS[spec.pop("name")](seed=seed, **spec), seed=seed, **options)
+
+
+SAMPLERS["multi_fidelity"] = _multi_fidelity
+
 _KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "scheduler",
          "space", "heartbeat_interval"}
 #: what a study keeps of its file, checked against the file when `zoomtune run` continues it
