@@ -20,6 +20,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     """List the studies in the storage, or the trials of STUDY."""
     from rich.table import Table
 
+    from zoomtune.importance import describe, importance
     from zoomtune.records import EventKind, TrialState, ZoomPayload
     from zoomtune.study import load_study
 
@@ -45,7 +46,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     if tree:
         out.print(lineage_tree(loaded))
         return
-    trials = loaded.trials
+    trials = everything = loaded.trials
     if sort_best:
         scored = [t for t in trials if t.value is not None]
         scored.sort(key=lambda t: t.value, reverse=loaded.direction.value == "maximize")  # type: ignore
@@ -63,6 +64,9 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                       *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
+    mattered = describe(importance(everything, loaded.direction))  # empty with too few complete trials
+    if mattered:
+        out.print(mattered, markup=False, highlight=False)
     for zoom in loaded.events(EventKind.ZOOM):
         payload = zoom.payload
         assert isinstance(payload, ZoomPayload)

@@ -125,6 +125,11 @@ function boxSpan(param, box) {
 
 function roundColour(r) { return ROUND_COLOURS[(r - 1 + ROUND_COLOURS.length) % ROUND_COLOURS.length]; }
 
+/** What a subplot's "importance" is (PED-ANOVA, computed by zoomtune.importance), shown on hover. */
+const IMPORTANCE_HELP = "PED-ANOVA importance: how much the best 10% of trials bunch up in this parameter<br>" +
+  "compared with all complete trials (all parameters sum to 1). Unlike a correlation,<br>" +
+  "it sees a parameter whose best value lies inside its range.";
+
 /** Each parameter against the objective on its own scale, one subplot each, zoom boxes as bands. */
 export function paramsFigure(study) {
   const cols = study.trials, all = scoredIndices(study), idx = thin(study, all, MAX_POINTS), params = study.params;
@@ -142,6 +147,7 @@ export function paramsFigure(study) {
     layout[`yaxis${ax}`] = {domain: [y0, y1], anchor: `x${ax}`, title: {text: col === 0 ? "objective" : ""}};
     const importance = study.importance[param.name];
     annotations.push({text: `<b>${plotText(param.name)}</b>  importance ${fmt(importance)}`, showarrow: false,
+                      hovertext: IMPORTANCE_HELP,
                       xref: "paper", yref: "paper", x: (x0 + x1) / 2, y: y1, yanchor: "bottom", xanchor: "center"});
     const values = cols.params[param.name];
     const use = idx.filter((i) => values[i] !== null && values[i] !== undefined);
