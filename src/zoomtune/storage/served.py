@@ -39,7 +39,7 @@ logger = logging.getLogger("zoomtune")
 
 SERVED_METHODS = frozenset(Storage.__abstractmethods__)  # what a client may call: the interface, not close()
 THREAD_PREFIX = "zoomtune-storage-server"  # every thread a server starts is named so
-_JOIN_S = 5.0  # how long closing waits for each thread
+_JOIN_S = 30.0  # how long closing waits at most for each thread (a loaded machine can be slow)
 
 
 def portable(error: BaseException) -> BaseException:
@@ -125,7 +125,7 @@ class StorageServer:
                                           name=f"{THREAD_PREFIX}-{self.address[1]}-conn-{self._count}")
                 self._connections.add(conn)
                 self._threads.add(thread)
-            thread.start()
+                thread.start()  # under the lock: close() never sees a thread it cannot join
 
     def _serve(self, conn: Connection) -> None:
         try:
