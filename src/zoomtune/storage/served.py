@@ -66,7 +66,7 @@ class StorageServer:
         self._lock = threading.Lock()
         self._closed = False
         self._connections: set[Connection] = set()
-        self._threads: set[threading.Thread] = set()
+        self._threads: list[threading.Thread] = []  # every connection's thread, joined on close
         self._count = 0
         host, port = self.address
         self.storage = ServedStorage(self.address, self._authkey,
@@ -124,7 +124,8 @@ class StorageServer:
                 thread = threading.Thread(target=self._serve, args=(conn,), daemon=True,
                                           name=f"{THREAD_PREFIX}-{self.address[1]}-conn-{self._count}")
                 self._connections.add(conn)
-                self._threads.add(thread)
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
                 thread.start()  # under the lock: close() never sees a thread it cannot join
 
     def _serve(self, conn: Connection) -> None:
@@ -149,7 +150,6 @@ class StorageServer:
         finally:
             with self._lock:
                 self._connections.discard(conn)
-                self._threads.discard(threading.current_thread())
             conn.close()
 
     def _call(self, request: Any) -> tuple[str, Any]:
