@@ -6,8 +6,8 @@ objective: objectives:quadratic   # module:function, the module found beside thi
 direction: minimize
 n_trials: 50                      # the study's total; optional: timeout (seconds), jobs, storage, seed,
                                   # heartbeat_interval (seconds, default 30)
-sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, grid (points: 5,
-                                  # needs a space)
+sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, gp, grid
+                                  # (points: 5, needs a space)
 scheduler: {name: asha, min_resource: 1}   # optional early stopping: median, asha, hyperband, pbt
 space:                            # optional: declared parameters, sampled before the objective runs
   lr: {type: float, low: 1e-4, high: 1, scale: log}
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
-from zoomtune.samplers import CoarseToFineSampler, GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
+from zoomtune.samplers import (CoarseToFineSampler, GPSampler, GridSampler, RandomSampler, Sampler, SobolSampler,
+                               TPESampler)
 from zoomtune.samplers.multi_fidelity import MultiFidelitySampler
 from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
 from zoomtune.space import Space
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from zoomtune.study import Study
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler,
-                                               "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler}
+                                               "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler,
+                                               "gp": GPSampler}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {"median": MedianStopping, "asha": ASHA, "hyperband": Hyperband,
                                                    "pbt": PBT}
 
