@@ -272,6 +272,7 @@ class Results:
     floor: dict[str, float] = field(default_factory=dict)  # problem -> regret floor
     stopped: str = ""  # why the run ended early, if it did
     reused: int = 0  # runs read back from the --cache file
+    cached_seconds: dict[tuple[str, str, int], float] = field(default_factory=dict)  # their wall times
 
 
 def run_seed(problem: Problem, sampler: str, seed: int,
@@ -406,6 +407,7 @@ def run_all(problems: list[Problem], samplers: list[str], res: Results, jobs: in
         if (name, sampler, seed) in cached:
             collect(name, sampler, seed, cached[name, sampler, seed], fresh=False)
     res.reused = sum((t[0], t[1], t[2]) in cached for t in tasks)
+    res.cached_seconds = {(t[0], t[1], t[2]): cached[t[0], t[1], t[2]][1] for t in tasks if (t[0], t[1], t[2]) in cached}
     tasks = [t for t in tasks if (t[0], t[1], t[2]) not in cached]
     if res.reused:
         print(f"  {res.reused} runs read from {cache}", file=sys.stderr, flush=True)
@@ -696,7 +698,10 @@ def main() -> None:
                        summary_rows), ""])
     elapsed = time.perf_counter() - started
     settings = "\n".join([
-        f"runtime:  {elapsed:.0f} s (tables loaded in {t_load:.1f} s); {seeds} seeds (0..{seeds - 1}) per (problem, "
+        f"runtime:  {elapsed:.0f} s (tables loaded in {t_load:.1f} s)"
+        + (f" in this start, plus {res.reused} runs read back from the cache (see the NOTE below; their sampler "
+           f"wall time was {sum(res.cached_seconds.values()):.0f} s)" if res.reused else "")
+        + f"; {seeds} seeds (0..{seeds - 1}) per (problem, "
         f"sampler), every sampler on the same seeds; each run goes to {max(budgets)} trials and the regret after "
         f"{', '.join(map(str, budgets))} trials is read from it (the samplers do not know the budget); every run "
         + ("in this process, one at a time" if args.jobs <= 1 else f"in {args.jobs} worker processes at a time "
@@ -723,8 +728,9 @@ def main() -> None:
         + ", ".join(f"{p.name} {fmt(res.floor[p.name])}" for p in problems) + ".", "",
         CAVEATS,
         *([f"\nNOTE: {res.stopped}."] if res.stopped else []),
-        *([f"\nNOTE: {res.reused} of the runs were read back from {args.cache} (an earlier, interrupted start; "
-            "their times are those it measured)."] if res.reused else []),
+        *([f"\nNOTE: {res.reused} of the runs were read back from {args.cache}, finished by an earlier start with "
+            "the same budgets (the runtime above leaves them out; their times in Cost are those measured then)."]
+          if res.reused else []),
         *(f"\nNOTE: column {s} skipped: {why}" for s, why in res.missing.items()),
         *(f"\nNOTE: {s} failed on {n}: {why}" for (n, s), why in res.failed.items()), ""])
     problems_text = ["Problems:", ""] + [f"- {p.name} ({p.kind}, {len(p.params)} parameters): {p.note}"
