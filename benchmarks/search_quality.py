@@ -406,8 +406,8 @@ def run_all(problems: list[Problem], samplers: list[str], res: Results, jobs: in
     for name, sampler, seed, *_ in tasks:
         if (name, sampler, seed) in cached:
             collect(name, sampler, seed, cached[name, sampler, seed], fresh=False)
-    res.reused = sum((t[0], t[1], t[2]) in cached for t in tasks)
-    res.cached_seconds = {(t[0], t[1], t[2]): cached[t[0], t[1], t[2]][1] for t in tasks if (t[0], t[1], t[2]) in cached}
+    res.cached_seconds = {key: cached[key][1] for key in ((t[0], t[1], t[2]) for t in tasks) if key in cached}
+    res.reused = len(res.cached_seconds)
     tasks = [t for t in tasks if (t[0], t[1], t[2]) not in cached]
     if res.reused:
         print(f"  {res.reused} runs read from {cache}", file=sys.stderr, flush=True)
