@@ -5,10 +5,11 @@
     python benchmarks/search_quality.py --problems all --seeds 5          # the whole catalogue (many hours)
     python benchmarks/search_quality.py --seeds 3 --budgets 20,60 --problems conditional,noisy --samplers zt,TPE
 
-The default full run is one problem per kind, 2 seeds, to 150 trials, 2 processes: about 35-40 minutes
-on 2 idle cores, nearly all of it Optuna's GPSampler (about 2 CPU-seconds per trial by 150 trials,
-some 300 CPU-seconds per 150-trial run; zoomtune's GP about 40). `--seeds`, `--budgets`, `--problems`
-(kinds or names), `--samplers`, `--jobs` and `--max-minutes` size it otherwise.
+The default full run is one problem per kind, 4 seeds, to 150 trials, 2 processes: about 30 minutes
+on 2 idle cores (one seed of it took 7.6 minutes), four fifths of it Optuna's GPSampler (0.8 s per
+trial on average over a 150-trial run, 0.3-1.8 s by problem; zoomtune's GP 0.14 s). On a loaded
+machine expect two to four times that. `--seeds`, `--budgets`, `--problems` (kinds or names),
+`--samplers`, `--jobs`, `--max-minutes` and `--cache` (resume) size it otherwise.
 
 Every (problem, sampler, seed) runs in this process, all samplers on the same seeds, each run once
 to the largest budget; the regret after 20 and 60 trials is read from the same runs (best so far),
@@ -75,9 +76,9 @@ ZT_SAMPLERS = ["zt Grid", "zt Random", "zt Sobol", "zt CoarseToFine", "zt TPE", 
 OPTUNA_SAMPLERS = ["Optuna Random", "Optuna TPE", "Optuna TPE group", "Optuna GP", "Optuna CMA-ES"]
 SAMPLERS = ZT_SAMPLERS + OPTUNA_SAMPLERS
 
-# The problems of a default full run: one per kind, sized so that 2 seeds to 150 trials take about 35-40
-# minutes on 2 idle cores (Optuna's GP costs ~2 CPU-s per trial by 150 trials here, ~300 CPU-s per run).
-# `--problems all` runs the whole catalogue of benchmarks/_problems.py (25 problems: hours).
+# The problems of a default full run: one per kind. One seed of them to 150 trials took 7.6 minutes on
+# 2 idle cores (2 processes), so the default 4 seeds take about 30. `--problems all` runs the whole
+# catalogue of benchmarks/_problems.py (25 problems: hours).
 DEFAULT_PROBLEMS = ["coupled valley (7-d)", "HPOLib protein_structure", "NB201 cifar100", "variable depth (cond.)",
                     "HPOBench kc1 (noisy)", "embedded Branin (25-d)"]
 QUICK_PROBLEMS = ["lr-beta (6-d)", "NB201 cifar10", "optimizer branches (cond.)", "noisy Hartmann-6 (σ 0.2)"]
@@ -293,12 +294,24 @@ def run_seed(problem: Problem, sampler: str, seed: int,
 _WORKER_PROBLEMS: dict[str, Problem] = {}
 
 
+_BLAS_LIMIT: list[Any] = []  # keeps threadpoolctl's limiter alive
+
+
 def _set_threads(threads: int) -> None:
+    """torch's and the BLAS libraries' threads per process (zoomtune's GP already holds BLAS to one
+    thread while it proposes; this gives Optuna's GP and everything else the same)."""
     try:
         import torch
     except ImportError:
-        return
-    torch.set_num_threads(threads)
+        pass
+    else:
+        torch.set_num_threads(threads)
+    if not _BLAS_LIMIT:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return
+        _BLAS_LIMIT.append(threadpool_limits(limits=threads))
 
 
 def _worker_init() -> None:
@@ -618,7 +631,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 4 problems, 2 seeds, budget 20 (< 2 min), prints only")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per (problem, sampler) (default 2; quick 2)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per (problem, sampler) (default 4; quick 2)")
     parser.add_argument("--budgets", default=None, help="comma-separated trial budgets (default 20,60,150; quick 20)")
     parser.add_argument("--problems", default=None,
                         help="'all' (the whole catalogue) or comma-separated filters: a kind (" + ", ".join(KINDS)
@@ -629,7 +642,7 @@ def main() -> None:
                         help="runs in parallel, one process each (default: 2, or 1 on a 1-CPU machine; "
                              "--jobs 1 runs everything in this process)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per process (Optuna's GP uses torch; default 1)")
+                        help="torch and BLAS threads per process (BLAS via threadpoolctl when installed; default 1)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="start no run after this many minutes; report the problems that finished")
     parser.add_argument("--cache", default=None,
@@ -637,7 +650,7 @@ def main() -> None:
                              "with the same budgets (resume a run cut short; only for unchanged code)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {os.path.relpath(DOC)}")
     args = parser.parse_args()
-    seeds = args.seeds or 2
+    seeds = args.seeds or (2 if args.quick else 4)
     budgets = sorted({int(b) for b in (args.budgets or ("20" if args.quick else "20,60,150")).split(",")})
     started = time.perf_counter()
 
@@ -705,7 +718,8 @@ def main() -> None:
         f"sampler), every sampler on the same seeds; each run goes to {max(budgets)} trials and the regret after "
         f"{', '.join(map(str, budgets))} trials is read from it (the samplers do not know the budget); every run "
         + ("in this process, one at a time" if args.jobs <= 1 else f"in {args.jobs} worker processes at a time "
-           "(the wall times below include their contention)") + f"; torch on {args.threads} thread(s)", "",
+           "(the wall times below include their contention)")
+        + f"; torch and BLAS on {args.threads} thread(s) per process", "",
         "## Settings", "",
         "Samplers: zoomtune GridSampler (k points per numeric dimension, the smallest k ≥ 3 whose grid holds the "
         f"largest budget, {max(budgets)}; a seeded permutation of the lattice), RandomSampler, SobolSampler, "
@@ -737,7 +751,7 @@ def main() -> None:
                                          for p in problems] + [""]
     timing = "\n".join(["## Cost", "", "Time per sampler, all problems and seeds (sampler, study and objective; the "
                         "objectives cost microseconds). Wall time depends on what else the machine runs; CPU time "
-                        "is the process's own (torch's threads included):", "", report.timing(), ""])
+                        "is the process's own (all its threads):", "", report.timing(), ""])
     body = "\n".join([settings, *problems_text, summary, *parts, timing])
     print(body)
     if not args.quick and not args.no_write and not res.stopped:
