@@ -26,19 +26,13 @@ use_repo_src()
 
 import numpy as np  # noqa: E402
 
-from zoomtune.records import Direction, TrialRecord, TrialState  # noqa: E402
+from zoomtune.records import Direction, TrialRecord  # noqa: E402
 from zoomtune.samplers import GPSampler, SampleContext  # noqa: E402
-from zoomtune.testing.sampler_suite import SPACE, bowl  # noqa: E402
+from zoomtune.testing.sampler_suite import SPACE, bowl, random_history  # noqa: E402
 
 
 def history(n: int, seed: int = 0) -> list[TrialRecord]:
-    rng = np.random.default_rng(seed)
-    dists = dict(SPACE.items())
-    out = []
-    for i in range(n):
-        params = SPACE.from_unit(list(rng.random(len(SPACE))))
-        out.append(TrialRecord(i, TrialState.COMPLETE, params, dists, value=bowl(params)))
-    return out
+    return random_history(SPACE, n, bowl, seed)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.samplers import GPSampler, RandomSampler, SampleContext
 from zoomtune.samplers import _gp_math as gpm
 from zoomtune.studyfile import SAMPLERS
-from zoomtune.testing.sampler_suite import SPACE, SamplerConformance, bowl
+from zoomtune.testing.sampler_suite import SPACE, SamplerConformance, bowl, random_history
 
 
 class TestGPConformance(SamplerConformance):
@@ -23,15 +23,6 @@ class TestGPConformance(SamplerConformance):
     def make_sampler(self, seed):
         return GPSampler(seed=seed, n_startup_trials=4, n_candidates=128)
 
-
-def synthetic_history(space, n, objective, seed=0):
-    rng = np.random.default_rng(seed)
-    dists = dict(space.items())
-    out = []
-    for i in range(n):
-        params = space.from_unit(list(rng.random(len(space))))
-        out.append(TrialRecord(i, TrialState.COMPLETE, params, dists, value=objective(params)))
-    return out
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +39,7 @@ def context(number, history, pending=(), direction=Direction.MINIMIZE, space=SPA
 # -- the sampler ------------------------------------------------------------------------------
 
 def test_same_seed_and_history_give_the_same_point_whatever_the_sampler_did_before():
-    history = synthetic_history(SPACE, 20, bowl)
+    history = random_history(SPACE, 20, bowl)
     fresh = GPSampler(seed=7).sample(SPACE, context(20, history))
     used = GPSampler(seed=7)
     used.sample(SPACE, context(15, history[:15]))  # a fit on other data first
@@ -63,7 +54,7 @@ def test_pending_trials_make_consecutive_proposals_differ():
     def objective(p):
         return (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2
 
-    history = synthetic_history(space, 15, objective, seed=1)
+    history = random_history(space, 15, objective, seed=1)
     sampler = GPSampler(seed=0)
     first = sampler.sample(space, context(15, history, space=space))
     params = space.from_unit(first)
@@ -84,7 +75,7 @@ def test_startup_points_then_model_and_tiny_spaces_start_sooner():
     assert GPSampler(n_startup_trials=0).n_startup(SPACE) == 2
     # before the GP: the Sobol sequence's point `number`
     sobol = zt.samplers.SobolSampler(seed=3)
-    history = synthetic_history(SPACE, 4, bowl)
+    history = random_history(SPACE, 4, bowl)
     assert GPSampler(seed=3).sample(SPACE, context(4, history)) == sobol.sample(SPACE, context(4, history))
 
 
@@ -112,7 +103,7 @@ def test_long_histories_are_modelled_on_a_subset_keeping_the_best():
     def objective(p):
         return (p["x"] - 0.8) ** 2 + (p["y"] - 0.1) ** 2
 
-    history = synthetic_history(space, 400, objective, seed=2)
+    history = random_history(space, 400, objective, seed=2)
     sampler = GPSampler(seed=0, max_history=40)
     x = np.array([space.to_unit(t.params) for t in history])
     y = np.array([t.value for t in history])
@@ -123,7 +114,7 @@ def test_long_histories_are_modelled_on_a_subset_keeping_the_best():
 
 
 def test_a_used_sampler_pickles_and_proposes_alike():
-    history = synthetic_history(SPACE, 12, bowl)
+    history = random_history(SPACE, 12, bowl)
     sampler = GPSampler(seed=1, n_candidates=128)
     first = sampler.sample(SPACE, context(12, history))
     sampler.sample(SPACE, context(3, history[:3]))  # the Sobol start-up engine too

@@ -6,7 +6,10 @@ trials (with a declared space and define-by-run), different seeds giving differe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 import zoomtune as zt
 from zoomtune.samplers.base import Sampler
@@ -27,6 +30,19 @@ def bowl(params: dict[str, Any]) -> float:
     return float((math.log10(params["lr"]) + 2) ** 2 + (math.log10(1 - params["beta"]) + 2) ** 2
                  + (math.log2(params["units"]) - 7) ** 2 / 4 + (params["layers"] - 2) ** 2 / 4
                  + (0.0 if params["act"] == "relu" else 0.5))
+
+
+def random_history(space: zt.Space, n: int, objective: Callable[[dict[str, Any]], float],
+                   seed: int = 0) -> list[zt.TrialRecord]:
+    """`n` COMPLETE trials at seeded uniform points of `space`, valued by `objective`: a history to
+    hand a sampler without running a study."""
+    rng = np.random.default_rng(seed)
+    dists = dict(space.items())
+    out = []
+    for i in range(n):
+        params = space.from_unit(list(rng.random(len(space))))
+        out.append(zt.TrialRecord(i, zt.TrialState.COMPLETE, params, dists, value=objective(params)))
+    return out
 
 
 def define_by_run(trial: zt.Trial) -> float:
