@@ -335,18 +335,60 @@ def snap(u: np.ndarray, n_choices: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Region:
+    """A box the acquisition is maximised in: `low` / `high` per dimension in the unit cube (numeric
+    dimensions; a categorical one's entries are ignored) and, per categorical dimension, the choice
+    indices allowed (all when absent)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    allowed: dict[int, np.ndarray]
+
+    @classmethod
+    def whole(cls, n_choices: np.ndarray) -> Region:
+        d = len(n_choices)
+        return cls(np.zeros(d), np.ones(d), {})
+
+    def choices(self, j: int, n_choices: int) -> np.ndarray:
+        """The choice indices allowed in categorical dimension `j`."""
+        return self.allowed.get(j, np.arange(n_choices))
+
+    def place(self, u: np.ndarray, n_choices: np.ndarray) -> np.ndarray:
+        """Points of [0, 1]^d mapped into the region, internal form (categorical columns: indices)."""
+        out = self.low + np.asarray(u, dtype=float) * (self.high - self.low)
+        for j in np.flatnonzero(n_choices):
+            allowed = self.choices(j, int(n_choices[j]))
+            out[:, j] = allowed[np.minimum((u[:, j] * len(allowed)).astype(int), len(allowed) - 1)]
+        return out
+
+    def clip(self, x: np.ndarray, n_choices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Points (internal form) moved into the region: numeric coordinates clipped, a categorical
+        choice that is not allowed redrawn among the allowed ones."""
+        out = np.array(x, dtype=float)
+        num = n_choices == 0
+        out[:, num] = np.clip(out[:, num], self.low[num], self.high[num])
+        for j in np.flatnonzero(n_choices):
+            allowed = self.choices(j, int(n_choices[j]))
+            bad = ~np.isin(out[:, j], allowed)
+            out[bad, j] = rng.choice(allowed, int(bad.sum()))
+        return out
+
+
 def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
-                    n_candidates: int, n_polish: int) -> np.ndarray:
-    """The point (internal form) with the largest log EI found: scrambled Sobol candidates plus
-    `starts` (points near the best trials), the best `n_polish` polished by L-BFGS-B over the numeric
-    dimensions, then each categorical dimension of the winner tried at every choice."""
+                    n_candidates: int, n_polish: int, region: Region | None = None) -> np.ndarray:
+    """The point (internal form) with the largest log EI found in `region` (default the whole cube):
+    scrambled Sobol candidates plus `starts` (points near the best trials), the best `n_polish`
+    polished by L-BFGS-B over the numeric dimensions, then each categorical dimension of the winner
+    tried at every allowed choice."""
     from scipy.stats import qmc
 
     d = len(n_choices)
+    region = region or Region.whole(n_choices)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Sobol balance warning when n_candidates is not a power of 2
         sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_candidates)
-    candidates = np.vstack([snap(sobol, n_choices), starts])
+    candidates = np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)])
     scores = log_ei(*gp.posterior(candidates), best)
     order = np.argsort(-scores, kind="stable")
     picked: list[int] = []
@@ -366,11 +408,12 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
                 value, grad = log_ei_grad(gp, x[None, :], best)
                 return -float(value[0]), -grad[0]
 
-            result = minimize(objective, point[num], jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(num),
+            bounds = list(zip(region.low[num], region.high[num], strict=True))
+            result = minimize(objective, point[num], jac=True, method="L-BFGS-B", bounds=bounds,
                               options={"maxiter": 50})
             if np.isfinite(result.fun) and -result.fun > score:
                 point = point.copy()
-                point[num] = np.clip(result.x, 0.0, 1.0)
+                point[num] = np.clip(result.x, region.low[num], region.high[num])
                 score = -float(result.fun)
             polished.append((score, point))
         results = polished
@@ -378,8 +421,9 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     for _ in range(2):  # coordinate search over the categorical dimensions of the winner
         changed = False
         for j in np.flatnonzero(n_choices):
-            trial = np.repeat(point[None, :], n_choices[j], axis=0)
-            trial[:, j] = np.arange(n_choices[j])
+            allowed = region.choices(j, int(n_choices[j]))
+            trial = np.repeat(point[None, :], len(allowed), axis=0)
+            trial[:, j] = allowed
             values = log_ei(*gp.posterior(trial), best)
             k = int(np.argmax(values))
             if values[k] > score + 1e-12:
@@ -389,5 +433,5 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     return np.asarray(point)
 
 
-__all__ = ["GP", "Params", "fit", "log_ei", "log_ei_grad", "log_h", "maximize_log_ei", "neg_log_posterior",
+__all__ = ["GP", "Params", "Region", "fit", "log_ei", "log_ei_grad", "log_h", "maximize_log_ei", "neg_log_posterior",
            "one_blas_thread", "pair_terms", "scaled_r2", "snap"]
