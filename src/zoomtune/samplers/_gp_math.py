@@ -358,9 +358,9 @@ class Region:
         """Points of [0, 1]^d mapped into the region, internal form (categorical columns: indices)."""
         out = self.low + np.asarray(u, dtype=float) * (self.high - self.low)
         for j in np.flatnonzero(n_choices):
-            allowed = self.choices(j, int(n_choices[j]))
+            allowed = self.choices(int(j), int(n_choices[j]))
             out[:, j] = allowed[np.minimum((u[:, j] * len(allowed)).astype(int), len(allowed) - 1)]
-        return out
+        return np.asarray(out)
 
     def clip(self, x: np.ndarray, n_choices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Points (internal form) moved into the region: numeric coordinates clipped, a categorical
@@ -369,7 +369,7 @@ class Region:
         num = n_choices == 0
         out[:, num] = np.clip(out[:, num], self.low[num], self.high[num])
         for j in np.flatnonzero(n_choices):
-            allowed = self.choices(j, int(n_choices[j]))
+            allowed = self.choices(int(j), int(n_choices[j]))
             bad = ~np.isin(out[:, j], allowed)
             out[bad, j] = rng.choice(allowed, int(bad.sum()))
         return out
@@ -421,7 +421,7 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     for _ in range(2):  # coordinate search over the categorical dimensions of the winner
         changed = False
         for j in np.flatnonzero(n_choices):
-            allowed = region.choices(j, int(n_choices[j]))
+            allowed = region.choices(int(j), int(n_choices[j]))
             trial = np.repeat(point[None, :], len(allowed), axis=0)
             trial[:, j] = allowed
             values = log_ei(*gp.posterior(trial), best)
