@@ -45,7 +45,7 @@ from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.space import Categorical, Distribution, Int, Space
 
 if TYPE_CHECKING:
-    from zoomtune.samplers._gp_math import Params
+    from zoomtune.samplers._gp_math import Params, Region
 
 _OWNER = "GPSampler"
 
@@ -103,12 +103,25 @@ class GPSampler(Sampler):
         x, y = history_points(space, context.history(), context.direction)
         if len(y) < self.n_startup(space):
             return self._startup.sample(space, context)
+        return self._propose(space, context, x, y, None)
+
+    def propose_in(self, space: Space, context: SampleContext, region: Region | None) -> list[float]:
+        """The GP's proposal (unit cube) with the acquisition maximised inside `region` (the whole cube
+        when None), from however many finished trials there are (at least two): what a sampler that
+        chooses regions itself (model-guided coarse-to-fine) asks for."""
+        x, y = history_points(space, context.history(), context.direction)
+        require(len(y) >= 2, _OWNER, "history", "needs at least 2 finished trials in the space to fit a GP", len(y))
+        return self._propose(space, context, x, y, region)
+
+    def _propose(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
+                 region: Region | None) -> list[float]:
         from zoomtune.samplers import _gp_math as gpm
 
         with gpm.one_blas_thread():
-            return self._propose(space, context, x, y)
+            return self._propose_unlocked(space, context, x, y, region)
 
-    def _propose(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray) -> list[float]:
+    def _propose_unlocked(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
+                          region: Region | None) -> list[float]:
         from zoomtune.samplers import _gp_math as gpm
 
         rng = self.rng(context.number, "gp")
@@ -127,7 +140,7 @@ class GPSampler(Sampler):
         else:
             gp = gpm.GP(x, ys, is_cat, params)
         point = gpm.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
-                                    self.n_candidates, self.n_polish)
+                                    self.n_candidates, self.n_polish, region)
         return [(float(u) + 0.5) / k if k else min(1.0, max(0.0, float(u))) for u, k in zip(point, n_choices,
                                                                                               strict=True)]
 
