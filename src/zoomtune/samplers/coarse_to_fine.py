@@ -1,50 +1,141 @@
-"""Coarse to fine: sample the whole cube, find where the best trials lie, zoom in, repeat.
+"""Coarse to fine with a model: trust-region boxes in the unit cube, the GP proposing inside them.
 
-Trials are grouped in rounds of `round_size` by trial number. Round 0 samples the whole unit
-cube at random. At the start of each later round, the best `top_fraction` of the finished
-trials (`top_fraction` of a round's size, at least three) are boxed in unit-cube coordinates,
-so `log` and `log1m` parameters zoom on their own scale; each box is widened by `margin` of
-its width on both sides, categorical parameters keep only the choices the best trials use,
-and when the best trials form two separate clusters each gets its own box. The round's boxes
-are stored in the study as a ZOOM event, so every worker process samples the same boxes and a
-report can say "round 2 searched lr in [3e-3, 4e-2]". A share `explore` of every later round
-still samples the whole cube, so a wrong zoom can recover.
+Trials are grouped in rounds of `round_size` by trial number. Round 0 searches the whole cube:
+Sobol points, then the GP's proposals once it has enough trials (`GPSampler.n_startup`). Each
+later round searches the boxes stored for it in a ZOOM event; they are in unit-cube coordinates,
+so `log` and `log1m` parameters zoom on their own scale. A trial's box is fixed by its number
+(round robin), except a seeded share `explore` of the trials, which the GP proposes in the whole
+cube so that a wrong box can recover. Inside a box the GP maximises expected improvement over
+the box (`GPSampler.propose_in`); until the GP has enough trials a box is sampled uniformly.
+
+The boxes are trust regions (TuRBO, Eriksson et al. 2019), one per basin:
+
+- round 1 boxes the best `top_fraction` of a round's size (at least three) of the finished trials:
+  each box is centred on its best trial, each numeric side is the spread of those trials on that
+  parameter widened by `margin` on both sides (at least `min_width`; so the box is long where the
+  good trials disagree and short where they agree), each categorical parameter keeps the choices
+  they use; when they form two separate clusters (and `max_boxes` > 1) each gets its own box;
+- at the start of every later round each box is updated from the previous round's box and the
+  finished trials that round assigned to it, replayed in number order: a trial that beats the
+  box's best (by 0.1 %) is a success, any other a failure; `grow_after` successes in a row double
+  every side (a categorical parameter admits twice as many choices, the best-scoring ones first),
+  `shrink_after` failures in a row (default max(4, number of parameters), as in TuRBO) halve them;
+  the box is then re-centred on the best trial inside it;
+- a box restarts, refitted as in round 1 to the best trials outside every box, when it
+  collapses (every numeric side under `min_width` and one choice per categorical parameter),
+  when it has the same best trial as an earlier box, or, for the box whose best is worst, when
+  the study's best trial lies outside every box.
+
+What is stored, per round and box (`ZoomPayload.boxes`): "unit" (bounds) and "choices" (as
+before, what the dashboard draws), "centre" and "width" (the numeric sides before clipping to
+the cube), "successes" / "failures" (the counters in a row), and "change" / "why" (new, grew,
+shrank, kept or restarted, and the counts that made it so). A round's boxes are a function of the
+previous round's stored boxes and the history when the round's first trial is proposed; the first
+stored event of a round wins, so every worker searches the same boxes (a trial of the previous
+round that finishes later still enters the GP and the box's best, but not the counters).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoomtune.errors import require_int, require_number
 from zoomtune.records import Event, EventKind, ZoomPayload
 from zoomtune.samplers.base import SampleContext, Sampler, history_points
+from zoomtune.samplers.gp import GPSampler
 from zoomtune.space import Categorical, Space
 
-Box = dict[str, Any]  # {"unit": {name: [lo, hi]}, "choices": {name: [index, ...]}}
+if TYPE_CHECKING:
+    from zoomtune.samplers._gp_math import Region
+
+_OWNER = "CoarseToFineSampler"
+_MAX_WIDTH = 2.0  # a side this long covers the whole range from any centre
+_MARGIN = 1e-3  # an improvement smaller than this share of the best value is no success (TuRBO's)
 
 
-def _fit_box(points: np.ndarray, space: Space, margin: float, min_width: float) -> Box:
-    """The widened bounding box of `points`, categorical dimensions as the set of indices used."""
-    unit: dict[str, list[float]] = {}
-    choices: dict[str, list[int]] = {}
+@dataclass
+class _Box:
+    """A trust region: numeric centre and sides (unit cube), allowed choices, and its counters."""
+
+    centre: dict[str, float]
+    width: dict[str, float]
+    choices: dict[str, list[int]]
+    successes: int = 0
+    failures: int = 0
+    change: str = "new"
+    why: str = ""
+    bounds: dict[str, list[float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bounds = {name: [max(0.0, c - self.width[name] / 2), min(1.0, c + self.width[name] / 2)]
+                       for name, c in self.centre.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Box:
+        """A stored box; one stored before boxes had a centre gets its bounds' middle and length."""
+        unit = data.get("unit", {})
+        centre = data.get("centre") or {name: (lo + hi) / 2 for name, (lo, hi) in unit.items()}
+        width = data.get("width") or {name: hi - lo for name, (lo, hi) in unit.items()}
+        return cls(dict(centre), dict(width), {k: list(v) for k, v in data.get("choices", {}).items()},
+                   int(data.get("successes", 0)), int(data.get("failures", 0)), str(data.get("change", "new")),
+                   str(data.get("why", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.bounds, "choices": self.choices, "centre": self.centre, "width": self.width,
+                "successes": self.successes, "failures": self.failures, "change": self.change, "why": self.why}
+
+    def contains(self, points: np.ndarray, space: Space) -> np.ndarray:
+        """Which rows of `points` (unit cube) lie in the box; a parameter the box lacks is unconstrained."""
+        inside = np.ones(len(points), dtype=bool)
+        for j, (name, dist) in enumerate(space.items()):
+            if name in self.bounds:
+                lo, hi = self.bounds[name]
+                inside &= (points[:, j] >= lo - 1e-12) & (points[:, j] <= hi + 1e-12)
+            elif name in self.choices and isinstance(dist, Categorical):
+                inside &= np.isin(_indices(points[:, j], len(dist.choices)), self.choices[name])
+        return inside
+
+    def region(self, space: Space) -> Region:
+        from zoomtune.samplers._gp_math import Region  # SciPy, only once a box is searched
+
+        low, high, allowed = np.zeros(len(space)), np.ones(len(space)), {}
+        for j, name in enumerate(space):
+            if name in self.bounds:
+                low[j], high[j] = self.bounds[name]
+            elif name in self.choices:
+                allowed[j] = np.array(self.choices[name])
+        return Region(low, high, allowed)
+
+    def collapsed(self, space: Space, min_width: float) -> bool:
+        return (all(w < min_width for w in self.width.values())
+                and all(len(self.choices.get(name, [0, 1])) == 1 for name, d in space.items()
+                        if isinstance(d, Categorical)))
+
+
+def _indices(column: np.ndarray, n: int) -> np.ndarray:
+    return np.asarray(np.minimum(n - 1, (column * n).astype(int)))
+
+
+def _fit_box(points: np.ndarray, space: Space, margin: float, min_width: float) -> _Box:
+    """The box around `points` (best first): centred on the first, each side the widened spread."""
+    centre, width, choices = {}, {}, {}
     for j, (name, dist) in enumerate(space.items()):
         column = points[:, j]
         if isinstance(dist, Categorical):
-            n = len(dist.choices)
-            choices[name] = sorted({min(n - 1, int(u * n)) for u in column})
+            choices[name] = sorted({int(i) for i in _indices(column, len(dist.choices))})
             continue
-        lo, hi = float(column.min()), float(column.max())
-        pad = max(margin * (hi - lo), (min_width - (hi - lo)) / 2, 0.0)
-        unit[name] = [max(0.0, lo - pad), min(1.0, hi + pad)]
-    return {"unit": unit, "choices": choices}
+        centre[name] = float(column[0])
+        width[name] = min(_MAX_WIDTH, max(min_width, (1 + 2 * margin) * float(column.max() - column.min())))
+    return _Box(centre, width, choices)
 
 
-def _volume(box: Box) -> float:
-    return float(math.prod(hi - lo for lo, hi in box["unit"].values()))
+def _volume(box: _Box) -> float:
+    return float(math.prod(hi - lo for lo, hi in box.bounds.values()))
 
 
 def _two_clusters(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -67,7 +158,7 @@ def _two_clusters(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return (a, b) if min(len(a), len(b)) >= 2 else None
 
 
-def describe_box(box: Box, space: Space) -> str:
+def describe_box(box: dict[str, Any], space: Space) -> str:
     """A box in the parameters' own values: "lr in [0.003, 0.04], act in {relu}"."""
     parts = []
     for name, dist in space.items():
@@ -80,7 +171,7 @@ def describe_box(box: Box, space: Space) -> str:
 
 
 class CoarseToFineSampler(Sampler):
-    """Random in the whole space, then denser and denser around the best trials.
+    """The whole cube first, then trust-region boxes around the best trials, the GP proposing inside.
 
     >>> import zoomtune as zt
     >>> study = zt.create_study(sampler=CoarseToFineSampler(seed=0, round_size=10))
@@ -92,15 +183,18 @@ class CoarseToFineSampler(Sampler):
     uses_history = True
 
     def __init__(self, seed: int | None = None, round_size: int = 15, top_fraction: float = 0.2,
-                 margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02) -> None:
+                 margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02,
+                 grow_after: int = 3, shrink_after: int | None = None) -> None:
         super().__init__(seed)
-        owner = "CoarseToFineSampler"
-        self.round_size: int = require_int(owner, "round_size", round_size, 2)
-        self.top_fraction = require_number(owner, "top_fraction", top_fraction, 0, 1, low_open=True)
-        self.margin = require_number(owner, "margin", margin, 0)
-        self.explore = require_number(owner, "explore", explore, 0, 1, high_open=True)
-        self.max_boxes: int = require_int(owner, "max_boxes", max_boxes, 1)
-        self.min_width = require_number(owner, "min_width", min_width, 0, 1)
+        self.round_size: int = require_int(_OWNER, "round_size", round_size, 2)
+        self.top_fraction = require_number(_OWNER, "top_fraction", top_fraction, 0, 1, low_open=True)
+        self.margin = require_number(_OWNER, "margin", margin, 0)
+        self.explore = require_number(_OWNER, "explore", explore, 0, 1, high_open=True)
+        self.max_boxes: int = require_int(_OWNER, "max_boxes", max_boxes, 1)
+        self.min_width = require_number(_OWNER, "min_width", min_width, 0, 1)
+        self.grow_after: int = require_int(_OWNER, "grow_after", grow_after, 1)
+        self.shrink_after: int | None = require_int(_OWNER, "shrink_after", shrink_after, 1, or_none=True)
+        self._gp = GPSampler(self.seed)
 
     def n_top(self, n_finished: int) -> int:
         """How many of the best trials a box is fitted to: `top_fraction` of a round, at least 3."""
@@ -109,49 +203,171 @@ class CoarseToFineSampler(Sampler):
     def round_of(self, number: int) -> int:
         return number // self.round_size
 
-    def boxes_for(self, space: Space, context: SampleContext) -> list[Box] | None:
-        """The boxes of this trial's round: read from the study, or fitted now and stored."""
+    def box_of(self, number: int, n_boxes: int) -> int | None:
+        """The box trial `number` searches, or None for the whole cube (a seeded share `explore`)."""
+        return None if self.uniform(number, "c2f:explore") < self.explore else number % n_boxes
+
+    def boxes_for(self, space: Space, context: SampleContext) -> list[dict[str, Any]] | None:
+        """The boxes of this trial's round: read from the study, or made now and stored."""
         round_ = self.round_of(context.number)
         if round_ == 0:
             return None
+        stored = self._stored(space, context, round_)
+        if stored is not None:
+            return stored
+        points, values = history_points(space, context.history(), context.direction)
+        if len(values) < 2:
+            return None
+        previous = self._stored(space, context, round_ - 1)
+        if previous is None:
+            boxes = self._first_boxes(space, points, values)
+        else:
+            numbers = self._numbers(space, context)
+            boxes = self._updated([_Box.from_dict(b) for b in previous], space, points, values, numbers, round_ - 1)
+        dicts = [b.to_dict() for b in boxes]
+        context.add_event(Event(ZoomPayload(
+            round=round_, names=sorted(space), boxes=dicts, n_trials=len(values),
+            best=float(-values.min() if context.direction.value == "maximize" else values.min()),
+            described=[describe_box(b, space) for b in dicts])))
+        return self._stored(space, context, round_)
+
+    @staticmethod
+    def _stored(space: Space, context: SampleContext, round_: int) -> list[dict[str, Any]] | None:
         names = sorted(space)
         for event in context.events(EventKind.ZOOM):  # the first stored box of a round wins
             zoom = event.payload
             if isinstance(zoom, ZoomPayload) and zoom.round == round_ and zoom.names == names:
                 return list(zoom.boxes)
-        points, values = history_points(space, context.history(), context.direction)
-        if len(values) < 2:
-            return None
-        top = points[np.argsort(values, kind="stable")[:self.n_top(len(values))]]
-        boxes = [_fit_box(top, space, self.margin, self.min_width)]
+        return None
+
+    @staticmethod
+    def _numbers(space: Space, context: SampleContext) -> np.ndarray:
+        """The trial numbers of the rows `history_points` returns, in the same order."""
+        return np.array([t.number for t in context.history()
+                         if len(history_points(space, [t], context.direction)[1])], dtype=int)
+
+    def _top(self, points: np.ndarray, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """The best `n_top` of the rows in `keep`, best first."""
+        order = [i for i in np.argsort(values, kind="stable") if keep[i]]
+        return points[order[:self.n_top(len(values))]]
+
+    def _first_boxes(self, space: Space, points: np.ndarray, values: np.ndarray) -> list[_Box]:
+        """Round 1: the best trials boxed, one box per cluster when they form two."""
+        top = self._top(points, values, np.ones(len(values), dtype=bool))
+        box = _fit_box(top, space, self.margin, self.min_width)
         split = _two_clusters(top) if self.max_boxes > 1 and len(space) else None
         if split is not None:
             pair = [_fit_box(part, space, self.margin, self.min_width) for part in split]
-            if sum(_volume(b) for b in pair) < 0.5 * _volume(boxes[0]):
-                boxes = pair
-        context.add_event(Event(ZoomPayload(
-            round=round_, names=names, boxes=boxes, n_trials=len(values),
-            best=float(-values.min() if context.direction.value == "maximize" else values.min()),
-            described=[describe_box(b, space) for b in boxes])))
-        return self.boxes_for(space, context)
+            if sum(_volume(b) for b in pair) < 0.5 * _volume(box):
+                return pair
+        return [box]
+
+    def _updated(self, boxes: list[_Box], space: Space, points: np.ndarray, values: np.ndarray,
+                 numbers: np.ndarray, last_round: int) -> list[_Box]:
+        """The boxes of the round after `last_round`, from its boxes and the trials it assigned them."""
+        start = last_round * self.round_size
+        shrink_after = self.shrink_after or max(4, len(space))
+        ranks = self._choice_ranks(space, points, values)
+        new: list[_Box] = []
+        for k, box in enumerate(boxes):
+            inside = box.contains(points, space)
+            before = inside & (numbers < start)
+            best = float(values[before].min()) if before.any() else math.inf
+            successes, failures, grew, shrank = box.successes, box.failures, 0, 0
+            for i in np.argsort(numbers):
+                n = int(numbers[i])
+                if not start <= n < start + self.round_size or self.box_of(n, len(boxes)) != k or not inside[i]:
+                    continue
+                if values[i] < best - _MARGIN * abs(best):
+                    successes, failures = successes + 1, 0
+                else:
+                    successes, failures = 0, failures + 1
+                best = min(best, float(values[i]))
+                if successes >= self.grow_after:
+                    successes, grew = 0, grew + 1
+                elif failures >= shrink_after:
+                    failures, shrank = 0, shrank + 1
+            factor = 2.0 ** (grew - shrank)
+            centre_row = int(np.flatnonzero(inside)[np.argmin(values[inside])]) if inside.any() else None
+            centre = ({name: float(points[centre_row, j]) for j, name in enumerate(space) if name in box.centre}
+                      if centre_row is not None else box.centre)
+            width = {name: min(_MAX_WIDTH, w * factor) for name, w in box.width.items()}
+            choices = {}
+            for j, name in enumerate(space):
+                if name in box.choices:
+                    n = len(ranks[name])
+                    own = None if centre_row is None else int(_indices(points[centre_row, j:j + 1], n)[0])
+                    choices[name] = self._rescaled(box.choices[name], factor, ranks[name], own)
+            change = "grew" if factor > 1 else "shrank" if factor < 1 else "kept"
+            why = (f"{grew} x {self.grow_after} improvements in a row, {shrank} x {shrink_after} failures in a row"
+                   if grew or shrank else f"{successes} improvements / {failures} failures in a row so far")
+            new.append(_Box(centre, width, choices, successes, failures, change, why))
+        return self._restarted(new, space, points, values)
+
+    def _restarted(self, boxes: list[_Box], space: Space, points: np.ndarray, values: np.ndarray) -> list[_Box]:
+        """`boxes` with the collapsed, duplicated and worst-when-the-best-is-elsewhere ones refitted."""
+        reasons: dict[int, str] = {}
+        bests: list[tuple[float, int]] = []
+        for k, box in enumerate(boxes):
+            inside = box.contains(points, space)
+            best_row = int(np.flatnonzero(inside)[np.argmin(values[inside])]) if inside.any() else -1
+            if box.collapsed(space, self.min_width):
+                reasons[k] = f"collapsed (every side under {self.min_width:g})"
+            elif best_row >= 0 and any(best_row == b for _, b in bests):
+                reasons[k] = "same best trial as an earlier box"
+            bests.append((float(values[best_row]) if best_row >= 0 else math.inf, best_row))
+        if not any(box.contains(points[[int(np.argmin(values))]], space)[0] for box in boxes):
+            worst = max((k for k in range(len(boxes)) if k not in reasons), key=lambda k: bests[k][0], default=None)
+            if worst is not None:
+                reasons[worst] = "the best trial lies outside every box"
+        for k, reason in sorted(reasons.items()):
+            outside = ~np.any([b.contains(points, space) for b in boxes], axis=0)
+            top = self._top(points, values, outside)
+            if len(top):
+                box = _fit_box(top, space, self.margin, self.min_width)
+            else:  # every trial is in a box: search the whole cube
+                box = _Box(dict.fromkeys(boxes[k].centre, 0.5), dict.fromkeys(boxes[k].centre, _MAX_WIDTH),
+                           {name: list(range(len(d.choices))) for name, d in space.items()
+                            if isinstance(d, Categorical)})
+            box.change, box.why = "restarted", reason
+            boxes[k] = box
+        return boxes
+
+    @staticmethod
+    def _choice_ranks(space: Space, points: np.ndarray, values: np.ndarray) -> dict[str, list[int]]:
+        """Each categorical parameter's choices, best first by the best value seen with them (untried last)."""
+        ranks = {}
+        for j, (name, dist) in enumerate(space.items()):
+            if isinstance(dist, Categorical):
+                n = len(dist.choices)
+                column = _indices(points[:, j], n)
+                best = [float(values[column == i].min()) if (column == i).any() else math.inf for i in range(n)]
+                ranks[name] = sorted(range(n), key=lambda i: (best[i], i))
+        return ranks
+
+    @staticmethod
+    def _rescaled(allowed: list[int], factor: float, ranks: list[int], centre: int | None) -> list[int]:
+        """`allowed` with `factor` times as many choices (at least one): the centre's, then the best ranked,
+        of the allowed ones when shrinking, of all when growing."""
+        count = min(len(ranks), max(1, math.ceil(len(allowed) * factor)))
+        pool = ranks if factor > 1 else [i for i in ranks if i in allowed]
+        first = [centre] if centre is not None else []
+        return sorted(list(dict.fromkeys(first + pool))[:count])
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        rng = self.rng(context.number, "coarse-to-fine")
         boxes = self.boxes_for(space, context)
-        if boxes is None or rng.random() < self.explore:
+        if boxes is None:  # round 0: Sobol points, then the GP in the whole cube
+            return self._gp.sample(space, context)
+        k = self.box_of(context.number, len(boxes))
+        region = None if k is None else _Box.from_dict(boxes[k]).region(space)
+        if len(history_points(space, context.history(), context.direction)[1]) >= self._gp.n_startup(space):
+            return self._gp.propose_in(space, context, region)
+        rng = self.rng(context.number, "coarse-to-fine")
+        if region is None:
             return [float(u) for u in rng.random(len(space))]
-        box = boxes[int(rng.integers(len(boxes)))]
-        point = []
-        for name, dist in space.items():
-            if name in box["unit"]:
-                lo, hi = box["unit"][name]
-                point.append(float(lo + (hi - lo) * rng.random()))
-            elif name in box["choices"]:
-                allowed = box["choices"][name]
-                point.append((allowed[int(rng.integers(len(allowed)))] + 0.5) / len(dist.choices))  # type: ignore
-            else:
-                point.append(float(rng.random()))
-        return point
+        n_choices = np.array([len(d.choices) if isinstance(d, Categorical) else 0 for d in space.values()])
+        point = region.place(rng.random((1, len(space))), n_choices)[0]
+        return [(float(u) + 0.5) / k if k else float(u) for u, k in zip(point, n_choices, strict=True)]
 
     def sample_one(self, name: str, dist: Any, context: SampleContext) -> float:
         return self.uniform(context.number, name)
