@@ -2,14 +2,113 @@ import math
 
 import numpy as np
 
+import pytest
+
 import zoomtune as zt
+from zoomtune.records import Direction, Event, ZoomPayload
 from zoomtune.samplers import CoarseToFineSampler, RandomSampler
-from zoomtune.testing.sampler_suite import SPACE, bowl, define_by_run
+from zoomtune.samplers.base import SampleContext
+from zoomtune.testing.sampler_suite import SPACE, SamplerConformance, bowl, define_by_run
+
+XY = zt.Space(x=zt.Float(0.0, 1.0), y=zt.Float(0.0, 1.0))  # unit coordinates are the values
 
 
+def trial(number, x, y, value):
+    return zt.TrialRecord(number, zt.TrialState.COMPLETE, {"x": x, "y": y}, dict(XY.items()), value=value)
 
 
-from zoomtune.testing.sampler_suite import SamplerConformance  # noqa: E402
+def stored_box(width, successes=0, failures=0):
+    """Round 1's ZOOM event: one box centred on (0.5, 0.5), both sides `width`."""
+    box = {"unit": {n: [0.5 - width / 2, 0.5 + width / 2] for n in "xy"}, "choices": {},
+           "centre": {"x": 0.5, "y": 0.5}, "width": {"x": width, "y": width},
+           "successes": successes, "failures": failures, "change": "new", "why": ""}
+    return Event(ZoomPayload(round=1, names=["x", "y"], boxes=[box], n_trials=6, best=0.0, described=[""]))
+
+
+def context(number, history, events):
+    return SampleContext(number, Direction.MINIMIZE, XY, history=lambda: list(history),
+                         events=lambda kind=None: list(events), add_event=events.append)
+
+
+def round_two(sampler, round_one, first_box=None):
+    """Round 2's stored boxes after round 0 (best trial at the box's centre, value 1) and `round_one`."""
+    history = [trial(0, 0.5, 0.5, 1.0), *(trial(i, 0.05 * i, 0.9, 5.0) for i in range(1, 6)), *round_one]
+    events = [first_box or stored_box(0.4)]
+    boxes = sampler.boxes_for(XY, context(12, history, events))
+    assert [e.payload.round for e in events] == [1, 2]
+    return boxes
+
+
+def sampler(**options):
+    return CoarseToFineSampler(seed=0, round_size=6, explore=0.0, max_boxes=1, **options)
+
+
+def test_box_grows_after_successes_and_moves_to_the_best():
+    improving = [trial(6 + i, 0.5 + 0.02 * i, 0.5, 0.9 - 0.1 * i) for i in range(6)]
+    [box] = round_two(sampler(grow_after=3), improving)
+    assert box["change"] == "grew" and box["width"] == {"x": 1.6, "y": 1.6}  # two doublings of 0.4
+    assert box["centre"] == {"x": 0.6, "y": 0.5} and box["successes"] == 0
+    assert "2 x 3 improvements" in box["why"]
+
+
+def test_box_shrinks_after_failures():
+    failing = [trial(6 + i, 0.45 + 0.01 * i, 0.55, 2.0) for i in range(6)]
+    [box] = round_two(sampler(shrink_after=3), failing)
+    assert box["change"] == "shrank" and box["width"] == {"x": 0.1, "y": 0.1}
+    assert box["centre"] == {"x": 0.5, "y": 0.5} and box["unit"]["x"] == [0.45, 0.55]
+
+
+def test_counters_carry_over_rounds():
+    one_failure = [trial(6, 0.5, 0.45, 2.0)]
+    [box] = round_two(sampler(shrink_after=3), one_failure, stored_box(0.4, failures=2))
+    assert box["change"] == "shrank" and box["failures"] == 0
+    [box] = round_two(sampler(shrink_after=4), one_failure, stored_box(0.4, failures=2))
+    assert box["change"] == "kept" and box["failures"] == 3
+
+
+def test_a_collapsed_box_restarts_on_the_best_trials_outside_it():
+    failing = [trial(6 + i, 0.5, 0.5 + 0.005 * i, 2.0) for i in range(6)]
+    [box] = round_two(sampler(shrink_after=6, min_width=0.15), failing, stored_box(0.2))
+    assert box["change"] == "restarted" and "collapsed" in box["why"]
+    assert box["centre"] != {"x": 0.5, "y": 0.5} and box["successes"] == box["failures"] == 0
+
+
+def test_the_best_trial_outside_every_box_restarts_one_there():
+    [box] = round_two(sampler(), [trial(6, 0.95, 0.05, -1.0)])
+    assert box["change"] == "restarted" and box["centre"] == {"x": 0.95, "y": 0.05}
+
+
+def test_a_box_stored_by_older_code_is_read():
+    old = Event(ZoomPayload(round=1, names=["x", "y"], boxes=[{"unit": {"x": [0.3, 0.7], "y": [0.3, 0.7]},
+                                                              "choices": {}}], n_trials=6, best=1.0, described=[""]))
+    [box] = round_two(sampler(shrink_after=3), [trial(6 + i, 0.5, 0.45, 2.0) for i in range(3)], old)
+    assert box["change"] == "shrank" and box["width"] == {"x": pytest.approx(0.2), "y": pytest.approx(0.2)}
+
+
+def test_the_first_stored_round_wins_for_every_sampler():
+    history = [trial(i, *np.random.default_rng(i).random(2), float(i)) for i in range(12)]
+    events = []
+    first = CoarseToFineSampler(seed=0, round_size=6).boxes_for(XY, context(6, history[:6], events))
+    # another process, with more history by now, reads the boxes the first one stored
+    assert CoarseToFineSampler(seed=0, round_size=6).boxes_for(XY, context(7, history, events)) == first
+    assert len(events) == 1
+
+
+def test_proposals_lie_in_their_box_and_repeat():
+    history = [trial(i, *np.random.default_rng(i).random(2), float(i)) for i in range(15)]
+    events = [stored_box(0.2)]
+    history[0] = trial(0, 0.5, 0.5, -1.0)
+    for number in (6, 7, 8):
+        points = [sampler().sample(XY, context(number, history, events)) for _ in range(2)]
+        assert points[0] == points[1]
+        assert all(0.4 - 1e-9 <= u <= 0.6 + 1e-9 for u in points[0])
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(zt.ConfigError, match="grow_after"):
+        CoarseToFineSampler(grow_after=0)
+    with pytest.raises(zt.ConfigError, match="shrink_after"):
+        CoarseToFineSampler(shrink_after=0.5)
 
 
 class TestCoarseToFineConformance(SamplerConformance):
