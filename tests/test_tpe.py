@@ -192,3 +192,20 @@ def test_tpe_finds_the_best_configuration_of_an_all_categorical_space_faster_tha
     rand = [regret(RandomSampler(seed=s)) for s in range(5)]
     assert sum(r < 1e-12 for r in tpe) >= 3, tpe  # random search finds it with chance 1 - (624/625)^50 = 8 %
     assert statistics.median(tpe) < 0.25 * statistics.median(rand), (tpe, rand)
+
+
+def test_same_seed_and_history_give_the_same_point_with_tied_values():
+    # integer and categorical parameters repeat values; the bandwidths' tie order must depend only
+    # on the trials, not on the order a storage returns them in
+    space = zt.Space(n=zt.Int(1, 4), kind=zt.Categorical(("a", "b", "c")), x=zt.Float(0.0, 1.0))
+    rng = np.random.default_rng(3)
+    history = []
+    for i in range(80):
+        params = space.from_unit(rng.random(3))
+        history.append(TrialRecord(i, TrialState.COMPLETE, params, dict(space.items()),
+                                   value=float(params["n"]) + float(rng.random())))
+    context = SampleContext(80, Direction.MINIMIZE, space, lambda: history)
+    first = TPESampler(seed=11).sample(space, context)
+    assert TPESampler(seed=11).sample(space, context) == first
+    assert TPESampler(seed=11).sample(space, SampleContext(80, Direction.MINIMIZE, space,
+                                                             lambda: list(reversed(history)))) == first
