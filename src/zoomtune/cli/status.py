@@ -70,9 +70,10 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     for zoom in loaded.events(EventKind.ZOOM):
         payload = zoom.payload
         assert isinstance(payload, ZoomPayload)
-        boxes = " or ".join(payload.described)
+        boxes = " or ".join(f"{text} ({box['change']}: {box['why']})" if box.get("why") else text
+                            for text, box in zip(payload.described, payload.boxes, strict=False))
         out.print(f"coarse to fine: round {payload.round} searched {fmt_value(boxes)} "
-                  f"(the best of {payload.n_trials} trials, boxed)")
+                  f"(boxes made from {payload.n_trials} finished trials)")
 
 
 def lineage_tree(study: Any) -> Any:

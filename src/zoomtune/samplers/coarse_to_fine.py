@@ -254,13 +254,15 @@ class CoarseToFineSampler(Sampler):
     def _first_boxes(self, space: Space, points: np.ndarray, values: np.ndarray) -> list[_Box]:
         """Round 1: the best trials boxed, one box per cluster when they form two."""
         top = self._top(points, values, np.ones(len(values), dtype=bool))
-        box = _fit_box(top, space, self.margin, self.min_width)
+        boxes = [_fit_box(top, space, self.margin, self.min_width)]
         split = _two_clusters(top) if self.max_boxes > 1 and len(space) else None
         if split is not None:
             pair = [_fit_box(part, space, self.margin, self.min_width) for part in split]
-            if sum(_volume(b) for b in pair) < 0.5 * _volume(box):
-                return pair
-        return [box]
+            if sum(_volume(b) for b in pair) < 0.5 * _volume(boxes[0]):
+                boxes = pair
+        for box in boxes:
+            box.why = f"around the best {len(top)} trials" + (" (one of two clusters)" if len(boxes) > 1 else "")
+        return boxes
 
     def _updated(self, boxes: list[_Box], space: Space, points: np.ndarray, values: np.ndarray,
                  numbers: np.ndarray, last_round: int) -> list[_Box]:
@@ -299,8 +301,9 @@ class CoarseToFineSampler(Sampler):
                     own = None if centre_row is None else int(_indices(points[centre_row, j:j + 1], n)[0])
                     choices[name] = self._rescaled(box.choices[name], factor, ranks[name], own)
             change = "grew" if factor > 1 else "shrank" if factor < 1 else "kept"
-            why = (f"{grew} x {self.grow_after} improvements in a row, {shrank} x {shrink_after} failures in a row"
-                   if grew or shrank else f"{successes} improvements / {failures} failures in a row so far")
+            why = (", ".join(f"{count} x {tol} {what} in a row" for count, tol, what in
+                             ((grew, self.grow_after, "improvements"), (shrank, shrink_after, "failures")) if count)
+                   or f"{successes}/{self.grow_after} improvements, {failures}/{shrink_after} failures in a row")
             new.append(_Box(centre, width, choices, successes, failures, change, why))
         return self._restarted(new, space, points, values)
 
