@@ -244,6 +244,32 @@ def test_irrelevant_dimension_gets_a_long_lengthscale():
     assert ls[2] > 4.0 * max(ls[0], ls[1]), ls
 
 
+def test_lengthscales_stay_below_the_bound_however_flat_a_dimension():
+    rng = np.random.default_rng(4)
+    x = rng.random((30, 4))
+    y = (x[:, 0] - 0.3) ** 2
+    params = gpm.fit(x, (y - y.mean()) / y.std(), np.zeros(4, dtype=bool), fixed_noise=True)
+    high = math.exp(gpm.log_lengthscale_bounds(4)[1])
+    assert np.all(params.lengthscales <= high * (1 + 1e-9)) and params.lengthscales[0] < 1.0, params.lengthscales
+
+
+def test_weakly_relevant_dimensions_are_refined_not_parked_at_a_bound():
+    # two strong dimensions and two that move the value by at most 1e-2: once the strong ones are
+    # solved, the weak ones must still be searched (an unbounded lengthscale left them at a bound)
+    space = zt.Space(a=zt.Float(0.0, 1.0), b=zt.Float(0.0, 1.0), c=zt.Float(0.0, 1.0), d=zt.Float(0.0, 1.0))
+
+    def objective(p):
+        strong = 20.0 * (p["a"] - 0.35) ** 2 + 20.0 * (p["b"] - 0.6) ** 2
+        return strong + 0.01 * ((p["c"] - 0.4) ** 2 + (p["d"] - 0.7) ** 2)
+
+    for seed in range(2):
+        study = zt.create_study(sampler=GPSampler(seed=seed, deterministic_objective=True), space=space)
+        study.optimize(lambda t: objective(t.params), n_trials=45)
+        best = study.best_trial.params
+        assert abs(best["c"] - 0.4) < 0.15 and abs(best["d"] - 0.7) < 0.15, best
+        assert study.best_value < 2e-4, study.best_value
+
+
 # -- search quality ---------------------------------------------------------------------------
 
 def trials_to_find_best(sampler, space, objective, optimum, budget):

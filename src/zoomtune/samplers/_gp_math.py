@@ -9,7 +9,8 @@ one-hot codes, so the kernel stays positive definite, and choices are never orde
 Fit: maximum a posteriori of theta = (log l_1..l_d, log s2, log noise) on standardised values,
 by L-BFGS-B with the analytic gradient, from a few fixed starting points (no randomness, so the
 fit depends on the data only). Priors, on the log parameters: log l_j ~ N(sqrt 2 + log(d) / 2,
-sqrt 3) (the dimension-scaled prior of Hvarfner, Hellsten & Nardi 2024), s2 ~ Gamma(2, 1),
+sqrt 3) (the dimension-scaled prior of Hvarfner, Hellsten & Nardi 2024), bounded above at twice its
+median (`log_lengthscale_bounds`), s2 ~ Gamma(2, 1),
 noise ~ Gamma(1.1, 30) (each with the Jacobian of the log).
 
 Acquisition: log expected improvement for minimisation, computed without underflow far in the
@@ -38,7 +39,7 @@ LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 MIN_NOISE = 1e-6
 JITTERS = (1e-9, 1e-7, 1e-5, 1e-3)
-LOG_LS_BOUNDS = (math.log(1e-3), math.log(1e3))
+MIN_LOG_LS = math.log(1e-3)
 LOG_SIGNAL_BOUNDS = (math.log(1e-3), math.log(1e2))
 LOG_NOISE_BOUNDS = (math.log(MIN_NOISE), 0.0)
 
@@ -136,9 +137,28 @@ def one_blas_thread() -> Iterator[None]:
 
 # -- the fit -----------------------------------------------------------------------------------
 
+def prior_log_lengthscale(d: int) -> float:
+    """The prior median of the log lengthscales in `d` dimensions (Hvarfner et al.: sqrt 2 + log(d) / 2)."""
+    return math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
+
+
+def log_lengthscale_bounds(d: int) -> tuple[float, float]:
+    """Bounds of the log lengthscales in the fit: at most twice the prior median.
+
+    Past that a dimension hardly moves the kernel over its whole unit range (correlation 0.99 in one
+    dimension, 0.999 in six), so a
+    longer lengthscale says nothing new about the mean, only that the model is sure the dimension does
+    not matter. Once the trials near the best one all share its weakly relevant coordinates (often a
+    bound, where the variance of a flat dimension is largest), the data cannot refute that certainty and
+    expected improvement never moves them again: the search stalls a small, fixed amount above the
+    optimum. Bounded, a weak dimension keeps enough prior variance to be refined once the strong ones are
+    resolved."""
+    return MIN_LOG_LS, prior_log_lengthscale(d) + math.log(2.0)
+
+
 def log_prior(theta: np.ndarray, d: int) -> tuple[float, np.ndarray]:
     """Log prior density of theta (up to a constant) and its gradient."""
-    mu, sd = math.sqrt(2.0) + 0.5 * math.log(max(d, 1)), math.sqrt(3.0)
+    mu, sd = prior_log_lengthscale(d), math.sqrt(3.0)
     log_ls, u, v = theta[:d], theta[d], theta[d + 1]
     grad = np.empty_like(theta)
     value = -0.5 * float(np.sum(((log_ls - mu) / sd) ** 2))
@@ -187,7 +207,7 @@ def _minimize(theta: np.ndarray, terms: np.ndarray, y: np.ndarray, fixed_noise: 
               maxiter: int) -> tuple[np.ndarray, float]:
     """L-BFGS-B from `theta`; with `fixed_noise` the last coordinate stays where it is."""
     d = terms.shape[1]
-    bounds = [LOG_LS_BOUNDS] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
+    bounds = [log_lengthscale_bounds(d)] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
     if fixed_noise:
         def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
             value, grad = neg_log_posterior(np.append(t, theta[-1]), terms, y)
@@ -210,7 +230,7 @@ def fit(x: np.ndarray, y: np.ndarray, is_cat: np.ndarray, fixed_noise: bool = Fa
     `coarse` of them, and the winner is refined on all of them (a warm start that depends on the data
     only)."""
     n, d = x.shape
-    prior_ls = math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
+    prior_ls = prior_log_lengthscale(d)
     noise = math.log(MIN_NOISE)
     starts = [np.concatenate([np.full(d, prior_ls), [0.0, noise if fixed_noise else math.log(1e-2)]]),
               np.concatenate([np.full(d, math.log(0.3)), [0.0, noise if fixed_noise else math.log(1e-4)]])]
@@ -433,5 +453,6 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     return np.asarray(point)
 
 
-__all__ = ["GP", "Params", "Region", "fit", "log_ei", "log_ei_grad", "log_h", "maximize_log_ei", "neg_log_posterior",
-           "one_blas_thread", "pair_terms", "scaled_r2", "snap"]
+__all__ = ["GP", "Params", "Region", "fit", "log_ei", "log_ei_grad", "log_h", "log_lengthscale_bounds",
+           "maximize_log_ei", "neg_log_posterior", "one_blas_thread", "pair_terms", "prior_log_lengthscale",
+           "scaled_r2", "snap"]
