@@ -270,6 +270,48 @@ def test_weakly_relevant_dimensions_are_refined_not_parked_at_a_bound():
         assert study.best_value < 2e-4, study.best_value
 
 
+def test_conditional_trials_keep_their_branch_and_every_branch_is_modelled(monkeypatch):
+    fitted = []
+    fit = gpm.fit
+    monkeypatch.setattr(gpm, "fit", lambda x, *a, **k: fitted.append(x.copy()) or fit(x, *a, **k))
+
+    def objective(trial):
+        kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if kind == "a":
+            return (x - 0.7) ** 2 + (trial.suggest_float("xa", 0.0, 1.0) - 0.2) ** 2
+        if kind == "b":
+            return 0.2 + (x - 0.3) ** 2 + 0.5 * trial.suggest_int("nb", 1, 4)
+        return 0.4 + (x - 0.5) ** 2
+
+    own = {"a": {"kind", "x", "xa"}, "b": {"kind", "x", "nb"}, "c": {"kind", "x"}}
+    best = []
+    for seed in range(3):
+        study = zt.create_study(sampler=GPSampler(seed=seed, n_startup_trials=6, n_candidates=256,
+                                                  deterministic_objective=True))
+        study.optimize(objective, n_trials=30)
+        # a trial records only the parameters its branch asked for ...
+        assert all(set(t.params) == own[t.params["kind"]] for t in study.trials)
+        # ... and the GP models the trials of every branch together, inactive parameters imputed
+        assert len(fitted[-1]) == 29 and fitted[-1].shape[1] == 4
+        late = study.trials[15:]
+        assert sum(t.params["kind"] == "a" for t in late) >= 0.6 * len(late)
+        best.append(study.best_value)
+    assert statistics.median(best) < 0.01, best
+
+
+def test_a_point_is_scored_with_the_dimensions_its_choices_switch_off_imputed():
+    n_choices = np.array([2, 0, 0])  # a choice and two numbers; column 2 exists only for choice 0
+    x = np.array([[0, 0.1, 0.4], [1, 0.5, np.nan], [0, 0.9, 0.2], [1, 0.3, np.nan]])
+    conditions = gpm.Conditions.learn(x, n_choices)
+    points, off = conditions.apply(np.array([[0.0, 0.2, 0.8], [1.0, 0.2, 0.8]]))
+    assert off.tolist() == [[False, False, False], [False, False, True]]
+    assert points[1, 2] == 0.5 and points[0, 2] == 0.8
+    assert gpm.impute(gpm.snap(np.array([[0.9, np.nan, 0.5]]), n_choices), n_choices)[0, 1] == 0.5
+    unconditional = gpm.Conditions.learn(np.array([[0, 0.1, 0.4], [0, 0.5, np.nan]]), n_choices)
+    assert len(unconditional.child) == 0  # choice 0 both with and without column 2: no condition
+
+
 # -- search quality ---------------------------------------------------------------------------
 
 def trials_to_find_best(sampler, space, objective, optimum, budget):

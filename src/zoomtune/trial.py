@@ -21,7 +21,7 @@ from zoomtune.checkpoints import CheckpointStore, latest_checkpoint
 from zoomtune.errors import SearchSpaceError
 from zoomtune.records import (BranchReason, CheckpointPayload, ControlAction, ControlPayload, Direction, Event,
                               EventKind, FailureCause, NudgePayload, TrialRecord, TrialState)
-from zoomtune.samplers.base import SampleContext, Sampler, inferred_space
+from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
 from zoomtune.storage.base import Storage
@@ -115,6 +115,7 @@ class Trial:
         self._pending: dict[str, tuple[Distribution, Any]] = {}
         self._pending_attrs: dict[str, Any] = {}
         self._inferred: set[str] = set(inferred)  # sampled up front from an inferred (undeclared) space
+        self._asked: set[str] = set()  # parameters the objective suggested (an unasked inferred one is dropped)
         self._controls_seen = 0
         self._stop_requested = False
         self._history: list[TrialRecord] | None = None
@@ -140,7 +141,7 @@ class Trial:
         trials. Fixed (enqueued) values are checked against the space.
         """
         if space is None and self.study.sampler.uses_history:
-            space = inferred_space(self.finished_trials())
+            space = self.study.sampler.joint_space(self.finished_trials())
             self._inferred = set(space or ())
         if space is None:
             return
@@ -174,6 +175,7 @@ class Trial:
         return self._suggest(name, lambda: distribution)
 
     def _suggest(self, name: str, make: Callable[[], Distribution]) -> Any:
+        self._asked.add(name)
         try:
             dist = make()
         except SearchSpaceError as error:
@@ -236,9 +238,11 @@ class Trial:
             raise ValueError(f"trial {self.number}: report() step must be an integer >= 0; got {step!r}")
         self.intermediate_values[step] = value
         self._apply_controls(step)
-        self.study.storage.update_trial(self._record.trial_id, params=self._pending or None, values={step: value},
+        unasked = {name: self._pending[name] for name in self._unasked() if name in self._pending}
+        ready = {name: item for name, item in self._pending.items() if name not in unasked}
+        self.study.storage.update_trial(self._record.trial_id, params=ready or None, values={step: value},
                                         user_attrs=self._pending_attrs or None)
-        self._pending, self._pending_attrs = {}, {}
+        self._pending, self._pending_attrs = unasked, {}
 
     def flush(self) -> None:
         """Write parameters and attributes not yet stored (reports and results do this anyway);
@@ -300,6 +304,12 @@ class Trial:
         self.user_attrs[key] = value
         self._pending_attrs[key] = value
 
+    def _unasked(self) -> set[str]:
+        """Parameters sampled up front from an inferred space that the objective has not asked for (yet),
+        when the sampler wants only asked ones recorded: held back from storage, and dropped when the
+        trial ends (a branch the objective did not take)."""
+        return self._inferred - self._asked if self.study.sampler.records_asked_only else set()
+
     def _require_running(self, what: str) -> None:
         if self.state is not TrialState.RUNNING:
             raise RuntimeError(f"trial {self.number} is {self.state.value}; cannot {what}")
@@ -317,6 +327,10 @@ class Trial:
         """Write the result and everything still pending in one commit; the trial's final record.
         `Study.tell` calls this after checking the value: use `tell`."""
         self._require_running("finish")
+        for name in self._unasked():  # sampled up front, never used: not a parameter of this trial
+            self._pending.pop(name, None)
+            self.params.pop(name, None)
+            self.distributions.pop(name, None)
         self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
                                         user_attrs=self._pending_attrs or None, state=state, value=value,
                                         error=error, cause=cause)

@@ -355,6 +355,66 @@ def snap(u: np.ndarray, n_choices: np.ndarray) -> np.ndarray:
     return out
 
 
+INACTIVE_CHOICE = -1.0
+
+
+def inactive_values(n_choices: np.ndarray) -> np.ndarray:
+    """The fixed coordinate of an inactive parameter (of a branch not taken), per dimension: the middle
+    of a numeric range; for a categorical one an index no choice has, one mismatch from every choice."""
+    return np.where(n_choices > 0, INACTIVE_CHOICE, 0.5)
+
+
+def impute(x: np.ndarray, n_choices: np.ndarray) -> np.ndarray:
+    """Internal-form points with their missing (NaN) coordinates set to `inactive_values`."""
+    out = np.array(x, dtype=float)
+    missing = np.isnan(out)
+    out[missing] = np.broadcast_to(inactive_values(n_choices), out.shape)[missing]
+    return out
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Which dimensions a point's own categorical choices switch off: dimension `child` is active
+    only where dimension `parent` holds one of `choices` (internal form)."""
+
+    child: np.ndarray
+    parent: np.ndarray
+    choices: tuple[np.ndarray, ...]
+    values: np.ndarray  # the inactive coordinate of every dimension
+
+    @classmethod
+    def learn(cls, x: np.ndarray, n_choices: np.ndarray) -> Conditions:
+        """The conditions the history shows (`x` internal form, NaN where a trial lacks a parameter):
+        a sometimes-missing dimension is conditional on the first categorical dimension whose choice
+        decides, in every trial that has one, whether the dimension is present."""
+        missing = np.isnan(x)
+        child, parent, choices = [], [], []
+        for j in np.flatnonzero(missing.any(axis=0)):
+            for c in np.flatnonzero(n_choices):
+                has = ~missing[:, c] if c != j else np.zeros(len(x), dtype=bool)
+                if not has.any():
+                    continue
+                seen = [(k, missing[has & (x[:, c] == k), j]) for k in range(int(n_choices[c]))]
+                if all(m.all() or not m.any() for _, m in seen):
+                    child.append(j)
+                    parent.append(c)
+                    choices.append(np.array([k for k, m in seen if len(m) and not m.any()], dtype=float))
+                    break
+        return cls(np.array(child, dtype=int), np.array(parent, dtype=int), tuple(choices),
+                   inactive_values(n_choices))
+
+    def apply(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (internal form) with the coordinates their choices switch off set to the inactive
+        value, and the mask of those coordinates. A parent switched off itself switches its children off."""
+        out = np.array(x, dtype=float)
+        off = np.zeros(out.shape, dtype=bool)
+        for _ in range(2 if len(self.child) else 0):  # the second pass settles children of switched-off parents
+            for j, c, allowed in zip(self.child, self.parent, self.choices, strict=True):
+                off[:, j] = ~np.isin(out[:, c], allowed)
+            out[off] = np.broadcast_to(self.values, out.shape)[off]
+        return out, off
+
+
 @dataclass(frozen=True)
 class Region:
     """A box the acquisition is maximised in: `low` / `high` per dimension in the unit cube (numeric
@@ -396,19 +456,25 @@ class Region:
 
 
 def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
-                    n_candidates: int, n_polish: int, region: Region | None = None) -> np.ndarray:
+                    n_candidates: int, n_polish: int, region: Region | None = None,
+                    conditions: Conditions | None = None) -> np.ndarray:
     """The point (internal form) with the largest log EI found in `region` (default the whole cube):
     scrambled Sobol candidates plus `starts` (points near the best trials), the best `n_polish`
     polished by L-BFGS-B over the numeric dimensions, then each categorical dimension of the winner
-    tried at every allowed choice."""
+    tried at every allowed choice. With `conditions`, every point is scored with the dimensions its
+    choices switch off at their inactive value (as the trials of that branch are modelled)."""
     from scipy.stats import qmc
 
     d = len(n_choices)
     region = region or Region.whole(n_choices)
+
+    def active(x: np.ndarray) -> np.ndarray:
+        return x if conditions is None else conditions.apply(x)[0]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Sobol balance warning when n_candidates is not a power of 2
         sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_candidates)
-    candidates = np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)])
+    candidates = active(np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)]))
     scores = log_ei(*gp.posterior(candidates), best)
     order = np.argsort(-scores, kind="stable")
     picked: list[int] = []
@@ -425,15 +491,21 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
             def objective(u: np.ndarray, point: np.ndarray = point) -> tuple[float, np.ndarray]:
                 x = point.copy()
                 x[num] = u
-                value, grad = log_ei_grad(gp, x[None, :], best)
+                value, grad = log_ei_grad(gp, x[None, :], best)  # switched-off coordinates stay inactive
                 return -float(value[0]), -grad[0]
 
-            bounds = list(zip(region.low[num], region.high[num], strict=True))
+            if conditions is not None:  # a branch's inactive dimensions are not searched
+                off = conditions.apply(point[None, :])[1][0, num]
+                low, high = np.where(off, point[num], region.low[num]), np.where(off, point[num], region.high[num])
+            else:
+                low, high = region.low[num], region.high[num]
+
+            bounds = list(zip(low, high, strict=True))
             result = minimize(objective, point[num], jac=True, method="L-BFGS-B", bounds=bounds,
                               options={"maxiter": 50})
             if np.isfinite(result.fun) and -result.fun > score:
                 point = point.copy()
-                point[num] = np.clip(result.x, region.low[num], region.high[num])
+                point[num] = np.clip(result.x, low, high)
                 score = -float(result.fun)
             polished.append((score, point))
         results = polished
@@ -444,6 +516,7 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
             allowed = region.choices(int(j), int(n_choices[j]))
             trial = np.repeat(point[None, :], len(allowed), axis=0)
             trial[:, j] = allowed
+            trial = active(trial)
             values = log_ei(*gp.posterior(trial), best)
             k = int(np.argmax(values))
             if values[k] > score + 1e-12:
@@ -453,6 +526,6 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     return np.asarray(point)
 
 
-__all__ = ["GP", "Params", "Region", "fit", "log_ei", "log_ei_grad", "log_h", "log_lengthscale_bounds",
-           "maximize_log_ei", "neg_log_posterior", "one_blas_thread", "pair_terms", "prior_log_lengthscale",
-           "scaled_r2", "snap"]
+__all__ = ["GP", "Conditions", "Params", "Region", "fit", "impute", "inactive_values", "log_ei", "log_ei_grad", "log_h",
+           "log_lengthscale_bounds", "maximize_log_ei", "neg_log_posterior", "one_blas_thread", "pair_terms",
+           "prior_log_lengthscale", "scaled_r2", "snap"]

@@ -60,18 +60,23 @@ def inferred_space(history: list[TrialRecord]) -> Space | None:
     return None
 
 
-def history_points(space: Space, history: list[TrialRecord],
-                   direction: Direction) -> tuple[np.ndarray, np.ndarray]:
+def history_points(space: Space, history: list[TrialRecord], direction: Direction,
+                   partial: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Unit-cube points and values of the COMPLETE and STOPPED trials (a stopped trial counts with
     its last value) whose parameters all lie in `space`, values sign-flipped so that lower is
-    better whatever the direction."""
+    better whatever the direction. With `partial`, a trial that lacks some of the space's parameters
+    (a conditional branch it did not take) counts too, those coordinates NaN."""
     points, values = [], []
     sign = 1.0 if direction is Direction.MINIMIZE else -1.0
     for trial in history:
         if trial.state is TrialState.FAILED or trial.value is None or not np.isfinite(trial.value):
             continue
-        if all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items()):
-            points.append(space.to_unit(trial.params))
+        present = [name in trial.params for name in space]
+        if not (all(present) or (partial and any(present))):
+            continue
+        if all(dist.contains(trial.params[name]) for name, dist in space.items() if name in trial.params):
+            points.append([dist.to_unit(trial.params[name]) if name in trial.params else np.nan
+                           for name, dist in space.items()])
             values.append(sign * trial.value)
     return np.array(points, dtype=float).reshape(len(points), len(space)), np.array(values, dtype=float)
 
@@ -98,6 +103,10 @@ class Sampler(ABC):
 
     #: True when `sample` reads `context.history` (the study then infers a joint space for it).
     uses_history: bool = False
+    #: True when `joint_space` may span several branches of a define-by-run objective: a trial then keeps
+    #: only the parameters its objective asked for, so the sampler can tell which branch each trial took.
+    #: False keeps every parameter sampled up front (what `inferred_space` relies on to stay joint).
+    records_asked_only: bool = False
 
     def __init__(self, seed: int | None = None) -> None:
         from zoomtune.errors import require_seed
@@ -114,6 +123,12 @@ class Sampler(ABC):
         about ten times cheaper than seeding a generator, for samplers that need one number."""
         mixed = _splitmix64(_splitmix64(_splitmix64(self.seed & _MASK64) ^ number) ^ key_of(key))
         return (mixed >> 11) * 2.0**-53
+
+    def joint_space(self, history: list[TrialRecord]) -> Space | None:
+        """The space sampled in one joint draw when none was declared (asked only when `uses_history`):
+        by default the latest COMPLETE trial's (`inferred_space`). A sampler that models conditional
+        parameters can return more (the union of every branch seen), with `records_asked_only`."""
+        return inferred_space(history)
 
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
         """The coordinate of one parameter suggested on the fly (define-by-run)."""

@@ -22,6 +22,13 @@ The same seed and the same history give the same point: the fit has no randomnes
 acquisition's candidates come from `rng(number)`. Parameters suggested outside the joint space
 (define-by-run, conditional) get a seeded uniform draw.
 
+With no declared space the joint space is the union of the parameters every trial asked for
+(`joint_space`), so the trials of all branches of a conditional objective are modelled together: a
+trial's parameters of branches it did not take sit at fixed inactive values (mid-range; for a
+categorical, one mismatch from every choice), and each candidate is scored with the parameters its
+own choices switch off set alike (`_gp_math.Conditions`, learnt from which trials asked for what).
+A trial keeps only the parameters its objective asked for (`records_asked_only`).
+
 >>> import zoomtune as zt
 >>> study = zt.create_study(sampler=GPSampler(seed=0, n_startup_trials=4), space=zt.Space(x=zt.Float(-2.0, 2.0)))
 >>> study.optimize(lambda t: (t.params["x"] - 0.5) ** 2, n_trials=12)
@@ -40,6 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoomtune.errors import require, require_int
+from zoomtune.records import TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext, Sampler, history_points
 from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.space import Categorical, Distribution, Int, Space
@@ -74,6 +82,7 @@ class GPSampler(Sampler):
     """
 
     uses_history = True
+    records_asked_only = True
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10, n_candidates: int = 1024,
                  n_polish: int = 5, max_history: int = 300, deterministic_objective: bool = False) -> None:
@@ -99,8 +108,19 @@ class GPSampler(Sampler):
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
         return self.uniform(context.number, "gp:" + name)
 
+    def joint_space(self, history: list[TrialRecord]) -> Space | None:
+        """The union of the parameters of every COMPLETE trial (the latest trial's first, each parameter
+        as last defined), so that a define-by-run objective with branches is modelled as one space: a
+        trial's parameters of branches it did not take are imputed (`_points`)."""
+        union: dict[str, Distribution] = {}
+        for trial in reversed(history):
+            if trial.state is TrialState.COMPLETE:
+                for name, dist in trial.distributions.items():
+                    union.setdefault(name, dist)
+        return Space(union) if union else None
+
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        x, y = history_points(space, context.history(), context.direction)
+        x, y = self._points(space, context)
         if len(y) < self.n_startup(space):
             return self._startup.sample(space, context)
         return self._propose(space, context, x, y, None)
@@ -109,9 +129,16 @@ class GPSampler(Sampler):
         """The GP's proposal (unit cube) with the acquisition maximised inside `region` (the whole cube
         when None), from however many finished trials there are (at least two): what a sampler that
         chooses regions itself (model-guided coarse-to-fine) asks for."""
-        x, y = history_points(space, context.history(), context.direction)
+        x, y = self._points(space, context)
         require(len(y) >= 2, _OWNER, "history", "needs at least 2 finished trials in the space to fit a GP", len(y))
         return self._propose(space, context, x, y, region)
+
+    @staticmethod
+    def _points(space: Space, context: SampleContext) -> tuple[np.ndarray, np.ndarray]:
+        """The finished trials the GP models (unit cube, NaN where imputed). With no declared space the
+        space is `joint_space`'s union, and a trial counts even without the parameters of branches it did
+        not take; a declared space models, as always, the trials that have all of its parameters."""
+        return history_points(space, context.history(), context.direction, partial=context.declared_space is None)
 
     def _propose(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
                  region: Region | None) -> list[float]:
@@ -130,6 +157,8 @@ class GPSampler(Sampler):
         if len(y) > self.max_history:
             x, y = self._subset(x, y, self.rng(context.number, "gp:subset"))
         x = gpm.snap(x, n_choices)
+        conditions = gpm.Conditions.learn(x, n_choices) if np.isnan(x).any() else None
+        x = gpm.impute(x, n_choices)
         mean, std = float(np.mean(y)), float(np.std(y))
         ys = (y - mean) / (std if std > 1e-12 else 1.0)
         params = self._fit(x, ys, is_cat)
@@ -140,9 +169,13 @@ class GPSampler(Sampler):
         else:
             gp = gpm.GP(x, ys, is_cat, params)
         point = gpm.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
-                                    self.n_candidates, self.n_polish, region)
-        return [(float(u) + 0.5) / k if k else min(1.0, max(0.0, float(u))) for u, k in zip(point, n_choices,
-                                                                                              strict=True)]
+                                    self.n_candidates, self.n_polish, region, conditions)
+        unit = np.array([(u + 0.5) / k if k else min(1.0, max(0.0, u)) for u, k in zip(point, n_choices, strict=True)])
+        # a coordinate the point's choices switch off is what the objective should not ask for; if it does
+        # (a branch never seen with this choice), it gets a seeded uniform draw, not the inactive value
+        off = (point < 0) | (conditions.apply(point[None, :])[1][0] if conditions is not None else False)
+        unit[off] = rng.random(int(off.sum()))
+        return [float(u) for u in unit]
 
     def _subset(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The best third of `max_history` plus a random sample of the rest."""
