@@ -296,7 +296,7 @@ class CoarseToFineSampler(Sampler):
             width = {name: min(_MAX_WIDTH, w * factor) for name, w in box.width.items()}
             choices = {}
             for j, name in enumerate(space):
-                if name in box.choices:
+                if name in box.choices and name in ranks:
                     n = len(ranks[name])
                     own = None if centre_row is None else int(_indices(points[centre_row, j:j + 1], n)[0])
                     choices[name] = self._rescaled(box.choices[name], factor, ranks[name], own)
