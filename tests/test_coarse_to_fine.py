@@ -78,6 +78,16 @@ def test_the_best_trial_outside_every_box_restarts_one_there():
     assert box["change"] == "restarted" and box["centre"] == {"x": 0.95, "y": 0.05}
 
 
+def test_a_box_with_the_same_best_trial_as_an_earlier_one_restarts():
+    two = stored_box(0.4)
+    wide = {**two.payload.boxes[0], "width": {"x": 0.6, "y": 0.6}}
+    two = Event(ZoomPayload(round=1, names=["x", "y"], boxes=[two.payload.boxes[0], wide], n_trials=6, best=1.0,
+                            described=["", ""]))
+    boxes = round_two(CoarseToFineSampler(seed=0, round_size=6, explore=0.0), [], two)
+    assert [b["change"] for b in boxes] == ["kept", "restarted"]
+    assert boxes[1]["why"] == "same best trial as an earlier box" and boxes[1]["centre"] != boxes[0]["centre"]
+
+
 def test_a_box_stored_by_older_code_is_read():
     old = Event(ZoomPayload(round=1, names=["x", "y"], boxes=[{"unit": {"x": [0.3, 0.7], "y": [0.3, 0.7]},
                                                               "choices": {}}], n_trials=6, best=1.0, described=[""]))
