@@ -128,8 +128,9 @@ class GPSampler(Sampler):
     def propose_in(self, space: Space, context: SampleContext, region: Region | None) -> list[float]:
         """The GP's proposal (unit cube) with the acquisition maximised inside `region` (the whole cube
         when None), from however many finished trials there are (at least two): what a sampler that
-        chooses regions itself (model-guided coarse-to-fine) asks for."""
-        x, y = self._points(space, context)
+        chooses regions itself (model-guided coarse-to-fine) asks for. The trials modelled are those with
+        all of `space`'s parameters (no imputation: the space is the caller's)."""
+        x, y = history_points(space, context.history(), context.direction)  # the caller's space, as it models it
         require(len(y) >= 2, _OWNER, "history", "needs at least 2 finished trials in the space to fit a GP", len(y))
         return self._propose(space, context, x, y, region)
 
