@@ -45,7 +45,7 @@ def sampler(**options):
 
 def test_box_grows_after_successes_and_moves_to_the_best():
     improving = [trial(6 + i, 0.5 + 0.02 * i, 0.5, 0.9 - 0.1 * i) for i in range(6)]
-    [box] = round_two(sampler(grow_after=3), improving)
+    [box] = round_two(sampler(), improving)
     assert box["change"] == "grew" and box["width"] == {"x": 1.6, "y": 1.6}  # two doublings of 0.4
     assert box["centre"] == {"x": 0.6, "y": 0.5} and box["successes"] == 0
     assert box["why"] == "2 x 3 improvements in a row"
@@ -53,22 +53,22 @@ def test_box_grows_after_successes_and_moves_to_the_best():
 
 def test_box_shrinks_after_failures():
     failing = [trial(6 + i, 0.45 + 0.01 * i, 0.55, 2.0) for i in range(6)]
-    [box] = round_two(sampler(shrink_after=3), failing)
-    assert box["change"] == "shrank" and box["width"] == {"x": 0.1, "y": 0.1}
-    assert box["centre"] == {"x": 0.5, "y": 0.5} and box["unit"]["x"] == [0.45, 0.55]
+    [box] = round_two(sampler(), failing)  # 4 failures in a row (2 parameters) halve, 2 are carried over
+    assert box["change"] == "shrank" and box["width"] == {"x": 0.2, "y": 0.2} and box["failures"] == 2
+    assert box["centre"] == {"x": 0.5, "y": 0.5} and box["unit"]["x"] == [0.4, 0.6]
 
 
 def test_counters_carry_over_rounds():
     one_failure = [trial(6, 0.5, 0.45, 2.0)]
-    [box] = round_two(sampler(shrink_after=3), one_failure, stored_box(0.4, failures=2))
+    [box] = round_two(sampler(), one_failure, stored_box(0.4, failures=3))
     assert box["change"] == "shrank" and box["failures"] == 0
-    [box] = round_two(sampler(shrink_after=4), one_failure, stored_box(0.4, failures=2))
+    [box] = round_two(sampler(), one_failure, stored_box(0.4, failures=2))
     assert box["change"] == "kept" and box["failures"] == 3
 
 
 def test_a_collapsed_box_restarts_on_the_best_trials_outside_it():
     failing = [trial(6 + i, 0.5, 0.5 + 0.005 * i, 2.0) for i in range(6)]
-    [box] = round_two(sampler(shrink_after=6, min_width=0.15), failing, stored_box(0.2))
+    [box] = round_two(sampler(min_width=0.15), failing, stored_box(0.2))
     assert box["change"] == "restarted" and "collapsed" in box["why"]
     assert box["centre"] != {"x": 0.5, "y": 0.5} and box["successes"] == box["failures"] == 0
 
@@ -91,7 +91,7 @@ def test_a_box_with_the_same_best_trial_as_an_earlier_one_restarts():
 def test_a_box_stored_by_older_code_is_read():
     old = Event(ZoomPayload(round=1, names=["x", "y"], boxes=[{"unit": {"x": [0.3, 0.7], "y": [0.3, 0.7]},
                                                               "choices": {}}], n_trials=6, best=1.0, described=[""]))
-    [box] = round_two(sampler(shrink_after=3), [trial(6 + i, 0.5, 0.45, 2.0) for i in range(3)], old)
+    [box] = round_two(sampler(), [trial(6 + i, 0.5, 0.45, 2.0) for i in range(4)], old)
     assert box["change"] == "shrank" and box["width"] == {"x": pytest.approx(0.2), "y": pytest.approx(0.2)}
 
 
@@ -114,11 +114,6 @@ def test_proposals_lie_in_their_box_and_repeat():
         assert all(0.4 - 1e-9 <= u <= 0.6 + 1e-9 for u in points[0])
 
 
-def test_bad_options_are_refused():
-    with pytest.raises(zt.ConfigError, match="grow_after"):
-        CoarseToFineSampler(grow_after=0)
-    with pytest.raises(zt.ConfigError, match="shrink_after"):
-        CoarseToFineSampler(shrink_after=0.5)
 
 
 class TestCoarseToFineConformance(SamplerConformance):

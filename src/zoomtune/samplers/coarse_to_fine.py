@@ -17,9 +17,9 @@ The boxes are trust regions (TuRBO, Eriksson et al. 2019), one per basin:
   they use; when they form two separate clusters (and `max_boxes` > 1) each gets its own box;
 - at the start of every later round each box is updated from the previous round's box and the
   finished trials that round assigned to it, replayed in number order: a trial that beats the
-  box's best (by 0.1 %) is a success, any other a failure; `grow_after` successes in a row double
-  every side (a categorical parameter admits twice as many choices, the best-scoring ones first),
-  `shrink_after` failures in a row (default max(4, number of parameters), as in TuRBO) halve them;
+  box's best (by 0.1 %) is a success, any other a failure; 3 successes in a row double every side
+  (a categorical parameter admits twice as many choices, the best-scoring ones first), max(4,
+  number of parameters) failures in a row halve them (TuRBO's tolerances for one trial a batch);
   the box is then re-centred on the best trial inside it;
 - a box restarts, refitted as in round 1 to the best trials outside every box, when it
   collapses (every numeric side under `min_width` and one choice per categorical parameter),
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 _OWNER = "CoarseToFineSampler"
 _MAX_WIDTH = 2.0  # a side this long covers the whole range from any centre
 _MARGIN = 1e-3  # an improvement smaller than this share of the best value is no success (TuRBO's)
+_GROW_AFTER = 3  # successes in a row that double a box (TuRBO's)
 
 
 @dataclass
@@ -183,8 +184,7 @@ class CoarseToFineSampler(Sampler):
     uses_history = True
 
     def __init__(self, seed: int | None = None, round_size: int = 15, top_fraction: float = 0.2,
-                 margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02,
-                 grow_after: int = 3, shrink_after: int | None = None) -> None:
+                 margin: float = 0.5, explore: float = 0.1, max_boxes: int = 2, min_width: float = 0.02) -> None:
         super().__init__(seed)
         self.round_size: int = require_int(_OWNER, "round_size", round_size, 2)
         self.top_fraction = require_number(_OWNER, "top_fraction", top_fraction, 0, 1, low_open=True)
@@ -192,8 +192,6 @@ class CoarseToFineSampler(Sampler):
         self.explore = require_number(_OWNER, "explore", explore, 0, 1, high_open=True)
         self.max_boxes: int = require_int(_OWNER, "max_boxes", max_boxes, 1)
         self.min_width = require_number(_OWNER, "min_width", min_width, 0, 1)
-        self.grow_after: int = require_int(_OWNER, "grow_after", grow_after, 1)
-        self.shrink_after: int | None = require_int(_OWNER, "shrink_after", shrink_after, 1, or_none=True)
         self._gp = GPSampler(self.seed)
 
     def n_top(self, n_finished: int) -> int:
@@ -268,7 +266,7 @@ class CoarseToFineSampler(Sampler):
                  numbers: np.ndarray, last_round: int) -> list[_Box]:
         """The boxes of the round after `last_round`, from its boxes and the trials it assigned them."""
         start = last_round * self.round_size
-        shrink_after = self.shrink_after or max(4, len(space))
+        shrink_after = max(4, len(space))
         ranks = self._choice_ranks(space, points, values)
         new: list[_Box] = []
         for k, box in enumerate(boxes):
@@ -285,7 +283,7 @@ class CoarseToFineSampler(Sampler):
                 else:
                     successes, failures = 0, failures + 1
                 best = min(best, float(values[i]))
-                if successes >= self.grow_after:
+                if successes >= _GROW_AFTER:
                     successes, grew = 0, grew + 1
                 elif failures >= shrink_after:
                     failures, shrank = 0, shrank + 1
@@ -302,8 +300,8 @@ class CoarseToFineSampler(Sampler):
                     choices[name] = self._rescaled(box.choices[name], factor, ranks[name], own)
             change = "grew" if factor > 1 else "shrank" if factor < 1 else "kept"
             why = (", ".join(f"{count} x {tol} {what} in a row" for count, tol, what in
-                             ((grew, self.grow_after, "improvements"), (shrank, shrink_after, "failures")) if count)
-                   or f"{successes}/{self.grow_after} improvements, {failures}/{shrink_after} failures in a row")
+                             ((grew, _GROW_AFTER, "improvements"), (shrank, shrink_after, "failures")) if count)
+                   or f"{successes}/{_GROW_AFTER} improvements, {failures}/{shrink_after} failures in a row")
             new.append(_Box(centre, width, choices, successes, failures, change, why))
         return self._restarted(new, space, points, values)
 
