@@ -373,6 +373,7 @@ def test_demo_quick_prints_its_own_settings_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())  # the banner wraps
     assert "zoomtune demo --quick: tuning a batch-norm MLP on digits" in out, out
+    assert "a Gaussian process on log / log1m scales" in out, out
     assert "up to 6 epochs per trial (ASHA stops the weak ones at 2)" in out and "12 trials (at most 4 min)" in out
     assert "min budget" not in out and "at 2 and 6" not in out
     report = tmp_path / "report.html"

@@ -52,13 +52,13 @@ def _load_recipe(quick: bool, epochs: int | None, seed: int) -> tuple[MLPRecipe,
               show_default=True, help="Where to write the HTML report of the run (needs the dashboard extra).")
 def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_trials: int | None, seed: int,
          quick: bool, report_path: str) -> None:
-    """Tune a batch-norm MLP on Fashion-MNIST: coarse-to-fine on the right scales, ASHA, all cores, SQLite;
-    print the best trial and write report.html."""
+    """Tune a batch-norm MLP on Fashion-MNIST: a Gaussian process on the right scales, ASHA, all cores,
+    SQLite; print the best trial, which hyperparameters mattered, and write report.html."""
     from rich.table import Table
 
     from zoomtune.executors import resolve_jobs
-    from zoomtune.records import EventKind, ZoomPayload
-    from zoomtune.samplers import CoarseToFineSampler
+    from zoomtune.importance import describe, importance
+    from zoomtune.samplers import GPSampler
     from zoomtune.schedulers import ASHA
     from zoomtune.study import create_study
 
@@ -69,7 +69,7 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     workers = resolve_jobs(jobs)
     scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)
     study = create_study(name, direction="maximize", storage=url, scheduler=scheduler,
-                         sampler=CoarseToFineSampler(seed=seed, round_size=6 if quick else 20))
+                         sampler=GPSampler(seed=seed, n_startup_trials=4 if quick else 10))
     remember_study(name)
     trials_wanted = n_trials if n_trials else (12 if quick else None)
     rungs = [r for r in (scheduler.min_resource * scheduler.reduction_factor ** k for k in range(8))
@@ -80,7 +80,7 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     out.print(f"[bold]zoomtune demo{' --quick' if quick else ''}[/]: tuning a batch-norm MLP on {data.name} "
               f"({len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test), "
               f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at {stops}), {workers} workers, "
-              f"coarse-to-fine on log / log1m scales, {budget}")
+              f"a Gaussian process on log / log1m scales, {budget}")
     started = time.monotonic()
     tally = RunTally()
     study.optimize(recipe, n_trials=trials_wanted, timeout=minutes * 60, n_jobs=workers, show_progress_bar=True,
@@ -108,10 +108,9 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
               f"test accuracy {fmt_value(best.user_attrs.get('test_accuracy'))} "
               f"({len(trials)} trials, {sum(len(t.intermediate_values) for t in trials)} epochs in {elapsed:.0f} s)")
     out.print("hyperparameters: " + ", ".join(f"{k}={fmt_value(v)}" for k, v in best.params.items()))
-    for zoom in study.events(EventKind.ZOOM)[-1:]:
-        payload = zoom.payload
-        assert isinstance(payload, ZoomPayload)
-        out.print(f"coarse to fine, round {payload.round} searched: " + " or ".join(payload.described))
+    mattered = describe(importance(trials, study.direction))
+    if mattered:
+        out.print(mattered, markup=False, highlight=False)
     out.print(f"results: study {name!r} in {url}; `zoomtune status {name} --best` lists every trial")
     out.print(_write_report(study, report_path))
 
