@@ -369,3 +369,33 @@ def test_maximize_on_log_and_log1m_scales():
     rand = zt.create_study(direction="maximize", sampler=RandomSampler(seed=0), space=space)
     rand.optimize(objective, n_trials=20)
     assert study.best_value > -1e-3 and study.best_value > rand.best_value, (study.best_value, rand.best_value)
+
+
+def test_integer_dimensions_are_searched_on_their_values():
+    # the mean's minimum lies between the levels (at 0.45 of the unit range): the proposal is a level, the
+    # better of the two around it, found by the discrete search and not by rounding a continuous optimum
+    levels = {0: np.array([0.1, 0.3, 0.5, 0.7, 0.9])}
+    x = np.array([[0.1], [0.3], [0.7], [0.9]])
+    y = (x[:, 0] - 0.45) ** 2
+    ys = (y - y.mean()) / y.std()
+    is_cat = np.array([False])
+    gp = gpm.GP(x, ys, is_cat, gpm.Params(np.array([0.3]), 1.0, 1e-6))
+    point = gpm.maximize_log_ei(gp, float(ys.min()), np.array([0]), x, np.random.default_rng(0), 64, 3,
+                                levels=levels)
+    assert point[0] == 0.5
+
+
+def test_an_evaluated_point_is_not_proposed_again():
+    # a noise-free problem whose best trial sits at a bound: the model's EI at that held point (its noise
+    # floor) exceeded EI everywhere else, and the same point was proposed again and again
+    space = zt.Space(a=zt.Int(1, 5), b=zt.Float(0.0, 1.0), c=zt.Int(0, 9))
+
+    def objective(trial):
+        p = trial.params
+        return (p["a"] - 3.3) ** 2 + (p["b"] - 0.2) ** 2 + 0.1 * (p["c"] - 7) ** 2
+
+    study = zt.create_study(sampler=GPSampler(seed=0, n_startup_trials=5, deterministic_objective=True), space=space)
+    study.optimize(objective, n_trials=25)
+    points = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(points)) == len(points)
+    assert study.best_value < 0.09 + 1e-3, study.best_value

@@ -14,7 +14,8 @@ median (`log_lengthscale_bounds`), s2 ~ Gamma(2, 1),
 noise ~ Gamma(1.1, 30) (each with the Jacobian of the log).
 
 Acquisition: log expected improvement for minimisation, computed without underflow far in the
-tail (Ament et al. 2023, "Unexpected improvements to expected improvement").
+tail (Ament et al. 2023, "Unexpected improvements to expected improvement"), maximised with integer
+dimensions on their values (`maximize_log_ei`'s levels) and never at a point the GP already holds.
 """
 
 from __future__ import annotations
@@ -455,18 +456,44 @@ class Region:
         return out
 
 
+NEAR_LEVELS = 16
+
+
+def to_levels(x: np.ndarray, levels: dict[int, np.ndarray]) -> np.ndarray:
+    """Points with each coordinate that has `levels` (sorted unit coordinates of the values it can take)
+    moved to the nearest of them."""
+    out = np.array(x, dtype=float)
+    for j, lv in levels.items():
+        out[:, j] = lv[np.argmin(np.abs(out[:, j, None] - lv[None, :]), axis=1)]
+    return out
+
+
 def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
                     n_candidates: int, n_polish: int, region: Region | None = None,
-                    conditions: Conditions | None = None) -> np.ndarray:
+                    conditions: Conditions | None = None, levels: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """The point (internal form) with the largest log EI found in `region` (default the whole cube):
     scrambled Sobol candidates plus `starts` (points near the best trials), the best `n_polish`
     polished by L-BFGS-B over the numeric dimensions, then each categorical dimension of the winner
     tried at every allowed choice. With `conditions`, every point is scored with the dimensions its
-    choices switch off at their inactive value (as the trials of that branch are modelled)."""
+    choices switch off at their inactive value (as the trials of that branch are modelled).
+
+    A numeric dimension with `levels` (an integer parameter) is discrete: every candidate sits on one
+    of its levels, L-BFGS-B leaves it alone, and the coordinate search tries its levels in the region
+    (the `NEAR_LEVELS` either side of the winner's), so the acquisition is compared at values the
+    objective can be given. A point the GP already holds (a trial or a pending one) is never returned
+    while another is left: a noise-free model's EI there is not zero but its noise floor, and with long
+    lengthscales that can exceed EI everywhere else (the model sure of a trend towards a bound whose
+    corner it has evaluated), which made the search propose the same point again and again."""
     from scipy.stats import qmc
 
     d = len(n_choices)
     region = region or Region.whole(n_choices)
+    levels = levels or {}
+
+    def acquisition(x: np.ndarray) -> np.ndarray:
+        """log EI, minus infinity at the points the GP holds."""
+        held = scaled_r2(x, gp.x, gp.is_cat, np.ones(d)).min(axis=1) < 1e-18
+        return np.where(held, -np.inf, log_ei(*gp.posterior(x), best))
 
     def active(x: np.ndarray) -> np.ndarray:
         return x if conditions is None else conditions.apply(x)[0]
@@ -474,8 +501,9 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Sobol balance warning when n_candidates is not a power of 2
         sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_candidates)
-    candidates = active(np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)]))
-    scores = log_ei(*gp.posterior(candidates), best)
+    candidates = active(to_levels(np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)]),
+                                  levels))
+    scores = acquisition(candidates)
     order = np.argsort(-scores, kind="stable")
     picked: list[int] = []
     for i in order:
@@ -483,7 +511,8 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
             break
         if all(np.max(np.abs(candidates[i] - candidates[j])) > 1e-9 for j in picked):
             picked.append(int(i))
-    num = gp.num
+    cont = np.array([i for i, j in enumerate(gp.num) if int(j) not in levels], dtype=int)  # into gp.num
+    num = gp.num[cont]
     results = [(float(scores[i]), candidates[i]) for i in picked]
     if len(num):
         polished = []
@@ -492,7 +521,7 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
                 x = point.copy()
                 x[num] = u
                 value, grad = log_ei_grad(gp, x[None, :], best)  # switched-off coordinates stay inactive
-                return -float(value[0]), -grad[0]
+                return -float(value[0]), -grad[0, cont]
 
             if conditions is not None:  # a branch's inactive dimensions are not searched
                 off = conditions.apply(point[None, :])[1][0, num]
@@ -503,21 +532,26 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
             bounds = list(zip(low, high, strict=True))
             result = minimize(objective, point[num], jac=True, method="L-BFGS-B", bounds=bounds,
                               options={"maxiter": 50})
-            if np.isfinite(result.fun) and -result.fun > score:
-                point = point.copy()
-                point[num] = np.clip(result.x, low, high)
-                score = -float(result.fun)
-            polished.append((score, point))
+            moved = point.copy()
+            moved[num] = np.clip(result.x, low, high)
+            moved_score = float(acquisition(moved[None, :])[0])
+            polished.append((moved_score, moved) if moved_score > score else (score, point))
         results = polished
     score, point = max(results, key=lambda item: item[0])
-    for _ in range(2):  # coordinate search over the categorical dimensions of the winner
+    options = {int(j): region.choices(int(j), int(n_choices[j])) for j in np.flatnonzero(n_choices)}
+    for j, lv in levels.items():
+        inside = lv[(lv >= region.low[j] - 1e-12) & (lv <= region.high[j] + 1e-12)]
+        options[j] = inside if len(inside) else lv[[np.argmin(np.abs(lv - 0.5 * (region.low[j] + region.high[j])))]]
+    for _ in range(2):  # coordinate search over the categorical and discrete dimensions of the winner
         changed = False
-        for j in np.flatnonzero(n_choices):
-            allowed = region.choices(int(j), int(n_choices[j]))
+        for j, allowed in options.items():
+            if j in levels:  # the levels nearest the winner's
+                at = int(np.argmin(np.abs(allowed - point[j])))
+                allowed = allowed[max(0, at - NEAR_LEVELS):at + NEAR_LEVELS + 1]
             trial = np.repeat(point[None, :], len(allowed), axis=0)
             trial[:, j] = allowed
             trial = active(trial)
-            values = log_ei(*gp.posterior(trial), best)
+            values = acquisition(trial)
             k = int(np.argmax(values))
             if values[k] > score + 1e-12:
                 point, score, changed = trial[k], float(values[k]), True
@@ -528,4 +562,4 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
 
 __all__ = ["GP", "Conditions", "Params", "Region", "fit", "impute", "inactive_values", "log_ei", "log_ei_grad", "log_h",
            "log_lengthscale_bounds", "maximize_log_ei", "neg_log_posterior", "one_blas_thread", "pair_terms",
-           "prior_log_lengthscale", "scaled_r2", "snap"]
+           "prior_log_lengthscale", "scaled_r2", "snap", "to_levels"]

@@ -6,13 +6,14 @@ log expected improvement:
 
 - kernel: Matern-5/2 with one lengthscale per dimension; a categorical dimension adds
   [a != b] / l^2 to the squared distance (its choices are not ordered); an integer sits on its unit
-  coordinate;
+  coordinate (the centre of its cell);
 - values standardised, sign-flipped so that lower is better (`history_points`); hyperparameters
   by maximum a posteriori (priors on the log lengthscales, signal and noise; L-BFGS-B with analytic
   gradients, Cholesky with jitter); see `_gp_math`;
 - acquisition: log EI, stable far in the tail, maximised over scrambled Sobol candidates plus
-  points near the best trials, the best few polished by L-BFGS-B over the numeric dimensions, then
-  every choice of each categorical dimension tried for the winner;
+  points near the best trials (integers on their values), the best few polished by L-BFGS-B over the
+  continuous dimensions, then every choice of each categorical dimension and the nearby values of
+  each integer tried for the winner; a point already evaluated (or pending) is not proposed again;
 - pending trials (the study's other RUNNING trials, `context.pending()`) enter the GP with the best
   value seen as a constant liar, so parallel workers do not propose the same point;
 - past `max_history` finished trials the GP sees a subset: the best third plus a seeded random sample
@@ -42,6 +43,7 @@ import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +71,24 @@ def _space_size(space: Space) -> float:
         else:
             return math.inf
     return size
+
+
+MAX_LEVELS = 4096
+
+
+@lru_cache(maxsize=64)
+def _int_levels(dist: Int) -> np.ndarray:
+    """The unit coordinates of an integer parameter's values, in order (read-only: it is shared)."""
+    levels = np.array([dist.to_unit(v) for v in range(int(dist.low), int(dist.high) + 1)])
+    levels.setflags(write=False)
+    return levels
+
+
+def _levels(space: Space) -> dict[int, np.ndarray]:
+    """Per integer dimension of at most `MAX_LEVELS` values, the unit coordinates of its values (a wider
+    one is searched as a continuous coordinate: rounding it moves a point by under 1/4096)."""
+    return {j: _int_levels(dist) for j, dist in enumerate(space.values())
+            if isinstance(dist, Int) and dist.high - dist.low < MAX_LEVELS}
 
 
 class GPSampler(Sampler):
@@ -170,7 +190,7 @@ class GPSampler(Sampler):
         else:
             gp = gpm.GP(x, ys, is_cat, params)
         point = gpm.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
-                                    self.n_candidates, self.n_polish, region, conditions)
+                                    self.n_candidates, self.n_polish, region, conditions, _levels(space))
         unit = np.array([(u + 0.5) / k if k else min(1.0, max(0.0, u)) for u, k in zip(point, n_choices, strict=True)])
         # a coordinate the point's choices switch off is what the objective should not ask for; if it does
         # (a branch never seen with this choice), it gets a seeded uniform draw, not the inactive value
