@@ -7,10 +7,12 @@ when a read lock would have to be upgraded. Every method commits before it retur
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
                              TrialStateError)
@@ -61,6 +63,12 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
+    storage = ref()
+    if storage is not None:
+        storage.close()
+
+
 def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
     """Plain tuples straight from the driver: for the one query that can return half a million
     rows (a study's intermediate values), SQLAlchemy's row objects cost more than the query."""
@@ -98,6 +106,8 @@ class SQLStorage(Storage):
                 from None
         except OperationalError as error:
             raise StorageError(f"cannot open {url}: {error.orig}") from None
+        if self._sqlite:  # so that the .db file alone holds every committed result once the process ends
+            atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- connections -----------------------------------------------------------------------
     def _engine_here(self) -> Engine:
@@ -117,6 +127,18 @@ class SQLStorage(Storage):
             yield conn
 
     def close(self) -> None:
+        """Release the connections; on SQLite, first copy the write-ahead log into the database file
+        (a passive checkpoint: it never waits for other processes, which checkpoint when they close)."""
+        database = make_url(self.url).database if self._sqlite else None
+        if database and database != ":memory:" and os.path.exists(database) and os.getpid() == self._pid:
+            try:
+                raw = self._engine.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    raw.close()
+            except SQLAlchemyError:
+                pass  # the database is gone or unreadable: nothing to checkpoint into
         self._engine.dispose()
 
     # -- studies ---------------------------------------------------------------------------
