@@ -5,12 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 from zoomtune.errors import StorageError
 from zoomtune.records import BranchPayload, BranchReason, Direction, FailureCause, TrialState
 from zoomtune.storage.schema import SCHEMA_VERSION
 from zoomtune.storage import InMemoryStorage, get_storage
-from zoomtune.storage.sql import SQLStorage
+from zoomtune.storage.sql import SQLStorage, sqlite_synchronous
 from zoomtune.testing.storage_suite import StorageConformance
 
 
@@ -64,6 +66,29 @@ def test_close_checkpoints_and_never_recreates_a_removed_file(tmp_path, sqlite_u
     os.remove(tmp_path / "gone.db")
     other.close()
     assert not (tmp_path / "gone.db").exists()
+
+
+def test_sqlite_synchronous_level_comes_from_the_url(tmp_path):
+    seen = []
+
+    def on_checkout(dbapi_conn, record, proxy):
+        seen.append(dbapi_conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    event.listen(Pool, "checkout", on_checkout)
+    try:
+        for query, level in (("", 1), ("?synchronous=full", 2), ("?synchronous=EXTRA", 3)):
+            url = f"sqlite:///{tmp_path / f'db{level}.db'}{query}"
+            storage = SQLStorage(url)
+            study = storage.create_study("s", Direction.MINIMIZE)
+            storage.create_trial(study.study_id)
+            storage.close()
+            assert seen and set(seen) == {level}, (query, seen)
+            seen.clear()
+            assert sqlite_synchronous(url) == ["NORMAL", "FULL", "EXTRA"][level - 1]
+    finally:
+        event.remove(Pool, "checkout", on_checkout)
+    with pytest.raises(StorageError, match="synchronous must be one of normal, full, extra; got 'off'"):
+        SQLStorage(f"sqlite:///{tmp_path / 'off.db'}?synchronous=off")
 
 
 def _v1_database(path) -> None:

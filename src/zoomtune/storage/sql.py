@@ -38,13 +38,29 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
 
 
+#: `?synchronous=` levels a SQLite URL may ask for: NORMAL (the default) survives a process crash, FULL and
+#: EXTRA also a power loss (an fsync per commit)
+SYNCHRONOUS_LEVELS = ("normal", "full", "extra")
+
+
+def sqlite_synchronous(url: str) -> str:
+    """The `synchronous` level a SQLite URL asks for (`sqlite:///zoomtune.db?synchronous=full`), upper case."""
+    value = make_url(url).query.get("synchronous", "normal")
+    if not isinstance(value, str) or value.lower() not in SYNCHRONOUS_LEVELS:
+        raise StorageError(f"{url}: synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}; got {value!r}")
+    return value.upper()
+
+
 def _sqlite_engine(url: str) -> Engine:
-    database = make_url(url).database
+    parsed = make_url(url)
+    synchronous = sqlite_synchronous(url)
+    database = parsed.database
     if database and database != ":memory:":
         parent = os.path.dirname(os.path.abspath(database))
         if not os.path.isdir(parent):
             raise StorageError(f"{url}: folder {parent} does not exist")
-    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
+    engine = create_engine(parsed.difference_update_query(["synchronous"]),
+                           connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -52,7 +68,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")  # NORMAL in WAL mode: durable across process crashes
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -405,4 +421,4 @@ class SQLStorage(Storage):
             return [self._event(row) for row in conn.execute(query)]
 
 
-__all__ = ["SQLStorage"]
+__all__ = ["SYNCHRONOUS_LEVELS", "SQLStorage", "sqlite_synchronous"]
