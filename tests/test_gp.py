@@ -12,7 +12,7 @@ import zoomtune as zt
 from zoomtune.errors import ConfigError
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.samplers import GPSampler, RandomSampler, SampleContext
-from zoomtune.samplers import _gp_math as gpm
+from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
 from zoomtune.studyfile import SAMPLERS
 from zoomtune.testing.sampler_suite import SPACE, SamplerConformance, bowl, random_history
 
@@ -139,7 +139,7 @@ def test_constructor_arguments_are_checked():
 def test_registered_and_import_stays_light():
     assert SAMPLERS["gp"] is GPSampler and zt.samplers.GPSampler is GPSampler
     code = ("import sys, zoomtune; print(sorted(m for m in ('scipy.optimize', 'scipy.stats', 'scipy.linalg', "
-            "'zoomtune.samplers._gp_math') if m in sys.modules))")
+            "'zoomtune.samplers._gp_math', 'zoomtune.samplers._gp_acquisition') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -303,12 +303,12 @@ def test_conditional_trials_keep_their_branch_and_every_branch_is_modelled(monke
 def test_a_point_is_scored_with_the_dimensions_its_choices_switch_off_imputed():
     n_choices = np.array([2, 0, 0])  # a choice and two numbers; column 2 exists only for choice 0
     x = np.array([[0, 0.1, 0.4], [1, 0.5, np.nan], [0, 0.9, 0.2], [1, 0.3, np.nan]])
-    conditions = gpm.Conditions.learn(x, n_choices)
+    conditions = acq.Conditions.learn(x, n_choices)
     points, off = conditions.apply(np.array([[0.0, 0.2, 0.8], [1.0, 0.2, 0.8]]))
     assert off.tolist() == [[False, False, False], [False, False, True]]
     assert points[1, 2] == 0.5 and points[0, 2] == 0.8
-    assert gpm.impute(gpm.snap(np.array([[0.9, np.nan, 0.5]]), n_choices), n_choices)[0, 1] == 0.5
-    unconditional = gpm.Conditions.learn(np.array([[0, 0.1, 0.4], [0, 0.5, np.nan]]), n_choices)
+    assert acq.impute(acq.snap(np.array([[0.9, np.nan, 0.5]]), n_choices), n_choices)[0, 1] == 0.5
+    unconditional = acq.Conditions.learn(np.array([[0, 0.1, 0.4], [0, 0.5, np.nan]]), n_choices)
     assert len(unconditional.child) == 0  # choice 0 both with and without column 2: no condition
 
 
@@ -380,7 +380,7 @@ def test_integer_dimensions_are_searched_on_their_values():
     ys = (y - y.mean()) / y.std()
     is_cat = np.array([False])
     gp = gpm.GP(x, ys, is_cat, gpm.Params(np.array([0.3]), 1.0, 1e-6))
-    point = gpm.maximize_log_ei(gp, float(ys.min()), np.array([0]), x, np.random.default_rng(0), 64, 3,
+    point = acq.maximize_log_ei(gp, float(ys.min()), np.array([0]), x, np.random.default_rng(0), 64, 3,
                                 levels=levels)
     assert point[0] == 0.5
 

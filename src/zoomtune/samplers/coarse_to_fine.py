@@ -51,7 +51,7 @@ from zoomtune.samplers.gp import GPSampler
 from zoomtune.space import Categorical, Space
 
 if TYPE_CHECKING:
-    from zoomtune.samplers._gp_math import Region
+    from zoomtune.samplers._gp_acquisition import Region
 
 _OWNER = "CoarseToFineSampler"
 _MAX_WIDTH = 2.0  # a side this long covers the whole range from any centre
@@ -102,7 +102,7 @@ class _Box:
         return inside
 
     def region(self, space: Space) -> Region:
-        from zoomtune.samplers._gp_math import Region  # SciPy, only once a box is searched
+        from zoomtune.samplers._gp_acquisition import Region  # SciPy, only once a box is searched
 
         low, high, allowed = np.zeros(len(space)), np.ones(len(space)), {}
         for j, name in enumerate(space):

@@ -9,7 +9,7 @@ log expected improvement:
   coordinate (the centre of its cell);
 - values standardised, sign-flipped so that lower is better (`history_points`); hyperparameters
   by maximum a posteriori (priors on the log lengthscales, signal and noise; L-BFGS-B with analytic
-  gradients, Cholesky with jitter); see `_gp_math`;
+  gradients, Cholesky with jitter); see `_gp_math` (and `_gp_acquisition` for the acquisition search);
 - acquisition: log EI, stable far in the tail, maximised over scrambled Sobol candidates plus
   points near the best trials (integers on their values), the best few polished by L-BFGS-B over the
   continuous dimensions, then every choice of each categorical dimension and the nearby values of
@@ -27,7 +27,7 @@ With no declared space the joint space is the union of the parameters every tria
 (`joint_space`), so the trials of all branches of a conditional objective are modelled together: a
 trial's parameters of branches it did not take sit at fixed inactive values (mid-range; for a
 categorical, one mismatch from every choice), and each candidate is scored with the parameters its
-own choices switch off set alike (`_gp_math.Conditions`, learnt from which trials asked for what).
+own choices switch off set alike (`_gp_acquisition.Conditions`, learnt from which trials asked for what).
 A trial keeps only the parameters its objective asked for (`records_asked_only`).
 
 >>> import zoomtune as zt
@@ -55,7 +55,8 @@ from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.space import Categorical, Distribution, Int, Space
 
 if TYPE_CHECKING:
-    from zoomtune.samplers._gp_math import Params, Region
+    from zoomtune.samplers._gp_acquisition import Region
+    from zoomtune.samplers._gp_math import Params
 
 _OWNER = "GPSampler"
 
@@ -170,16 +171,16 @@ class GPSampler(Sampler):
 
     def _propose_unlocked(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
                           region: Region | None) -> list[float]:
-        from zoomtune.samplers import _gp_math as gpm
+        from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
 
         rng = self.rng(context.number, "gp")
         n_choices = np.array([len(d.choices) if isinstance(d, Categorical) else 0 for d in space.values()])
         is_cat = n_choices > 0
         if len(y) > self.max_history:
             x, y = self._subset(x, y, self.rng(context.number, "gp:subset"))
-        x = gpm.snap(x, n_choices)
-        conditions = gpm.Conditions.learn(x, n_choices) if np.isnan(x).any() else None
-        x = gpm.impute(x, n_choices)
+        x = acq.snap(x, n_choices)
+        conditions = acq.Conditions.learn(x, n_choices) if np.isnan(x).any() else None
+        x = acq.impute(x, n_choices)
         mean, std = float(np.mean(y)), float(np.std(y))
         ys = (y - mean) / (std if std > 1e-12 else 1.0)
         params = self._fit(x, ys, is_cat)
@@ -189,7 +190,7 @@ class GPSampler(Sampler):
             gp = gpm.GP(np.vstack([x, fantasies]), np.append(ys, np.full(len(fantasies), best)), is_cat, params)
         else:
             gp = gpm.GP(x, ys, is_cat, params)
-        point = gpm.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
+        point = acq.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
                                     self.n_candidates, self.n_polish, region, conditions, _levels(space))
         unit = np.array([(u + 0.5) / k if k else min(1.0, max(0.0, u)) for u, k in zip(point, n_choices, strict=True)])
         # a coordinate the point's choices switch off is what the objective should not ask for; if it does
@@ -225,11 +226,11 @@ class GPSampler(Sampler):
     @staticmethod
     def _pending_points(space: Space, context: SampleContext, n_choices: np.ndarray) -> np.ndarray:
         """The pending trials whose parameters all lie in `space`, in internal form."""
-        from zoomtune.samplers import _gp_math as gpm
+        from zoomtune.samplers import _gp_acquisition as acq
 
         points = [space.to_unit(t.params) for t in context.pending()
                   if all(name in t.params and dist.contains(t.params[name]) for name, dist in space.items())]
-        return gpm.snap(np.array(points, dtype=float).reshape(len(points), len(space)), n_choices)
+        return acq.snap(np.array(points, dtype=float).reshape(len(points), len(space)), n_choices)
 
     @staticmethod
     def _local_starts(x: np.ndarray, ys: np.ndarray, n_choices: np.ndarray, params: Params,
