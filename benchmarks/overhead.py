@@ -1,6 +1,6 @@
 """Per-trial orchestration overhead of zoomtune against Optuna (trivial objective, random sampler).
 
-    python benchmarks/overhead.py                    # 1,000 and 10,000 trials, memory + SQLite (several minutes)
+    python benchmarks/overhead.py                    # 1,000 and 10,000 trials, memory + SQLite (about 10 minutes)
     python benchmarks/overhead.py --quick            # 200 and 1,000 trials (smoke run, well under a minute)
     python benchmarks/overhead.py --trials 1000,10000 --max-seconds 240
 
@@ -11,10 +11,17 @@ bookkeeping and storage. Both libraries use their random sampler with seed 0.
 Each cell (backend x trial count x library) runs in a fresh Python process, which first runs
 a 20-trial warm-up study (imports, SQLAlchemy/SQLite set-up, lazy caches) and then times one
 `optimize` call on a new study; SQLite cells use a new database file in a temporary
-directory. Study creation is not counted. A callback stamps time.perf_counter() after each
-trial: ms/trial is the optimize() time divided by the trials run, first100 is the time of
-trials 1-100 and last100 of the final 100 trials; last100/first100 near 1 means the per-trial
-cost does not grow with the study.
+directory. Study creation is not counted.
+
+Two SQLite rows show what durability costs per trial. "sqlite" is zoomtune's default
+(`sqlite:///FILE`: WAL with synchronous=NORMAL, a told result survives a crash of the process but
+not a power loss); "sqlite-full" is `sqlite:///FILE?synchronous=full` (an fsync per commit, so a
+told result also survives a power loss). Optuna has no such switch: both of its rows use its
+default SQLite set-up, a rollback journal with SQLite's default synchronous=FULL.
+
+A callback stamps time.perf_counter() after each trial: ms/trial is the optimize() time
+divided by the trials run, first100 is the time of trials 1-100 and last100 of the final 100
+trials; last100/first100 near 1 means the per-trial cost does not grow with the study.
 
 A cell that would take longer than --max-seconds (estimated from the previous, smaller trial
 count of that cell, and enforced in any case with optimize's timeout) runs as many trials as
@@ -34,11 +41,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit_result, fmt_ms, header, markdown_table, run_worker, use_repo_src  # noqa: E402
+from _common import emit_result, fmt_ms, header, markdown_table, run_worker, use_repo_src
 
 LIBS = ("zoomtune", "optuna")
-BACKENDS = ("memory", "sqlite")
-SPEED_GOAL = {"sqlite": 10.0, "memory": 3.0}
+BACKENDS = ("memory", "sqlite", "sqlite-full")
+SPEED_GOAL = {"sqlite": 10.0, "sqlite-full": 10.0, "memory": 3.0}
 FLAT_GOAL = 1.5
 WINDOW = 100
 WARMUP_TRIALS = 20
@@ -71,12 +78,21 @@ def _make(lib: str, storage: str | None, name: str):
     return study, _objective
 
 
+def storage_url(lib: str, backend: str, path: str) -> str | None:
+    """The storage a cell uses: None (in memory), or a SQLite file at `path` with the backend's durability
+    (zoomtune only: Optuna's SQLite is already synchronous=FULL and has no URL switch)."""
+    if backend == "memory":
+        return None
+    full = backend == "sqlite-full" and lib == "zoomtune"
+    return f"sqlite:///{path}" + ("?synchronous=full" if full else "")
+
+
 def worker(lib: str, backend: str, n_trials: int, max_seconds: float) -> None:
     if lib == "zoomtune":
         use_repo_src()
     with tempfile.TemporaryDirectory(prefix=f"zt-overhead-{lib}-") as tmp:
         def url(name: str) -> str | None:
-            return None if backend == "memory" else f"sqlite:///{os.path.join(tmp, name)}"
+            return storage_url(lib, backend, os.path.join(tmp, name))
 
         warm, objective = _make(lib, url("warmup.db"), "warmup")
         warm.optimize(objective, n_trials=WARMUP_TRIALS)
@@ -111,7 +127,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--trials", default=None, help="comma-separated trial counts (default 1000,10000)")
     ap.add_argument("--max-seconds", type=float, default=240.0,
                     help="cap on one cell's optimize() time; longer cells run as many trials as fit (default 240)")
-    ap.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: memory,sqlite")
+    ap.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: " + ",".join(BACKENDS))
     ap.add_argument("--worker", nargs=4, metavar=("LIB", "BACKEND", "N", "MAX_SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -120,7 +136,7 @@ def _parse() -> argparse.Namespace:
     args.trial_counts = sorted({int(v.replace("_", "")) for v in text.split(",") if v.strip()})
     args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
     if min(args.trial_counts) < 1 or any(b not in BACKENDS for b in args.backend_list):
-        ap.error("trial counts must be positive and backends among memory,sqlite")
+        ap.error("trial counts must be positive and backends among " + ",".join(BACKENDS))
     return args
 
 
@@ -155,14 +171,15 @@ def main() -> None:
                 if est is not None and est * n > args.max_seconds:
                     note = (f"  (estimated {est * n:.0f} s > cap {args.max_seconds:g} s: "
                             f"stopping after {args.max_seconds:g} s)")
-                print(f"  {backend:6s} {n:>7,} trials  {lib:8s} ...{note}", end="", flush=True)
+                print(f"  {backend:11s} {n:>7,} trials  {lib:8s} ...{note}", end="", flush=True)
                 r = run_worker([os.path.abspath(__file__), "--worker", lib, backend, str(n), str(args.max_seconds)],
                                timeout=args.max_seconds * 3 + 120)
                 r["capped"] = r["ran"] < n
                 results[(backend, n, lib)] = r
                 per_trial_est[(backend, lib)] = r["total_s"] / max(r["ran"], 1)
                 flat = _flat(r)
-                print(f" {r['ran']:,} trials in {r['total_s']:.2f} s = {fmt_ms(r['total_s'] / max(r['ran'], 1))} ms/trial"
+                per = fmt_ms(r["total_s"] / max(r["ran"], 1))
+                print(f" {r['ran']:,} trials in {r['total_s']:.2f} s = {per} ms/trial"
                       f", last100/first100 {'-' if flat is None else f'{flat:.2f}'}"
                       f"{'  CAPPED' if r['capped'] else ''}", flush=True)
 
@@ -197,10 +214,17 @@ def main() -> None:
         rows, align="lr" + "r" * 5 + "ll"))
     print()
     if capped_any:
-        print(f"capped: that library ran only the trials that fit in --max-seconds {args.max_seconds:g}; its ms/trial "
-              "and last100/first100 cover those trials only (if its cost grows per trial, the full run would be slower).")
+        print(f"capped: that library ran only the trials that fit in --max-seconds {args.max_seconds:g}; its "
+              "ms/trial and last100/first100 cover those trials only (if its cost grows per trial, the full run "
+              "would be slower).")
     print("ms/trial = optimize() wall time / trials run (study creation excluded); last100/first100 = time of the "
           f"final {WINDOW} trials / time of the first {WINDOW} (after a {WARMUP_TRIALS}-trial warm-up study).")
+    if {"sqlite", "sqlite-full"} <= set(args.backend_list):
+        for n in args.trial_counts:
+            normal, full = (results[(b, n, "zoomtune")] for b in ("sqlite", "sqlite-full"))
+            normal_s, full_s = (r["total_s"] / max(r["ran"], 1) for r in (normal, full))
+            print(f"durability at {n:,} trials: zoomtune with synchronous=full costs {fmt_ms(full_s - normal_s)} ms "
+                  f"more per trial than the default NORMAL ({full_s / normal_s:.1f}x).")
     print(f"goals: {sum(verdicts)}/{len(verdicts)} met -> {'ALL PASS' if all(verdicts) else 'SOME FAIL'}")
     print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
 
