@@ -5,6 +5,8 @@ Reads: ``GET /api/config``, ``/api/studies``, ``/api/study?name=S[&rev=R]``,
 Control (only with a token, sent as ``Authorization: Bearer T``): ``POST /api/nudge``
 with ``{"study": S, "trial": N, "params": {...}}`` and ``POST /api/stop`` with
 ``{"study": S, "trial": N}``. Without a token the server changes nothing: control answers 403.
+A control request that another site's page sent (its ``Origin`` or ``Sec-Fetch-Site`` says so)
+answers 403 even with the right token.
 Study names travel in the query string, so any name (slashes included) works.
 """
 
@@ -20,6 +22,7 @@ from starlette.routing import Route
 
 from zoomtune.dashboard import payload as pl
 from zoomtune.dashboard.cache import StudyCache
+from zoomtune.dashboard.security import HostPolicy
 from zoomtune.errors import StudyNotFoundError, TrialNotFoundError, ZoomtuneError
 
 MAX_CURVES_PER_CALL = 200
@@ -44,8 +47,9 @@ def _int(value: str | None, field: str) -> int:
 class DashboardAPI:
     """The API's handlers over one storage's study cache."""
 
-    def __init__(self, cache: StudyCache, token: str | None = None) -> None:
+    def __init__(self, cache: StudyCache, hosts: HostPolicy, token: str | None = None) -> None:
         self.cache = cache
+        self.hosts = hosts
         self.token = token or None
 
     def routes(self) -> list[Route]:
@@ -126,7 +130,10 @@ class DashboardAPI:
 
     async def _control_body(self, request: Request) -> dict[str, Any] | Response:
         if self.token is None:
-            return _error(403, "this dashboard is read-only: start it with --token to nudge or stop trials")
+            return _error(403, "this dashboard is read-only: start it with --control to nudge or stop trials")
+        cross_site = self.hosts.cross_site(request.headers)
+        if cross_site is not None:
+            return _error(403, cross_site)
         if not self._authorised(request):
             return _error(401 if "authorization" not in request.headers else 403,
                           "a valid 'Authorization: Bearer <token>' header is required")
