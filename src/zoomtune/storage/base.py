@@ -6,15 +6,43 @@ committed. Every backend passes the conformance suite in `zoomtune.testing.stora
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from zoomtune.errors import StorageError
 from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
                               TrialState)
 from zoomtune.space import Distribution
 
 ParamWrite = Mapping[str, tuple[Distribution, Any]]
+
+
+class StorageFault(enum.Enum):
+    """How a database failed, so that a caller can tell a full disk from a server that is down."""
+
+    NOT_A_DATABASE = "not a database"
+    DAMAGED = "damaged"
+    FULL = "full"
+    READ_ONLY = "read-only"
+    VANISHED = "vanished"
+    LOCKED = "locked"
+    UNREACHABLE = "unreachable"
+    OTHER = "other"
+
+
+class StorageFailure(StorageError):
+    """The database under a storage failed: `fault` says how. The message is one line that reads alone
+    ("sqlite:///z.db: the disk is full; free some space, then `zoomtune resume`"); the driver's own
+    exception, when there is one, is the `__cause__`."""
+
+    def __init__(self, shown_url: str, fault: StorageFault, what: str, todo: str) -> None:
+        self.shown_url, self.fault, self.what, self.todo = shown_url, fault, what, todo
+        super().__init__(f"{shown_url}: {what}; {todo}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the fault when sent between processes
+        return (StorageFailure, (self.shown_url, self.fault, self.what, self.todo))
 
 
 class Storage(ABC):
@@ -94,4 +122,4 @@ class Storage(ABC):
         """Release connections; the storage must not be used afterwards."""
 
 
-__all__ = ["ParamWrite", "Storage"]
+__all__ = ["ParamWrite", "Storage", "StorageFailure", "StorageFault"]

@@ -13,6 +13,7 @@ from sqlalchemy import (Column, Connection, Double, ForeignKey, Index, Integer, 
                         UniqueConstraint, insert, inspect, select, text)
 
 from zoomtune.errors import StorageError
+from zoomtune.storage.base import StorageFailure, StorageFault
 
 SCHEMA_VERSION = 2
 
@@ -100,7 +101,8 @@ def ensure_schema(conn: Connection, url: str) -> None:
         return
     found = conn.execute(select(version_table.c.version)).scalar_one_or_none()
     if found is None:
-        raise StorageError(f"{url} has a zoomtune version table without a version; the file is damaged")
+        raise StorageFailure(url, StorageFault.DAMAGED, "is damaged (its zoomtune version table is empty)",
+                             "restore it from a backup")
     if found > SCHEMA_VERSION:
         raise StorageError(f"{url} was written by a newer zoomtune (schema v{found}); this version reads up to "
                            f"v{SCHEMA_VERSION}: upgrade zoomtune")

@@ -8,6 +8,8 @@ when a read lock would have to be upgraded. Every method commits before it retur
 from __future__ import annotations
 
 import atexit
+import enum
+import functools
 import json
 import math
 import os
@@ -17,11 +19,11 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
                              TrialStateError)
@@ -29,9 +31,16 @@ from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyIn
                               TrialState, payload_from_dict, payload_to_dict)
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
-from zoomtune.storage.base import ParamWrite, Storage
+from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
+from zoomtune.storage.faults import describe, shown_url
 
-_BUSY_TIMEOUT_S = 120
+_T = TypeVar("_T")
+
+#: how long a SQLite writer waits for another one's lock (`?busy_timeout=` seconds), and how long a server
+#: storage keeps trying to reach a server that does not answer (`?retry_seconds=`), by default
+DEFAULT_BUSY_TIMEOUT_S = 120.0
+DEFAULT_RETRY_SECONDS = 15.0
+_FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.25, 4.0
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -47,26 +56,46 @@ def sqlite_synchronous(url: str) -> str:
     """The `synchronous` level a SQLite URL asks for (`sqlite:///zoomtune.db?synchronous=full`), upper case."""
     value = make_url(url).query.get("synchronous", "normal")
     if not isinstance(value, str) or value.lower() not in SYNCHRONOUS_LEVELS:
-        raise StorageError(f"{url}: synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}; got {value!r}")
+        raise StorageError(f"{shown_url(url)}: synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}; "
+                           f"got {value!r}")
     return value.upper()
+
+
+def _seconds_option(url: str, name: str, default: float) -> float:
+    """A `?name=seconds` option of the URL: a finite number >= 0."""
+    raw = make_url(url).query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise StorageError(f"{shown_url(url)}: {name} must be a number of seconds >= 0; got {raw!r}")
+    return value
+
+
+#: URL options zoomtune reads itself; the driver never sees them
+_OWN_OPTIONS = ("synchronous", "busy_timeout", "retry_seconds")
 
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     synchronous = sqlite_synchronous(url)
+    busy_timeout = _seconds_option(url, "busy_timeout", DEFAULT_BUSY_TIMEOUT_S)
     database = parsed.database
     if database and database != ":memory:":
         parent = os.path.dirname(os.path.abspath(database))
         if not os.path.isdir(parent):
             raise StorageError(f"{url}: folder {parent} does not exist")
-    engine = create_engine(parsed.difference_update_query(["synchronous"]),
-                           connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False})
+    engine = create_engine(parsed.difference_update_query(_OWN_OPTIONS),
+                           connect_args={"timeout": busy_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")  # NORMAL in WAL mode: durable across process crashes
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -77,6 +106,14 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("zt_read") else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _server_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    # a host that drops packets must not hang a connect forever; pre-ping replaces connections a restart broke
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+    return create_engine(parsed.difference_update_query(_OWN_OPTIONS), pool_pre_ping=True,
+                         connect_args=connect_args)
 
 
 def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
@@ -98,8 +135,44 @@ def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
+class _Replay(enum.Enum):
+    """When a call that lost its server connection may run again once the server answers."""
+
+    ALWAYS = "always"  # reads, and writes that leave the same rows when they run twice
+    BEFORE_COMMIT = "before commit"  # only when it failed before its COMMIT was sent
+
+
+class _CommitUnknown(Exception):
+    """The connection broke during COMMIT: the transaction may or may not have been saved."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _guarded(replay: _Replay) -> Callable[[_Method], _Method]:
+    """Make a public method raise `StorageFailure` for every database failure (never a driver's exception),
+    and, on a server, run it again after a lost connection as `replay` allows."""
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def guarded(self: SQLStorage, *args: Any, **kwargs: Any) -> Any:
+            return self._run(lambda: method(self, *args, **kwargs), replay)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
 class SQLStorage(Storage):
     """Storage in a SQL database named by a SQLAlchemy URL.
+
+    Every database failure raises `StorageFailure` (a `StorageError`) whose `fault` says what went wrong.
+    On a server (PostgreSQL), a call that loses its connection tries again with growing pauses for up to
+    ``?retry_seconds=`` (15 s by default) before it raises `StorageFault.UNREACHABLE`; only calls that are
+    safe to run twice are tried again after a COMMIT whose outcome is unknown.
 
     >>> storage = SQLStorage("sqlite:///zoomtune.db")  # doctest: +SKIP
     """
@@ -110,32 +183,92 @@ class SQLStorage(Storage):
             backend = make_url(url).get_backend_name()
         except ArgumentError:
             raise StorageError(f"cannot read storage URL {url!r}; expected e.g. sqlite:///zoomtune.db") from None
+        self._shown = shown_url(url)
         self._sqlite = backend == "sqlite"
+        database = make_url(url).database if self._sqlite else None
+        self._database = database if database and database != ":memory:" else None
+        self._file_id: tuple[int, int] | None = None
+        self._retry_seconds = _seconds_option(url, "retry_seconds", DEFAULT_RETRY_SECONDS)
         self._pid = os.getpid()
         self._prepare_statements()
         try:
-            self._engine = _sqlite_engine(url) if self._sqlite else create_engine(url, pool_pre_ping=True)
-            with self._write() as conn:
-                s.ensure_schema(conn, url)
+            self._engine = _sqlite_engine(url) if self._sqlite else _server_engine(url)
+            self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         except (NoSuchModuleError, ModuleNotFoundError) as error:
-            raise StorageError(f"no driver for {url!r} ({error}); for PostgreSQL install 'zoomtune[postgres]'") \
-                from None
-        except OperationalError as error:
-            raise StorageError(f"cannot open {url}: {error.orig}") from None
+            raise StorageError(f"no driver for {self._shown} ({error}); for PostgreSQL install "
+                               f"'zoomtune[postgres]'") from None
+        self._run(self._open, _Replay.ALWAYS)
         if self._sqlite:  # so that the .db file alone holds every committed result once the process ends
             atexit.register(_close_at_exit, weakref.ref(self))
 
-    # -- connections -----------------------------------------------------------------------
+    def _open(self) -> None:
+        with self._write() as conn:
+            s.ensure_schema(conn, self._shown)
+        if self._database:  # the file this storage writes; one removed or replaced later is never recreated
+            found = os.stat(self._database)
+            self._file_id = (found.st_dev, found.st_ino)
+
+    # -- connections and failures ----------------------------------------------------------
+    def _run(self, call: Callable[[], _T], replay: _Replay) -> _T:
+        """`call()`, with every database failure raised as a one-line `StorageFailure`; on a server, a lost
+        connection is retried with growing pauses for `retry_seconds` when `replay` allows."""
+        began, pause, tries = time.monotonic(), _FIRST_PAUSE_S, 0
+        while True:
+            tries += 1
+            try:
+                return call()
+            except _CommitUnknown as unknown:
+                failure = describe(unknown.error, self._shown, self._database)
+                if replay is not _Replay.ALWAYS and failure.fault is StorageFault.UNREACHABLE:
+                    raise StorageFailure(self._shown, failure.fault, "lost the server while committing: the last "
+                                         "change may or may not be saved", "check the study, then go on") \
+                        from unknown.error
+                cause: BaseException = unknown.error
+            except (SQLAlchemyError, self._dbapi_error) as error:
+                failure, cause = describe(error, self._shown, self._database), error
+            if self._sqlite or failure.fault is not StorageFault.UNREACHABLE:
+                raise failure from cause
+            waited = time.monotonic() - began
+            if waited + pause > self._retry_seconds:
+                raise StorageFailure(self._shown, StorageFault.UNREACHABLE,
+                                     f"cannot reach the database server after {tries} tries over {waited:.1f} s "
+                                     f"({failure.what})", "start it or fix the URL; ?retry_seconds= sets how "
+                                     "long to keep trying") from cause
+            time.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE_S)
+
     def _engine_here(self) -> Engine:
+        if self._file_id is not None:
+            self._check_file()
         if os.getpid() != self._pid:  # a forked child must not share the parent's connections
             self._engine.dispose(close=False)
             self._pid = os.getpid()
         return self._engine
 
+    def _check_file(self) -> None:
+        """Refuse to go on when the database file was removed or replaced: SQLite would keep writing into the
+        removed file (lost at close) or open a new empty one."""
+        assert self._database is not None
+        try:
+            found = os.stat(self._database)
+        except FileNotFoundError:
+            raise StorageFailure(self._shown, StorageFault.VANISHED, "was removed while in use",
+                                 "restore the file; zoomtune never recreates a removed one") from None
+        if (found.st_dev, found.st_ino) != self._file_id:
+            raise StorageFailure(self._shown, StorageFault.VANISHED, "was replaced by another file while in use",
+                                 "open the new file in a new run")
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._engine_here().begin() as conn:
-            yield conn
+        committing = False
+        try:
+            with self._engine_here().begin() as conn:
+                yield conn
+                committing = True
+        except DBAPIError as error:
+            if committing and not self._sqlite:
+                raise _CommitUnknown(error) from error
+            raise
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -145,16 +278,15 @@ class SQLStorage(Storage):
     def close(self) -> None:
         """Release the connections; on SQLite, first copy the write-ahead log into the database file
         (a passive checkpoint: it never waits for other processes, which checkpoint when they close)."""
-        database = make_url(self.url).database if self._sqlite else None
-        if database and database != ":memory:" and os.path.exists(database) and os.getpid() == self._pid:
+        if self._database and os.path.exists(self._database) and os.getpid() == self._pid:
             try:
                 raw = self._engine.raw_connection()
                 try:
                     raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     raw.close()
-            except SQLAlchemyError:
-                pass  # the database is gone or unreadable: nothing to checkpoint into
+            except (SQLAlchemyError, self._dbapi_error):
+                pass  # the database is gone, full or unreadable: nothing to checkpoint into
         self._engine.dispose()
 
     # -- studies ---------------------------------------------------------------------------
@@ -163,27 +295,30 @@ class SQLStorage(Storage):
         return StudyInfo(row.study_id, row.name, Direction(row.direction),
                          json.loads(row.space) if row.space else None, json.loads(row.attrs), _ts(row.created))
 
+    @_guarded(_Replay.BEFORE_COMMIT)
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
                      attrs: dict[str, Any] | None = None) -> StudyInfo:
         try:
             with self._write() as conn:
                 if conn.execute(select(s.studies.c.study_id).where(s.studies.c.name == name)).first():
-                    raise DuplicatedStudyError(f"a study named {name!r} already exists in {self.url}")
+                    raise DuplicatedStudyError(f"a study named {name!r} already exists in {self._shown}")
                 conn.execute(insert(s.studies).values(
                     name=name, direction=Direction(direction).value,
                     space=json.dumps(space) if space is not None else None,
                     attrs=json.dumps(attrs or {}), created=time.time()))
         except IntegrityError:
-            raise DuplicatedStudyError(f"a study named {name!r} already exists in {self.url}") from None
+            raise DuplicatedStudyError(f"a study named {name!r} already exists in {self._shown}") from None
         return self.get_study(name)
 
+    @_guarded(_Replay.ALWAYS)
     def get_study(self, name: str) -> StudyInfo:
         with self._read() as conn:
             row = conn.execute(select(s.studies).where(s.studies.c.name == name)).first()
         if row is None:
-            raise StudyNotFoundError(name, self.url)
+            raise StudyNotFoundError(name, self._shown)
         return self._info(row)
 
+    @_guarded(_Replay.ALWAYS)
     def list_studies(self) -> list[StudySummary]:
         t = s.trials.c
         with self._read() as conn:
@@ -204,10 +339,11 @@ class SQLStorage(Storage):
                                     info.created))
         return out
 
+    @_guarded(_Replay.BEFORE_COMMIT)
     def delete_study(self, name: str) -> None:
         with self._write() as conn:
             if not conn.execute(delete(s.studies).where(s.studies.c.name == name)).rowcount:
-                raise StudyNotFoundError(name, self.url)
+                raise StudyNotFoundError(name, self._shown)
 
     # -- trials ----------------------------------------------------------------------------
     def _prepare_statements(self) -> None:
@@ -238,7 +374,7 @@ class SQLStorage(Storage):
                       parent: int | None, user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         # lock the study row (PostgreSQL) so two writers cannot take the same number
         if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
-            raise StudyNotFoundError(self._study_name(conn, study_id), self.url)
+            raise StudyNotFoundError(self._study_name(conn, study_id), self._shown)
         number = conn.execute(self._q_next_number, {"sid": study_id}).scalar_one()
         started = time.time() if state is TrialState.RUNNING else None
         inserted = conn.execute(self._q_insert_trial, {
@@ -265,14 +401,16 @@ class SQLStorage(Storage):
                     return attempt(conn)
             except IntegrityError:  # another writer took the number first: try again
                 continue
-        raise StorageError(f"could not allocate a trial number in {self.url}")  # pragma: no cover
+        raise StorageError(f"could not allocate a trial number in {self._shown}")  # pragma: no cover
 
+    @_guarded(_Replay.BEFORE_COMMIT)
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
                      fixed_params: dict[str, Any] | None = None, parent: int | None = None,
                      user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         return self._retry_on_conflict(
             lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent, user_attrs))
 
+    @_guarded(_Replay.BEFORE_COMMIT)
     def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         def attempt(conn: Connection) -> TrialRecord:
             while True:
@@ -280,7 +418,7 @@ class SQLStorage(Storage):
                     row = conn.execute(self._q_waiting_number, {"sid": study_id, "number": number}).first()
                     if row is None:
                         raise TrialStateError(f"trial {number} of study {self._study_name(conn, study_id)!r} in "
-                                              f"{self.url} is not waiting to run")
+                                              f"{self._shown} is not waiting to run")
                 else:
                     row = conn.execute(self._q_waiting, {"sid": study_id}).first()
                 if row is None:
@@ -290,6 +428,7 @@ class SQLStorage(Storage):
 
         return self._retry_on_conflict(attempt)
 
+    @_guarded(_Replay.ALWAYS)
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
@@ -299,7 +438,7 @@ class SQLStorage(Storage):
             if user_attrs:
                 current = conn.execute(self._q_attrs, {"tid": trial_id}).first()
                 if current is None:
-                    raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}")
+                    raise TrialNotFoundError(f"no trial with id {trial_id} in {self._shown}")
                 changes["user_attrs"] = json.dumps({**json.loads(current[0]), **user_attrs})
             if params:
                 conn.execute(self._q_del_params, {"tid": trial_id, "names": list(params)})
@@ -317,15 +456,17 @@ class SQLStorage(Storage):
                                cause=cause.value if cause is not None else None, finished=time.time())
             conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
+    @_guarded(_Replay.ALWAYS)
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         t = s.trials.c
         with self._read() as conn:
             row = conn.execute(select(t.trial_id).where(t.study_id == study_id, t.number == number)).first()
             if row is None:
-                raise TrialNotFoundError(f"study {self._study_name(conn, study_id)!r} in {self.url} has no trial "
+                raise TrialNotFoundError(f"study {self._study_name(conn, study_id)!r} in {self._shown} has no trial "
                                          f"{number}")
             return self._load(conn, [row.trial_id])[0]
 
+    @_guarded(_Replay.ALWAYS)
     def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
         t = s.trials.c
         query = select(t.trial_id).where(t.study_id == study_id)
@@ -374,6 +515,7 @@ class SQLStorage(Storage):
             trial_id=r.trial_id) for r in rows]
 
     # -- liveness --------------------------------------------------------------------------
+    @_guarded(_Replay.ALWAYS)
     def heartbeat(self, trial_ids: Collection[int]) -> None:
         if not trial_ids:
             return
@@ -382,6 +524,7 @@ class SQLStorage(Storage):
             conn.execute(update(s.trials).where(t.trial_id.in_(list(trial_ids)), t.state == TrialState.RUNNING.value)
                          .values(heartbeat=time.time()))
 
+    @_guarded(_Replay.ALWAYS)
     def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
         t = s.trials.c
         cutoff = time.time() - older_than
@@ -403,6 +546,7 @@ class SQLStorage(Storage):
         return Event(payload_from_dict(EventKind(row.kind), json.loads(row.payload)), row.trial_number, row.step,
                      _ts(row.created))
 
+    @_guarded(_Replay.BEFORE_COMMIT)
     def add_event(self, study_id: int, event: Event) -> None:
         with self._write() as conn:
             conn.execute(insert(s.events).values(
@@ -410,6 +554,7 @@ class SQLStorage(Storage):
                 step=event.step, payload=json.dumps(payload_to_dict(event.payload)),
                 created=event.time.timestamp() if event.time else time.time()))
 
+    @_guarded(_Replay.ALWAYS)
     def get_events(self, study_id: int, kind: EventKind | None = None,
                    trial_number: int | None = None) -> list[Event]:
         query = select(s.events).where(s.events.c.study_id == study_id).order_by(s.events.c.event_id)
