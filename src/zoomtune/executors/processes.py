@@ -38,6 +38,16 @@ def _raise_interrupted(signum: int, _frame: Any) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+def how_it_ended(exitcode: int | None) -> str:
+    """How a worker process that died without a word ended: the signal that killed it, or its exit code."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"died (exit code {exitcode})"
+
+
 def visible_gpus() -> list[str]:
     """The CUDA devices this machine offers: $CUDA_VISIBLE_DEVICES when set, else what nvidia-smi lists."""
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -135,9 +145,8 @@ class ProcessExecutor(Executor):
                         continue
                     settled.add(worker.pid)  # it died without a word (SIGKILL, OOM)
                     if slots[slot] >= 0:
-                        on_result(study.fail_trial(slots[slot], f"its worker process died (exit code "
-                                                                f"{worker.exitcode})", FailureCause.WORKER_LOST,
-                                                   retry=True))
+                        on_result(study.fail_trial(slots[slot], f"its worker process {how_it_ended(worker.exitcode)}",
+                                                   FailureCause.WORKER_LOST, retry=True))
                     if not errors and len(workers) < self.n_jobs * 10:
                         workers.append((slot, spawn(slot)))  # keep n_jobs workers going; the budget bounds them
         except BaseException as error:
