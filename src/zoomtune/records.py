@@ -75,6 +75,7 @@ class FailureCause(str, Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM while it ran
     WORKER_LOST = "worker_lost"  # its worker process died or its heartbeat went stale
     CANCELLED = "cancelled"  # the run stopped before the trial could run
+    STORAGE = "storage"  # its result could not be written (not JSON, out of range, disk full...)
 
     @property
     def resumable(self) -> bool:

@@ -9,10 +9,12 @@ True
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Distribution, Space
 from zoomtune.storage import Storage, get_storage
-from zoomtune.trial import Trial, coerce_value
+from zoomtune.trial import Trial, coerce_value, short
 
 if TYPE_CHECKING:
     import pandas
@@ -309,7 +311,7 @@ class Study:
         found = latest_checkpoint(self.events(EventKind.CHECKPOINT, trial_number), trial_number, step)
         if found is not None:  # copy it now: the parent may go on and prune it
             attrs.update(branch_checkpoint=str(self.checkpoints.snapshot(found[0])), branch_from_step=found[1])
-        number = self.enqueue({**parent.params, **overrides}, parent=trial_number, user_attrs=attrs)
+        number = self._queue({**parent.params, **overrides}, parent=trial_number, user_attrs=attrs)
         self.add_event(Event(BranchPayload(trial_number, overrides, BranchReason(reason),
                                            found[1] if found is not None else None, replaces),
                              trial_number=number, step=step))
@@ -317,13 +319,23 @@ class Study:
 
     def enqueue(self, params: Mapping[str, Any], parent: int | None = None,
                 user_attrs: dict[str, Any] | None = None) -> int:
-        """Queue a trial with these parameter values (state WAITING); returns its number."""
-        if self.space is not None:
-            for name, value in params.items():
-                if name in self.space and not self.space[name].contains(value):
-                    raise SearchSpaceError(f"enqueued values must lie in {self.space[name]!r}", repr(value),
-                                           param=name)
-        return self.storage.create_trial(self.study_id, TrialState.WAITING, dict(params), parent, user_attrs).number
+        """Queue a trial with these parameter values (state WAITING); returns its number.
+
+        Each value must be a plain number, string, bool or None (inside the range when the study's
+        space declares the parameter); a name that is not a known parameter but is close to one
+        (``lerning_rate`` beside ``learning_rate``) is refused as a typo; other new names are new
+        parameters (define-by-run objectives may suggest them), and one the objective never asks for
+        is named in a warning when the trial ends.
+        """
+        known = set(self.space or ()) | {name for t in self.finished_trials() for name in t.params}
+        for name, value in params.items():
+            check_enqueued(name, value, self.space[name] if self.space is not None and name in self.space else None,
+                           known)
+        return self._queue(params, parent, user_attrs)
+
+    def _queue(self, params: Mapping[str, Any], parent: int | None, user_attrs: Mapping[str, Any] | None) -> int:
+        return self.storage.create_trial(self.study_id, TrialState.WAITING, dict(params), parent,
+                                         dict(user_attrs) if user_attrs else None).number
 
     # -- the loop --------------------------------------------------------------------------------
     def optimize(self, objective: Objective, n_trials: int | None = None, timeout: float | None = None,
@@ -368,6 +380,25 @@ def check_new_values(record: TrialRecord, values: Mapping[str, Any]) -> None:
         dist = distribution_of(record, name, value)
         if not dist.contains(value):
             raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
+
+
+def check_enqueued(name: Any, value: Any, dist: Distribution | None, known: Collection[str]) -> None:
+    """An enqueued parameter must have a name, a plain value (inside `dist` when the space declares it)
+    and must not be a near miss of one of the `known` parameter names."""
+    if not isinstance(name, str) or not name.strip():
+        raise SearchSpaceError("an enqueued parameter needs a non-empty string name", short(name))
+    if value is not None and not isinstance(value, (bool, int, float, str)):
+        raise SearchSpaceError("enqueued values must be a number, string, bool or None",
+                               f"{type(value).__name__} {short(value)}", param=name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SearchSpaceError("enqueued numbers must be finite", repr(value), param=name)
+    if dist is not None and not dist.contains(value):
+        raise SearchSpaceError(f"enqueued values must lie in {dist!r}", short(value), param=name)
+    if name not in known:
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        if close:
+            raise SearchSpaceError(f"not a parameter of this study; did you mean {close[0]!r}? (it has: "
+                                   f"{', '.join(sorted(known))})", short(value), param=name)
 
 
 def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:

@@ -10,21 +10,28 @@ True
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import numbers
 import os
+import reprlib
 from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
 from zoomtune.checkpoints import CheckpointStore, latest_checkpoint
-from zoomtune.errors import SearchSpaceError
+from zoomtune.errors import SearchSpaceError, StorageError
 from zoomtune.records import (BranchReason, CheckpointPayload, ControlAction, ControlPayload, Direction, Event,
                               EventKind, FailureCause, NudgePayload, TrialRecord, TrialState)
 from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
 from zoomtune.storage.base import Storage
+
+
+logger = logging.getLogger("zoomtune")
 
 
 class TrialHost(Protocol):
@@ -228,10 +235,10 @@ class Trial:
         `step` defaults to the next step after the last one reported.
         """
         self._require_running("report")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"trial {self.number}: report() needs a number; got {value!r}") from None
+        number, why = as_number(value)
+        if number is None:
+            raise TypeError(f"trial {self.number}: report() needs a number; {why}")
+        value = number
         if step is None:
             step = max(self.intermediate_values, default=-1) + 1
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
@@ -300,7 +307,16 @@ class Trial:
         return CheckpointStore.load(start) if start and os.path.exists(start) else None
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        """Attach a JSON-serialisable value to the trial (stored with its next report or result)."""
+        """Attach a JSON-serialisable value to the trial (stored with its next report or result);
+        anything else is refused here, naming the attribute, rather than when the result is written."""
+        if not isinstance(key, str) or not key.strip():
+            raise TypeError(f"trial {self.number}: a user attribute's name must be a non-empty string; "
+                            f"got {short(key)}")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"trial {self.number}: user attribute {key!r} must be JSON-serialisable (a str, number, "
+                            f"bool, None, or a list / dict of them); got {short(value)} ({error})") from None
         self.user_attrs[key] = value
         self._pending_attrs[key] = value
 
@@ -309,6 +325,15 @@ class Trial:
         when the sampler wants only asked ones recorded: held back from storage, and dropped when the
         trial ends (a branch the objective did not take)."""
         return self._inferred - self._asked if self.study.sampler.records_asked_only else set()
+
+    def _warn_unused_enqueued(self) -> None:
+        """An enqueued value the objective never asked for is most likely a misspelt name: say so."""
+        declared = set(self.study.space or ())
+        unused = sorted(set(self._record.params) - self._asked - self._inferred - declared)
+        if unused and self.parent is None:
+            logger.warning("trial %d: enqueued parameter(s) %s never asked for by the objective (it asked for: %s); "
+                           "a misspelt name?", self.number, ", ".join(map(repr, unused)),
+                           ", ".join(sorted(self._asked)) or "none")
 
     def _require_running(self, what: str) -> None:
         if self.state is not TrialState.RUNNING:
@@ -327,30 +352,76 @@ class Trial:
         """Write the result and everything still pending in one commit; the trial's final record.
         `Study.tell` calls this after checking the value: use `tell`."""
         self._require_running("finish")
+        self._warn_unused_enqueued()
         for name in self._unasked():  # sampled up front, never used: not a parameter of this trial
             self._pending.pop(name, None)
             self.params.pop(name, None)
             self.distributions.pop(name, None)
-        self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
-                                        user_attrs=self._pending_attrs or None, state=state, value=value,
-                                        error=error, cause=cause)
+        try:
+            self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
+                                            user_attrs=self._pending_attrs or None, state=state, value=value,
+                                            error=error, cause=cause)
+        except Exception as failure:  # noqa: BLE001 - whatever the write hit, the trial must not stay RUNNING
+            state, value, error, cause = self._record_failed_write(failure)
+        finally:
+            self.study.release(self._record.trial_id)
         self._pending, self._pending_attrs = {}, {}
         self.state, self.value = state, value
-        self.study.release(self._record.trial_id)
         return replace(self.snapshot(), error=error, cause=cause)
+
+    def _record_failed_write(self, failure: Exception) -> tuple[TrialState, None, str, FailureCause]:
+        """The result could not be written: store just FAILED and why (what is pending is dropped), or,
+        when storage cannot take even that, raise `StorageError` saying the trial stays RUNNING until a
+        process that can write reaps it (its heartbeat stops with this process)."""
+        why = f"its result could not be stored: {type(failure).__name__}: {short_text(str(failure))}"
+        try:
+            self.study.storage.update_trial(self._record.trial_id, state=TrialState.FAILED, error=why,
+                                            cause=FailureCause.STORAGE)
+        except Exception as second:  # noqa: BLE001 - reported below as one line
+            raise StorageError(f"trial {self.number} of study {self.study.name!r}: {why}; marking it FAILED failed "
+                               f"too ({short_text(str(second))}): it stays RUNNING until a process that can write "
+                               f"reaps it (three heartbeats after this one stops)") from failure
+        return TrialState.FAILED, None, why, FailureCause.STORAGE
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
+
+
+def short(value: Any) -> str:
+    """`value`'s repr, cut to a readable length (a 400-digit integer or a long string stays one line)."""
+    return _SHORT.repr(value)
+
+
+def short_text(text: str, limit: int = 200) -> str:
+    """The first line of `text`, cut to `limit` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def as_number(value: Any) -> tuple[float | None, str]:
+    """`value` as a float when it is a real number (a Python, NumPy or 0-d tensor number, not a string
+    or a bool) that fits a float; else (None, why)."""
+    if isinstance(value, (bool, str, bytes)) or not (isinstance(value, numbers.Real) or hasattr(value, "__float__")):
+        return None, f"got {type(value).__name__} {short(value)}, not a number"
+    try:
+        return float(value), ""
+    except OverflowError:
+        return None, f"got {short(value)}, too large for a float"
+    except (TypeError, ValueError):
+        return None, f"got {type(value).__name__} {short(value)}, not a number"
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:
     """An objective's return value as (finite float, None) or (None, why it is not acceptable)."""
-    if isinstance(value, bool):
-        return None, f"objective returned a bool ({value!r}); it must return a number"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None, f"objective returned {value!r}; it must return a number"
+    if value is None:
+        return None, "objective returned None (a missing return?); it must return a number"
+    number, why = as_number(value)
+    if number is None:
+        return None, f"objective must return a number; {why}"
     if not math.isfinite(number):
         return None, f"objective returned {number!r}"
     return number, None
 
 
-__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "coerce_value"]
+__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "as_number", "coerce_value", "short", "short_text"]
