@@ -9,7 +9,51 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from typing import Any
+
+#: the most characters a value takes in an error message
+SHOWN_LIMIT = 80
+_BIG_INT_BITS = 256  # an int longer than this is described by its number of digits, not written out
+
+
+class _BoundedRepr(reprlib.Repr):
+    """`reprlib.Repr` whose work is bounded for any value: it descends three levels and a few items
+    per level, and describes a huge int rather than writing it (Python refuses str() of an int of
+    more than 4300 digits anyway)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, SHOWN_LIMIT, SHOWN_LIMIT, SHOWN_LIMIT
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 8
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > _BIG_INT_BITS:
+            return f"<an integer of {int(x.bit_length() * math.log10(2)) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _BoundedRepr()
+
+
+def cut(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """`text` itself when it has at most `limit` characters, else its start, "..." and its length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` for an error message: at most about `SHOWN_LIMIT` characters, and computed in
+    bounded time even for a huge or self-sharing value (a YAML alias bomb), so that reporting a bad
+    value never hangs or floods the terminal. A long string or collection says how long it was."""
+    if isinstance(value, (str, bytes)) and len(value) > SHOWN_LIMIT:
+        return f"{value[:SHOWN_LIMIT]!r}... ({len(value)} characters)"
+    text = _REPR.repr(value)
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and (len(value) > _REPR.maxlist or "..." in text):
+        items = f"{len(value)} item{'s' if len(value) != 1 else ''}"
+        return f"{text[:SHOWN_LIMIT]}{'...' if len(text) > SHOWN_LIMIT else ''} ({items})"
+    return cut(text)
 
 
 class ZoomtuneError(Exception):
@@ -24,8 +68,11 @@ class SearchSpaceError(ZoomtuneError, ValueError):
     """
 
     def __init__(self, rule: str, got: str, param: str | None = None, where: str | None = None):
-        self.rule, self.got, self.param, self.where = rule, got, param, where
-        subject = f"parameter {param!r}" if param is not None else (where or "search space")
+        # `got` and `where` hold a few values, each cut by `shown`; this cut is a net for a caller that did not
+        net = 4 * SHOWN_LIMIT
+        self.rule, self.got, self.param = rule, cut(got, net), param
+        self.where = None if where is None else cut(where, net)
+        subject = f"parameter {shown(param)}" if param is not None else (self.where or "search space")
         super().__init__(f"{subject}: {rule}; got {got}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields when sent between processes
@@ -42,7 +89,7 @@ class ConfigError(ZoomtuneError, ValueError):
     def __init__(self, field: str, rule: str, got: Any = None, source: str | None = None):
         self._fields = (field, rule, got, source)
         where = f"{source}: " if source else ""
-        tail = f"; got {got!r}" if got is not None else ""
+        tail = f"; got {shown(got)}" if got is not None else ""
         super().__init__(f"{where}{field}: {rule}{tail}")
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -72,23 +119,33 @@ def require_seed(owner: str, value: Any) -> int | None:
 
 
 def require_int(owner: str, field: str, value: Any, minimum: int, *, or_none: bool = False,
-                minimum_name: str | None = None) -> Any:
-    """`value` as an int >= `minimum` (None passes when `or_none`); else `ConfigError`
-    ("Owner: field: must be an integer >= 2; got 1"). `minimum_name` names a bound that is another
-    argument: "must be an integer >= min_resource (3) or None"."""
+                minimum_name: str | None = None, maximum: int | None = None) -> Any:
+    """`value` as an int >= `minimum` (and <= `maximum` when given; None passes when `or_none`); else
+    `ConfigError` ("Owner: field: must be an integer >= 2; got 1"). `minimum_name` names a bound that is
+    another argument: "must be an integer >= min_resource (3) or None"."""
     if or_none and value is None:
         return None
     bound = f"{minimum_name} ({minimum})" if minimum_name else f"{minimum}"
-    rule = f"must be an integer >= {bound}" + (" or None" if or_none else "")
-    require(_is_integer(value) and value >= minimum, owner, field, rule, value)
+    rule = (f"must be an integer >= {bound}" + (f" and <= {maximum}" if maximum is not None else "")
+            + (" or None" if or_none else ""))
+    require(_is_integer(value) and value >= minimum and (maximum is None or value <= maximum), owner, field, rule,
+            value)
     return int(value)
+
+
+def _finite(value: numbers.Real) -> bool:
+    """Whether `value` is a finite float (an int too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def require_number(owner: str, field: str, value: Any, low: float | None = None, high: float | None = None, *,
                    low_open: bool = False, high_open: bool = False) -> float:
     """`value` as a float: a finite real number (not a bool) within the bounds given, each closed unless
     `low_open` / `high_open`; else `ConfigError` ("Owner: field: must be a number in (0, 1]; got 0")."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -166,8 +223,10 @@ __all__ = [
     "TrialStateError",
     "TrialStopped",
     "ZoomtuneError",
+    "cut",
     "require",
     "require_int",
     "require_number",
     "require_seed",
+    "shown",
 ]

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError
+from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, require, require_int, require_number, \
+    require_seed
 from zoomtune.samplers import (CoarseToFineSampler, GPSampler, GridSampler, RandomSampler, Sampler, SobolSampler,
                                TPESampler)
 from zoomtune.samplers.multi_fidelity import MultiFidelitySampler
 from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
-from zoomtune.space import Space
+from zoomtune.space import Space, read_yaml
 
 if TYPE_CHECKING:
     from zoomtune.storage import Storage
@@ -63,6 +64,12 @@ SAMPLERS["multi_fidelity"] = _multi_fidelity
 
 _KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "scheduler",
          "space", "heartbeat_interval"}
+#: the largest n_trials: what a 64-bit integer (storage, NumPy) holds
+MAX_TRIALS = 2**63 - 1
+#: the most worker processes a file may ask for: each is a process of its own, started at once
+MAX_JOBS = 1024
+#: the longest study name: what the storage's name column holds
+MAX_STUDY_NAME = 512
 #: what a study keeps of its file, checked against the file when `zoomtune run` continues it
 _KEPT = ("objective", "sampler", "scheduler", "seed")
 SCHEDULER_SEED_ATTR = "scheduler_seed"
@@ -245,15 +252,16 @@ def import_objective(target: str, folder: Path | None = None, source: str | None
     return obj  # type: ignore[no-any-return]
 
 
-def _positive(data: Mapping[str, Any], key: str, kind: type, source: str) -> Any:
+def _count(data: Mapping[str, Any], key: str, source: str) -> int | None:
+    """An optional whole-number field (n_trials) as an int in [1, MAX_TRIALS]."""
     value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise ConfigError(key, f"must be a positive {'integer' if kind is int else 'number'}", value, source)
-    if value <= 0:
-        raise ConfigError(key, "must be positive", value, source)
-    return kind(value)
+    return None if value is None else int(require_int(source, key, value, 1, maximum=MAX_TRIALS))
+
+
+def _seconds(data: Mapping[str, Any], key: str, source: str) -> float | None:
+    """An optional duration (timeout, heartbeat_interval) as a finite float > 0: `.inf` and `.nan` are refused."""
+    value = data.get(key)
+    return None if value is None else require_number(source, key, value, 0, low_open=True)
 
 
 def _named(data: Mapping[str, Any], key: str, registry: Mapping[str, Any], default: str | None,
@@ -280,6 +288,8 @@ def parse_study(data: Any, source: Path) -> StudySpec:
     for key in ("study", "objective"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ConfigError(key, "is required and must be a string", data.get(key), where)
+    require(len(data["study"]) <= MAX_STUDY_NAME, where, "study", f"must have at most {MAX_STUDY_NAME} characters",
+            data["study"])
     direction = data.get("direction", "minimize")
     if direction not in ("minimize", "maximize"):
         raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction, where)
@@ -291,38 +301,33 @@ def parse_study(data: Any, source: Path) -> StudySpec:
             space = Space.from_dict(data["space"])
         except SearchSpaceError as error:
             raise ConfigError("space", str(error), None, where) from None
-    seed = data.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError("seed", "must be an integer", seed, where)
+    seed = require_seed(where, data.get("seed"))
     jobs = data.get("jobs", 1)
     if jobs != -1:
-        jobs = _positive(data, "jobs", int, where) or 1
+        require(isinstance(jobs, int) and not isinstance(jobs, bool) and 1 <= jobs <= MAX_JOBS, where, "jobs",
+                f"must be -1 (all cores) or an integer in [1, {MAX_JOBS}]", jobs)
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError("storage", "must be a URL such as sqlite:///zoomtune.db", storage, where)
     return StudySpec(name=data["study"], objective=data["objective"], source=source, direction=direction,
                      space=space, sampler=sampler, scheduler=scheduler,  # type: ignore[arg-type]
-                     n_trials=_positive(data, "n_trials", int, where),
-                     timeout=_positive(data, "timeout", float, where), jobs=jobs, storage=storage, seed=seed,
-                     heartbeat_interval=_positive(data, "heartbeat_interval", float, where))
+                     n_trials=_count(data, "n_trials", where), timeout=_seconds(data, "timeout", where), jobs=jobs,
+                     storage=storage, seed=seed, heartbeat_interval=_seconds(data, "heartbeat_interval", where))
 
 
 def load_study_file(path: str | Path) -> StudySpec:
     """Read and validate a YAML study file."""
-    import yaml
-
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        raw = source.read_bytes()
     except OSError as error:
         raise ConfigError("study file", f"cannot read it ({error.strerror})", str(source)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError("YAML", f"not valid YAML{at}: {problem}", None, str(source)) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError("study file", f"is not UTF-8 text (byte {error.start} is 0x{raw[error.start]:02x}); "
+                                        "save it as UTF-8", None, str(source)) from None
+    data = read_yaml(text, str(source))
     spec = parse_study(data, source)
     if spec.sampler["name"] == "grid" and spec.space is None:  # refused now, before any study or trial exists
         raise ConfigError("sampler", "grid needs a declared space: add a 'space:' section listing its parameters",
