@@ -26,7 +26,7 @@ _WILDCARD_URL_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 @click.option("--control", is_flag=True,
               help="Let the page nudge and stop running trials: makes a random token and prints, once, "
                    "the URL that carries it. Without a token the dashboard changes nothing.")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PATH",
+@click.option("--token-file", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="As --control, with the token read from PATH.")
 @click.option("--token", envvar="ZOOMTUNE_DASHBOARD_TOKEN", default=None, metavar="T",
               help="As --control, with this token (or $ZOOMTUNE_DASHBOARD_TOKEN). Given on the command line "

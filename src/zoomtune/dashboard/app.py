@@ -91,7 +91,8 @@ def create_app(storage: str | Storage, token: str | None = None, host: str = "12
 
     async def index(request: Request) -> Response:
         body = assets["index.html"]
-        return Response(body, media_type=_TYPES[".html"], headers=_headers(body, "no-cache"))
+        return Response(body, media_type=_TYPES[".html"],
+                        headers={**_headers(body, "no-cache"), "Content-Security-Policy": CSP})
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("not found", status_code=404)

@@ -11,16 +11,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-# plotly.js 3+ builds its WebGL programs without eval: the installed bundle's only `Function(`
-# calls are a `this` probe inside try/catch and a polyfill of Function.prototype.bind, so the
-# page needs no 'unsafe-eval'. Plotly inserts <style> elements, hence style-src 'unsafe-inline'.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+# The page keeps 'unsafe-eval': plotly.js draws its WebGL traces (scattergl above 1,500 trials,
+# parcoords always) with regl, which compiles each draw call with `Function.apply`; the bundle of
+# the plotly package (plotly.js 4.1) precompiles none of the dashboard's, so without it those plots
+# show "WebGL is not supported" (tests/dashboard/test_dashboard_security.py renders both ways).
+# Plotly inserts <style> elements, hence style-src 'unsafe-inline'. Scripts still come only from
+# the server's own assets: no inline script runs.
+CSP = ("default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; worker-src blob:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-#: sent with every response, the page, the API's JSON, assets and errors alike
+#: the policy of every other response (JSON, assets, errors): nothing in it may run or load anything
+DATA_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#: sent with every response that does not set its own (the page sets `CSP`)
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", CSP.encode()),
+    (b"content-security-policy", DATA_CSP.encode()),
     (b"referrer-policy", b"no-referrer"),
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -44,8 +49,10 @@ def split_host(value: str) -> tuple[str, int | None]:
     value = value.strip()
     port_text = ""
     if value.startswith("["):
-        name, _, rest = value[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
+        name, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"not a bracketed address: {value!r}")
+        port_text = rest[1:]
     elif value.count(":") == 1:
         name, _, port_text = value.partition(":")
     else:
@@ -142,5 +149,5 @@ class SecurityMiddleware:
         await send_secured({"type": "http.response.body", "body": body})
 
 
-__all__ = ["CSP", "LOOPBACK_HOSTS", "SECURITY_HEADERS", "WILDCARD_HOSTS", "HostPolicy", "SecurityMiddleware",
-           "split_host"]
+__all__ = ["CSP", "DATA_CSP", "LOOPBACK_HOSTS", "SECURITY_HEADERS", "WILDCARD_HOSTS", "HostPolicy",
+           "SecurityMiddleware", "split_host"]
