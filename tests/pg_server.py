@@ -28,28 +28,59 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PostgresServer:
+    """A throw-away server in its own temporary folder; `stop` and `start` again keep its port and data,
+    so that clients see the same server go away and come back."""
+
+    def __init__(self) -> None:
+        bindir = postgres_bin()
+        assert bindir is not None, "PostgreSQL is not installed"
+        self.root = tempfile.mkdtemp(prefix="zoomtune-pg-")
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root: run the server as the postgres user
+            shutil.chown(self.root, "postgres", "postgres")
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self._bindir, self._data, self.port = bindir, os.path.join(self.root, "data"), _free_port()
+        subprocess.run([*self._as_user, f"{bindir}/initdb", "-D", self._data, "-A", "trust", "-U", "zt",
+                        "--no-sync"], check=True, capture_output=True)
+        self.url = f"postgresql+psycopg://zt@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self._as_user, f"{self._bindir}/pg_ctl", "-D", self._data, *args], check=check,
+                       capture_output=True)
+
+    def start(self) -> None:
+        """Start it (again) on its port; returns once it accepts connections."""
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   f"-c max_connections=200")
+        self._pg_ctl("-o", options, "-l", os.path.join(self.root, "log"), "-w", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop it (`fast`: end every session, like an administrator's restart; `immediate`: like a crash)."""
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        """Stop it and delete its folder."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def controlled_postgres_server() -> Iterator[PostgresServer]:
+    """A started `PostgresServer` that the test may stop and start; removed at the end."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a server in a temporary folder; yields the URL of its `postgres` database; stops and removes it."""
-    bindir = postgres_bin()
-    assert bindir is not None, "PostgreSQL is not installed"
-    root = tempfile.mkdtemp(prefix="zoomtune-pg-")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: run the server as the postgres user
-        shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, log, port = os.path.join(root, "data"), os.path.join(root, "log"), _free_port()
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "zt", "--no-sync"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://zt@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with controlled_postgres_server() as server:
+        yield server.url
 
 
 def fresh_database(server_url: str) -> str:

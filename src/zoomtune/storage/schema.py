@@ -15,7 +15,7 @@ from sqlalchemy import (Column, Connection, Double, ForeignKey, Index, Integer, 
 from zoomtune.errors import StorageError
 from zoomtune.storage.base import StorageFailure, StorageFault
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -46,6 +46,9 @@ trials = Table(
     Column("started", Double, nullable=True),
     Column("finished", Double, nullable=True),
     Column("heartbeat", Double, nullable=True),
+    # a random tag of the call that made or started the trial (schema v3): a call that retries after a lost
+    # connection finds the trial its earlier try saved instead of making a second one
+    Column("claim", String(32), nullable=True),
     UniqueConstraint("study_id", "number", name="zt_trials_study_number"),
     Index("zt_trials_study_state", "study_id", "state", "number"),
 )
@@ -84,8 +87,13 @@ def _add_failure_cause(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE zt_trials ADD COLUMN cause VARCHAR(16)"))
 
 
+def _add_claim(conn: Connection) -> None:
+    """v2 -> v3: trials record the call that made or started them; old trials keep NULL."""
+    conn.execute(text("ALTER TABLE zt_trials ADD COLUMN claim VARCHAR(32)"))
+
+
 # version -> function that upgrades a connection's schema from that version to the next one
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_failure_cause}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_failure_cause, 2: _add_claim}
 
 
 def ensure_schema(conn: Connection, url: str) -> None:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -207,6 +208,9 @@ class SQLStorage(Storage):
         if self._database:  # the file this storage writes; one removed or replaced later is never recreated
             found = os.stat(self._database)
             self._file_id = (found.st_dev, found.st_ino)
+            # a log left long by a run that stopped on a full disk is copied in, so that the next write starts it
+            # over instead of growing it into the space just freed
+            self._checkpoint()
 
     # -- connections and failures ----------------------------------------------------------
     def _run(self, call: Callable[[], _T], replay: _Replay) -> _T:
@@ -275,9 +279,9 @@ class SQLStorage(Storage):
         with self._engine_here().connect().execution_options(zt_read=True) as conn, conn.begin():
             yield conn
 
-    def close(self) -> None:
-        """Release the connections; on SQLite, first copy the write-ahead log into the database file
-        (a passive checkpoint: it never waits for other processes, which checkpoint when they close)."""
+    def _checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log into the database file, as far as it can without waiting for other
+        processes (a passive checkpoint); a file that is gone, full or unreadable is left as it is."""
         if self._database and os.path.exists(self._database) and os.getpid() == self._pid:
             try:
                 raw = self._engine.raw_connection()
@@ -286,7 +290,12 @@ class SQLStorage(Storage):
                 finally:
                     raw.close()
             except (SQLAlchemyError, self._dbapi_error):
-                pass  # the database is gone, full or unreadable: nothing to checkpoint into
+                pass  # nothing to checkpoint into: the next write says why
+
+    def close(self) -> None:
+        """Release the connections; on SQLite, first copy the write-ahead log into the database file (other
+        processes checkpoint when they close)."""
+        self._checkpoint()
         self._engine.dispose()
 
     # -- studies ---------------------------------------------------------------------------
@@ -361,7 +370,8 @@ class SQLStorage(Storage):
                                                            t.state == TrialState.WAITING.value).with_for_update())
         self._q_claim = (update(s.trials).where(t.trial_id == bindparam("tid"), t.state == TrialState.WAITING.value)
                          .values(state=TrialState.RUNNING.value, started=bindparam("now"),
-                                 heartbeat=bindparam("now")))
+                                 heartbeat=bindparam("now"), claim=bindparam("claim")))
+        self._q_claimed = select(t.trial_id).where(t.study_id == bindparam("sid"), t.claim == bindparam("claim"))
         self._q_insert_trial = insert(s.trials)
         self._q_update_trial = update(s.trials).where(t.trial_id == bindparam("tid"))
         self._q_attrs = select(t.user_attrs).where(t.trial_id == bindparam("tid"))
@@ -371,7 +381,7 @@ class SQLStorage(Storage):
                                                     v.step.in_(bindparam("steps", expanding=True)))
 
     def _insert_trial(self, conn: Connection, study_id: int, state: TrialState, fixed_params: dict[str, Any] | None,
-                      parent: int | None, user_attrs: dict[str, Any] | None = None) -> TrialRecord:
+                      parent: int | None, user_attrs: dict[str, Any] | None, claim: str) -> TrialRecord:
         # lock the study row (PostgreSQL) so two writers cannot take the same number
         if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
             raise StudyNotFoundError(self._study_name(conn, study_id), self._shown)
@@ -381,7 +391,7 @@ class SQLStorage(Storage):
             "study_id": study_id, "number": number, "state": state.value, "parent": parent,
             "fixed_params": json.dumps(fixed_params) if fixed_params else None,
             "user_attrs": json.dumps(user_attrs or {}), "started": started,
-            "heartbeat": started}).inserted_primary_key
+            "heartbeat": started, "claim": claim}).inserted_primary_key
         assert inserted is not None
         trial_id = inserted[0]
         return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
@@ -394,25 +404,35 @@ class SQLStorage(Storage):
         name = conn.execute(select(s.studies.c.name).where(s.studies.c.study_id == study_id)).scalar_one_or_none()
         return str(name) if name is not None else f"with id {study_id}"
 
-    def _retry_on_conflict(self, attempt: Callable[[Connection], TrialRecord]) -> TrialRecord:
-        for _ in range(20):
-            try:
-                with self._write() as conn:
-                    return attempt(conn)
-            except IntegrityError:  # another writer took the number first: try again
-                continue
-        raise StorageError(f"could not allocate a trial number in {self._shown}")  # pragma: no cover
+    def _new_trial(self, study_id: int, attempt: Callable[[Connection, str], TrialRecord]) -> TrialRecord:
+        """Run `attempt(conn, claim)` in a write transaction until it takes a free number; the trial it makes or
+        starts carries a fresh `claim`, so that a try after a lost connection whose COMMIT may have gone through
+        returns the trial that COMMIT saved instead of making a second one."""
+        claim, tries = uuid.uuid4().hex, 0
 
-    @_guarded(_Replay.BEFORE_COMMIT)
+        def once() -> TrialRecord:
+            nonlocal tries
+            for _ in range(20):
+                tries += 1
+                try:
+                    with self._write() as conn:
+                        earlier = conn.execute(self._q_claimed, {"sid": study_id, "claim": claim}).first() \
+                            if tries > 1 else None
+                        return self._load(conn, [earlier.trial_id])[0] if earlier else attempt(conn, claim)
+                except IntegrityError:  # another writer took the number first: try again
+                    continue
+            raise StorageError(f"could not allocate a trial number in {self._shown}")  # pragma: no cover
+
+        return self._run(once, _Replay.ALWAYS)
+
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
                      fixed_params: dict[str, Any] | None = None, parent: int | None = None,
                      user_attrs: dict[str, Any] | None = None) -> TrialRecord:
-        return self._retry_on_conflict(
-            lambda conn: self._insert_trial(conn, study_id, TrialState(state), fixed_params, parent, user_attrs))
+        return self._new_trial(study_id, lambda conn, claim: self._insert_trial(
+            conn, study_id, TrialState(state), fixed_params, parent, user_attrs, claim))
 
-    @_guarded(_Replay.BEFORE_COMMIT)
     def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
-        def attempt(conn: Connection) -> TrialRecord:
+        def attempt(conn: Connection, claim: str) -> TrialRecord:
             while True:
                 if number is not None:
                     row = conn.execute(self._q_waiting_number, {"sid": study_id, "number": number}).first()
@@ -422,11 +442,11 @@ class SQLStorage(Storage):
                 else:
                     row = conn.execute(self._q_waiting, {"sid": study_id}).first()
                 if row is None:
-                    return self._insert_trial(conn, study_id, TrialState.RUNNING, None, None)
-                if conn.execute(self._q_claim, {"tid": row.trial_id, "now": time.time()}).rowcount:
+                    return self._insert_trial(conn, study_id, TrialState.RUNNING, None, None, None, claim)
+                if conn.execute(self._q_claim, {"tid": row.trial_id, "now": time.time(), "claim": claim}).rowcount:
                     return self._load(conn, [row.trial_id])[0]
 
-        return self._retry_on_conflict(attempt)
+        return self._new_trial(study_id, attempt)
 
     @_guarded(_Replay.ALWAYS)
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
