@@ -73,7 +73,7 @@ class SearchSpaceError(ZoomtuneError, ValueError):
         self.rule, self.got, self.param = rule, cut(got, net), param
         self.where = None if where is None else cut(where, net)
         subject = f"parameter {shown(param)}" if param is not None else (self.where or "search space")
-        super().__init__(f"{subject}: {rule}; got {got}")
+        super().__init__(f"{subject}: {rule}; got {self.got}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields when sent between processes
         return (SearchSpaceError, (self.rule, self.got, self.param, self.where))

@@ -325,8 +325,9 @@ def load_study_file(path: str | Path) -> StudySpec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError("study file", f"is not UTF-8 text (byte {error.start} is 0x{raw[error.start]:02x}); "
-                                        "save it as UTF-8", None, str(source)) from None
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ConfigError("study file", f"is not UTF-8 text (line {line}: byte {error.start} is "
+                                        f"0x{raw[error.start]:02x}); save it as UTF-8", None, str(source)) from None
     data = read_yaml(text, str(source))
     spec = parse_study(data, source)
     if spec.sampler["name"] == "grid" and spec.space is None:  # refused now, before any study or trial exists
