@@ -14,8 +14,9 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
 
@@ -52,9 +53,9 @@ def git_state() -> str:
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+                              timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
+                               cwd=here, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + (" + uncommitted changes" if dirty else "")
@@ -76,11 +77,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        out = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
+        out = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=False)]
         return "| " + " | ".join(out) + " |"
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1))
-                          for w, a in zip(widths, align)) + "|"
+                          for w, a in zip(widths, align, strict=False)) + "|"
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 
@@ -103,6 +104,78 @@ def emit_result(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def parse_result(line: str) -> dict[str, Any] | None:
+    """The dict a worker passed to `emit_result`, if `line` is its tagged line, else None."""
+    return json.loads(line[len(_RESULT_PREFIX):]) if line.startswith(_RESULT_PREFIX) else None
+
+
+def next_result(stream: TextIO) -> dict[str, Any]:
+    """Read `stream` (a long-lived worker's stdout) up to the next tagged result line; other lines pass through."""
+    for line in stream:
+        result = parse_result(line)
+        if result is not None:
+            return result
+        sys.stdout.write(line)
+    raise RuntimeError("the worker exited without a result")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A process's resident memory now and its peak so far (Linux /proc), in MB."""
+
+    rss_mb: float
+    peak_mb: float
+
+
+def memory_of(pid: int | str = "self") -> Memory:
+    """VmRSS and VmHWM of a live process (default: this one)."""
+    fields: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(rest.split()[0]) / 1024  # kB
+    return Memory(fields["VmRSS"], fields["VmHWM"])
+
+
+@dataclass(frozen=True)
+class ProcessCost:
+    """What one command cost: wall seconds from start to exit, CPU seconds (user + system), peak resident memory
+    (MB), exit code, output."""
+
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+    returncode: int
+    output: str
+
+
+def measure_process(argv: Sequence[str], env: Mapping[str, str] | None = None,
+                    timeout: float = 600.0) -> ProcessCost:
+    """Run `argv` to completion; its wall time, CPU time and peak RSS (from wait4's rusage: that process alone;
+    CPU time tells a slow command from a busy machine), its exit code and its stdout + stderr (kept in a temporary
+    file, so a big output cannot block it)."""
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=dict(env) if env else None)
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # wait4 reaped it: keep Popen from waiting again
+        out.seek(0)
+        return ProcessCost(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out.read())
+
+
 def run_worker(argv: Sequence[str], timeout: float | None = None) -> dict[str, Any]:
     """Run `python <argv>` in a fresh interpreter and return the dict it passed to `emit_result`.
 
@@ -110,10 +183,11 @@ def run_worker(argv: Sequence[str], timeout: float | None = None) -> dict[str, A
     slowing the other down. stderr passes through; a failure raises RuntimeError.
     """
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, text=True, timeout=timeout,
+                          check=False)
     for text in reversed(proc.stdout.splitlines()):
-        if text.startswith(_RESULT_PREFIX):
-            result = json.loads(text[len(_RESULT_PREFIX):])
+        result = parse_result(text)
+        if result is not None:
             result.setdefault("process_s", time.perf_counter() - started)
             return result
     raise RuntimeError(f"worker {shlex.join(argv)} exited {proc.returncode} without a result:\n{proc.stdout[-2000:]}")

@@ -1,4 +1,10 @@
-"""`zoomtune status [STUDY]`: studies, or one study's trials, at a glance."""
+"""`zoomtune status [STUDY]`: studies, or one study's trials, at a glance.
+
+A glance reads no more than it shows, so that it stays quick on a study of 100,000 trials: the
+counts come from the storage's summary, the table's trials are read one by one, and the
+parameters are ranked from every complete trial only in a study of at most
+`IMPORTANCE_MAX_TRIALS` trials (or with `--importance`). `--best` and `--limit 0` read the whole study.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,25 @@ import click
 
 from zoomtune.cli.common import console, fmt_value, open_existing_storage, remember_study, storage_option
 
+#: above this many trials, ranking the parameters (which reads every complete trial) waits for --importance
+IMPORTANCE_MAX_TRIALS = 5_000
+
 
 @click.command()
 @click.argument("study", required=False)
 @storage_option
 @click.option("--limit", type=click.IntRange(min=0), default=30, show_default=True,
               help="Trials to show (0: all).")
-@click.option("--best", "sort_best", is_flag=True, help="Sort trials best first instead of by number.")
+@click.option("--best", "sort_best", is_flag=True,
+              help="Sort trials best first instead of by number (reads every trial of the study).")
 @click.option("--tree", is_flag=True, help="Draw the lineage: branches, PBT copies, retries and nudges.")
-def status(study: str | None, storage: str | None, limit: int, sort_best: bool, tree: bool) -> None:
+@click.option("--importance", "rank", is_flag=True,
+              help=f"Say which parameters mattered even in a study of more than {IMPORTANCE_MAX_TRIALS:,} trials "
+                   "(reads every complete trial).")
+def status(study: str | None, storage: str | None, limit: int, sort_best: bool, tree: bool, rank: bool) -> None:
     """List the studies in the storage, or the trials of STUDY."""
     from rich.table import Table
 
-    from zoomtune.importance import describe, importance
     from zoomtune.records import EventKind, TrialState, ZoomPayload
     from zoomtune.study import load_study
 
@@ -46,15 +58,14 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     if tree:
         out.print(lineage_tree(loaded))
         return
-    trials = everything = loaded.trials
-    if sort_best:
-        scored = [t for t in trials if t.value is not None]
-        scored.sort(key=lambda t: t.value, reverse=loaded.direction.value == "maximize")  # type: ignore
-        trials = scored + [t for t in trials if t.value is None]
-    shown = trials if limit == 0 else (trials[:limit] if sort_best else trials[-limit:])
+    summary = next(s for s in backend.list_studies() if s.name == loaded.name)
+    shown = shown_trials(loaded, summary.n_trials, limit, sort_best)
     names = sorted({name for t in shown for name in t.params})
+    counts = ", ".join(f"{summary.counts[state]:,} {state.value.lower()}" for state in TrialState
+                       if summary.counts[state])
     table = Table(title=f"study {fmt_value(loaded.name)} ({loaded.direction.value}) in {backend.url}: "
-                        f"showing {len(shown)} of {len(trials)} trials")
+                        f"showing {len(shown)} of {summary.n_trials} trials",
+                  caption=f"{counts or 'no trials'}; best {fmt_value(summary.best_value)}")
     for column in ("#", "state", "value", *names, "steps", "seconds", "error"):
         table.add_column(column, justify="left" if column in ("state", "error") else "right", overflow="fold")
     colour = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.STOPPED: "yellow",
@@ -64,9 +75,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                       *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
-    mattered = describe(importance(everything, loaded.direction))  # empty with too few complete trials
-    if mattered:
-        out.print(mattered, markup=False, highlight=False)
+    print_importance(out, loaded, summary.n_trials, rank)
     for zoom in loaded.events(EventKind.ZOOM):
         payload = zoom.payload
         assert isinstance(payload, ZoomPayload)
@@ -74,6 +83,42 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                             for text, box in zip(payload.described, payload.boxes, strict=False))
         out.print(f"coarse to fine: round {payload.round} searched {fmt_value(boxes)} "
                   f"(boxes made from {payload.n_trials} finished trials)")
+
+
+def shown_trials(study: Any, n_trials: int, limit: int, sort_best: bool) -> list[Any]:
+    """The trials the table shows: the last `limit` by number, each read on its own (numbers run from 0 to
+    `n_trials` - 1); best first, or all of them (`limit` 0), from the whole study."""
+    from zoomtune.errors import TrialNotFoundError
+
+    if sort_best or limit == 0:
+        trials = study.trials
+        if sort_best:
+            scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.value,
+                            reverse=study.direction.value == "maximize")
+            trials = scored + [t for t in trials if t.value is None]
+        return trials if limit == 0 else trials[:limit]
+    shown = []
+    for number in range(max(0, n_trials - limit), n_trials):
+        try:
+            shown.append(study.storage.get_trial(study.study_id, number))
+        except TrialNotFoundError:  # removed since the summary was read
+            continue
+    return shown
+
+
+def print_importance(out: Any, study: Any, n_trials: int, rank: bool) -> None:
+    """The line saying which parameters mattered (nothing with too few complete trials); in a big study
+    only when asked for, since it reads every complete trial."""
+    from zoomtune.importance import describe, importance
+    from zoomtune.records import TrialState
+
+    if n_trials > IMPORTANCE_MAX_TRIALS and not rank:
+        out.print(f"what mattered: `zoomtune status {study.name} --importance` ranks the parameters (it reads "
+                  f"all {n_trials:,} trials), as does `zoomtune report {study.name}`", markup=False, highlight=False)
+        return
+    mattered = describe(importance(study.get_trials((TrialState.COMPLETE,)), study.direction))
+    if mattered:
+        out.print(mattered, markup=False, highlight=False)
 
 
 def lineage_tree(study: Any) -> Any:
