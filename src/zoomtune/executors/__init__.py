@@ -6,7 +6,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from zoomtune.errors import ConfigError, Interrupted
@@ -62,14 +62,15 @@ def make_executor(study: StudyRunner, jobs: int, executor: str | Executor | None
 
 def run_study(study: StudyRunner, objective: Objective, *, n_trials: int | None, timeout: float | None, n_jobs: int,
               catch: tuple[type[BaseException], ...], on_result: ResultHook, show_progress_bar: bool,
-              executor: str | Executor | None = None) -> None:
-    """Run trials under a budget, feeding each result to the progress display and to `on_result`."""
+              executor: str | Executor | None = None, until: Callable[[], bool] | None = None) -> None:
+    """Run trials under a budget, feeding each result to the progress display and to `on_result`;
+    no trial starts once `until()` is True (see `Budget`)."""
     if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 0):
         raise ConfigError("n_trials", "must be a non-negative integer", n_trials)
     if timeout is not None and (not isinstance(timeout, (int, float)) or not timeout > 0):
         raise ConfigError("timeout", "must be a positive number of seconds", timeout)
     chosen = make_executor(study, resolve_jobs(n_jobs), executor)
-    budget = chosen.make_budget(n_trials, timeout)
+    budget = chosen.make_budget(n_trials, timeout, until)
     with TrialProgress(study.direction, n_trials, lambda: budget.started, enabled=show_progress_bar,
                        timeout=timeout) as progress, sigterm_interrupts():
         def on_each(record: TrialRecord) -> None:

@@ -139,11 +139,15 @@ class Budget:
     """How many trials may still start, shared by all workers of one `optimize` call.
 
     With a multiprocessing `context`, its counters live in shared memory so that forked
-    worker processes draw from the same budget.
+    worker processes draw from the same budget. `until`, when given, is asked before each trial
+    (in the worker that would start it): once it returns True no more trials start. It is how
+    processes that do not share a budget stop at a total they share through the storage.
     """
 
-    def __init__(self, n_trials: int | None, timeout: float | None, context: Any = None) -> None:
+    def __init__(self, n_trials: int | None, timeout: float | None, context: Any = None,
+                 until: Callable[[], bool] | None = None) -> None:
         self.n_trials, self.deadline = n_trials, (time.monotonic() + timeout if timeout is not None else None)
+        self.until = until
         if context is None:
             self._started, self._stopped, self._lock = _Cell(0), _Cell(0), threading.Lock()
         else:
@@ -156,7 +160,10 @@ class Budget:
         return int(self._started.value)
 
     def take(self) -> bool:
-        """Claim one trial slot; False when the count is reached, time is up, or the run was stopped."""
+        """Claim one trial slot; False when the count is reached, time is up, the run was stopped, or
+        `until` says so."""
+        if self.until is not None and self.until():  # outside the lock: it may read the storage
+            return False
         with self._lock:
             if self._stopped.value or (self.n_trials is not None and self._started.value >= self.n_trials):
                 return False
@@ -174,9 +181,10 @@ class Budget:
 class Executor(ABC):
     """Where trials run. `run` returns when the budget is spent."""
 
-    def make_budget(self, n_trials: int | None, timeout: float | None) -> Budget:
+    def make_budget(self, n_trials: int | None, timeout: float | None,
+                    until: Callable[[], bool] | None = None) -> Budget:
         """The budget this executor's workers can share (threads share a plain one)."""
-        return Budget(n_trials, timeout)
+        return Budget(n_trials, timeout, until=until)
 
     @abstractmethod
     def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],

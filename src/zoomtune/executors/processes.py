@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -97,8 +98,9 @@ class ProcessExecutor(Executor):
                 raise ConfigError(field, "must be an integer >= 1", value, "ProcessExecutor")
         self.n_jobs, self.trials_per_gpu = n_jobs, trials_per_gpu
 
-    def make_budget(self, n_trials: int | None, timeout: float | None) -> Budget:
-        return Budget(n_trials, timeout, mp.get_context("fork"))
+    def make_budget(self, n_trials: int | None, timeout: float | None,
+                    until: Callable[[], bool] | None = None) -> Budget:
+        return Budget(n_trials, timeout, mp.get_context("fork"), until)
 
     def run(self, study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
             on_result: ResultHook) -> None:
