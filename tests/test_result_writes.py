@@ -86,8 +86,8 @@ SPACE = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "scale": "
     ({"learning_rate": 5.0}, "enqueued values must lie in Float(0.0001, 1.0"),
     ({"learning_rate": float("nan")}, "enqueued numbers must be finite"),
     ({"lerning_rate": 0.01}, "did you mean 'learning_rate'?"),
-    ({"": 0.01}, "needs a non-empty string name"),
-    ({7: 0.01}, "needs a non-empty string name"),
+    ({"": 0.01}, "parameter names must"),
+    ({7: 0.01}, "parameter names must"),
 ])
 def test_enqueue_refuses_what_cannot_be_a_parameter(params, fragment, sqlite_url):
     study = zt.create_study("s", storage=sqlite_url, space=SPACE)
@@ -185,3 +185,12 @@ def test_when_nothing_can_be_written_the_run_exits_2_in_one_line_and_the_next_pr
     reaped = study.trial(3)
     assert reaped.state is TrialState.FAILED and reaped.cause is FailureCause.WORKER_LOST
     assert integrity(url) == "ok"
+
+
+@pytest.mark.parametrize("name", ["", " lr", "l\x00r"])
+def test_a_suggested_parameter_needs_a_name_anyone_could_type(name):
+    study = zt.create_study(sampler=zt.samplers.RandomSampler(seed=0))
+    with pytest.raises(zt.SearchSpaceError, match="parameter names must"):  # a bug in the objective: stop
+        study.optimize(lambda t: t.suggest_float(name, 0.0, 1.0), n_trials=3)
+    [trial] = study.trials
+    assert trial.state is TrialState.FAILED and "parameter names must" in trial.error and trial.params == {}

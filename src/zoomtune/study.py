@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoomtune import panda
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
 from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, TrialNotFoundError,
-                             TrialStateError, require)
+                             TrialStateError, require, shown)
 from zoomtune.executors import run_study
 from zoomtune.executors.base import StudySettings
 from zoomtune.heartbeat import Heartbeat
@@ -32,9 +32,9 @@ from zoomtune.records import (BranchPayload, BranchReason, ControlAction, Contro
 from zoomtune.samplers.base import Sampler
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
-from zoomtune.space import Distribution, Space
+from zoomtune.space import Distribution, Space, check_param_name
 from zoomtune.storage import Storage, get_storage
-from zoomtune.trial import Trial, coerce_value, short
+from zoomtune.trial import Trial, coerce_value
 
 if TYPE_CHECKING:
     import pandas
@@ -385,20 +385,19 @@ def check_new_values(record: TrialRecord, values: Mapping[str, Any]) -> None:
 def check_enqueued(name: Any, value: Any, dist: Distribution | None, known: Collection[str]) -> None:
     """An enqueued parameter must have a name, a plain value (inside `dist` when the space declares it)
     and must not be a near miss of one of the `known` parameter names."""
-    if not isinstance(name, str) or not name.strip():
-        raise SearchSpaceError("an enqueued parameter needs a non-empty string name", short(name))
+    check_param_name(name)
     if value is not None and not isinstance(value, (bool, int, float, str)):
         raise SearchSpaceError("enqueued values must be a number, string, bool or None",
-                               f"{type(value).__name__} {short(value)}", param=name)
+                               f"{type(value).__name__} {shown(value)}", param=name)
     if isinstance(value, float) and not math.isfinite(value):
         raise SearchSpaceError("enqueued numbers must be finite", repr(value), param=name)
     if dist is not None and not dist.contains(value):
-        raise SearchSpaceError(f"enqueued values must lie in {dist!r}", short(value), param=name)
+        raise SearchSpaceError(f"enqueued values must lie in {dist!r}", shown(value), param=name)
     if name not in known:
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
         if close:
             raise SearchSpaceError(f"not a parameter of this study; did you mean {close[0]!r}? (it has: "
-                                   f"{', '.join(sorted(known))})", short(value), param=name)
+                                   f"{', '.join(sorted(known))})", shown(value), param=name)
 
 
 def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:

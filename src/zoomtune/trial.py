@@ -15,19 +15,18 @@ import logging
 import math
 import numbers
 import os
-import reprlib
 from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
 from zoomtune.checkpoints import CheckpointStore, latest_checkpoint
-from zoomtune.errors import SearchSpaceError, StorageError
+from zoomtune.errors import SearchSpaceError, StorageError, cut, shown
 from zoomtune.records import (BranchReason, CheckpointPayload, ControlAction, ControlPayload, Direction, Event,
                               EventKind, FailureCause, NudgePayload, TrialRecord, TrialState)
 from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
-from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space
+from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space, check_param_name
 from zoomtune.storage.base import Storage
 
 
@@ -96,6 +95,11 @@ def _int(low: int, high: int, scale: str, log: bool) -> Int:
 @lru_cache(maxsize=2048)
 def _cached_categorical(choices: Any) -> Categorical:
     return Categorical(choices)
+
+
+@lru_cache(maxsize=4096)
+def _checked_name(name: str) -> str:
+    return check_param_name(name)
 
 
 def _categorical(choices: Any) -> Categorical:
@@ -182,6 +186,8 @@ class Trial:
         return self._suggest(name, lambda: distribution)
 
     def _suggest(self, name: str, make: Callable[[], Distribution]) -> Any:
+        if name not in self.distributions:
+            _checked_name(name)
         self._asked.add(name)
         try:
             dist = make()
@@ -311,12 +317,12 @@ class Trial:
         anything else is refused here, naming the attribute, rather than when the result is written."""
         if not isinstance(key, str) or not key.strip():
             raise TypeError(f"trial {self.number}: a user attribute's name must be a non-empty string; "
-                            f"got {short(key)}")
+                            f"got {shown(key)}")
         try:
             json.dumps(value)
         except (TypeError, ValueError) as error:
             raise TypeError(f"trial {self.number}: user attribute {key!r} must be JSON-serialisable (a str, number, "
-                            f"bool, None, or a list / dict of them); got {short(value)} ({error})") from None
+                            f"bool, None, or a list / dict of them); got {shown(value)} ({error})") from None
         self.user_attrs[key] = value
         self._pending_attrs[key] = value
 
@@ -373,43 +379,34 @@ class Trial:
         """The result could not be written: store just FAILED and why (what is pending is dropped), or,
         when storage cannot take even that, raise `StorageError` saying the trial stays RUNNING until a
         process that can write reaps it (its heartbeat stops with this process)."""
-        why = f"its result could not be stored: {type(failure).__name__}: {short_text(str(failure))}"
+        why = f"its result could not be stored: {type(failure).__name__}: {first_line(failure)}"
         try:
             self.study.storage.update_trial(self._record.trial_id, state=TrialState.FAILED, error=why,
                                             cause=FailureCause.STORAGE)
         except Exception as second:  # noqa: BLE001 - reported below as one line
             raise StorageError(f"trial {self.number} of study {self.study.name!r}: {why}; marking it FAILED failed "
-                               f"too ({short_text(str(second))}): it stays RUNNING until a process that can write "
+                               f"too ({first_line(second)}): it stays RUNNING until a process that can write "
                                f"reaps it (three heartbeats after this one stops)") from failure
         return TrialState.FAILED, None, why, FailureCause.STORAGE
 
 
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
-
-
-def short(value: Any) -> str:
-    """`value`'s repr, cut to a readable length (a 400-digit integer or a long string stays one line)."""
-    return _SHORT.repr(value)
-
-
-def short_text(text: str, limit: int = 200) -> str:
-    """The first line of `text`, cut to `limit` characters."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text, cut to a readable length."""
+    text = str(error).strip()
+    return cut(text.splitlines()[0] if text else type(error).__name__)
 
 
 def as_number(value: Any) -> tuple[float | None, str]:
     """`value` as a float when it is a real number (a Python, NumPy or 0-d tensor number, not a string
     or a bool) that fits a float; else (None, why)."""
     if isinstance(value, (bool, str, bytes)) or not (isinstance(value, numbers.Real) or hasattr(value, "__float__")):
-        return None, f"got {type(value).__name__} {short(value)}, not a number"
+        return None, f"got {type(value).__name__} {shown(value)}, not a number"
     try:
         return float(value), ""
     except OverflowError:
-        return None, f"got {short(value)}, too large for a float"
+        return None, f"got {shown(value)}, too large for a float"
     except (TypeError, ValueError):
-        return None, f"got {type(value).__name__} {short(value)}, not a number"
+        return None, f"got {type(value).__name__} {shown(value)}, not a number"
 
 
 def coerce_value(value: Any) -> tuple[float | None, str | None]:
@@ -424,4 +421,4 @@ def coerce_value(value: Any) -> tuple[float | None, str | None]:
     return number, None
 
 
-__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "as_number", "coerce_value", "short", "short_text"]
+__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "as_number", "coerce_value"]
