@@ -27,6 +27,7 @@ from zoomtune.errors import StudyNotFoundError, TrialNotFoundError, ZoomtuneErro
 
 MAX_CURVES_PER_CALL = 200
 MAX_BODY_BYTES = 64 * 1024
+MAX_INT = 2**63 - 1
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -38,10 +39,14 @@ def _json(body: bytes) -> Response:
 
 
 def _int(value: str | None, field: str) -> int:
+    """A trial number or revision from the query string (bounded: SQLite's integers are 64-bit)."""
     try:
-        return int(value)  # type: ignore[arg-type]
+        number = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{field} must be an integer; got {value!r}") from None
+        number = -1
+    if not 0 <= number <= MAX_INT:
+        raise ValueError(f"{field} must be an integer from 0 to {MAX_INT}; got {str(value)[:40]!r}")
+    return number
 
 
 class DashboardAPI:
@@ -144,12 +149,13 @@ class DashboardAPI:
             return _error(413, "body too large")
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(400, "the body is not valid JSON")
         if not isinstance(body, dict) or not isinstance(body.get("study"), str):
             return _error(400, "study: the study's name is required")
-        if not isinstance(body.get("trial"), int) or isinstance(body.get("trial"), bool):
-            return _error(400, f"trial: must be a trial number; got {body.get('trial')!r}")
+        trial = body.get("trial")
+        if not isinstance(trial, int) or isinstance(trial, bool) or not 0 <= trial <= MAX_INT:
+            return _error(400, f"trial: must be a trial number from 0 to {MAX_INT}; got {repr(trial)[:40]}")
         return body
 
     async def nudge(self, request: Request) -> Response:

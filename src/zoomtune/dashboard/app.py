@@ -31,7 +31,6 @@ from zoomtune.dashboard.security import CSP, HostPolicy, SecurityMiddleware
 from zoomtune.storage import Storage, get_storage
 
 
-
 def _headers(body: bytes, cache: str) -> dict[str, str]:
     return {"ETag": '"' + hashlib.sha1(body).hexdigest()[:16] + '"', "Cache-Control": cache}
 
