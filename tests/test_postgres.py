@@ -7,13 +7,14 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-from pg_server import fresh_database, postgres_bin, postgres_server  # noqa: E402
+from pg_server import fresh_database, postgres_bin, postgres_server
 
-import zoomtune as zt  # noqa: E402
-from zoomtune.storage.sql import SQLStorage  # noqa: E402
-from zoomtune.testing.storage_suite import StorageConformance  # noqa: E402
+import zoomtune as zt
+from zoomtune.storage.sql import SQLStorage
+from zoomtune.testing.storage_suite import StorageConformance
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (apt-get install postgresql)")
+pytestmark = pytest.mark.skipif(postgres_bin() is None,
+                                reason="PostgreSQL is not installed (apt-get install postgresql)")
 
 
 @pytest.fixture(scope="module")

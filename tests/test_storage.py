@@ -50,7 +50,8 @@ def test_the_db_file_alone_holds_every_trial_after_the_process_exits(tmp_path):
     # 300 trials write well under SQLite's 1000-page auto-checkpoint: without a checkpoint at exit,
     # the last trials live only in zoomtune.db-wal
     script = ("import zoomtune as zt\n"
-              "study = zt.create_study('s', storage='sqlite:///zoomtune.db', sampler=zt.samplers.RandomSampler(seed=0))\n"
+              "study = zt.create_study('s', storage='sqlite:///zoomtune.db',\n"
+              "                        sampler=zt.samplers.RandomSampler(seed=0))\n"
               "study.optimize(lambda t: t.suggest_float('x', 0, 1), n_trials=300)\n")
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=300)
     assert _trials_in_file_alone(tmp_path / "zoomtune.db", tmp_path) == 300

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import os
+import pickle
 import re
 import shutil
 import sqlite3
@@ -28,6 +29,7 @@ from sqlalchemy.pool import Pool
 import zoomtune as zt
 from zoomtune.errors import StorageError
 from zoomtune.records import Direction, TrialState
+from zoomtune.storage import InMemoryStorage, StorageServer
 from zoomtune.storage.base import StorageFailure, StorageFault
 from zoomtune.storage.sql import SQLStorage
 
@@ -37,6 +39,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def zoomtune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "zoomtune", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, check=False)
+
+
+def zoomtune_side_by_side(*commands: tuple[str, ...], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Several `zoomtune` commands run at once (each one's start-up is most of its time)."""
+    started = [subprocess.Popen([sys.executable, "-m", "zoomtune", *args], cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for args in commands]
+    outputs = [p.communicate(timeout=300) for p in started]
+    return [subprocess.CompletedProcess(p.args, p.returncode, out, err)
+            for p, (out, err) in zip(started, outputs, strict=True)]
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -88,12 +99,19 @@ class Damage(enum.Enum):
     CORRUPTED = "a database whose middle pages are overwritten"
 
 
-def damaged_file(path: Path, damage: Damage) -> None:
+@pytest.fixture(scope="module")
+def real_study(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The bytes of a real many-page database file holding study 'quickstart'."""
+    path = tmp_path_factory.mktemp("real") / "zoomtune.db"
+    write_real_study(path)
+    return path.read_bytes()
+
+
+def damaged_file(path: Path, damage: Damage, real: bytes) -> None:
     if damage is Damage.TEXT:
         path.write_text("study: quickstart\nthis is not a database\n" * 50)
         return
-    write_real_study(path)
-    data = bytearray(path.read_bytes())
+    data = bytearray(real)
     if damage is Damage.TRUNCATED:
         path.write_bytes(bytes(data[:1000]))
         return
@@ -109,13 +127,15 @@ EXPECTED = {Damage.TEXT: (StorageFault.NOT_A_DATABASE, "is not a SQLite database
 
 
 @pytest.mark.parametrize("damage", list(Damage), ids=[d.name.lower() for d in Damage])
-def test_a_file_that_is_not_a_sound_database_is_one_line(workdir: Path, damage: Damage) -> None:
+def test_a_file_that_is_not_a_sound_database_is_one_line(workdir: Path, damage: Damage, real_study: bytes) -> None:
     db = workdir / "bad.db"
-    damaged_file(db, damage)
+    damaged_file(db, damage, real_study)
     fault, words = EXPECTED[damage]
     url = f"sqlite:///{db}"
-    assert_one_line(zoomtune("status", "quickstart", "--storage", url, cwd=workdir), words, str(db))
-    assert_one_line(zoomtune("run", "quickstart.yaml", "-n", "3", "-q", "--storage", url, cwd=workdir), words)
+    status, run = zoomtune_side_by_side(("status", "quickstart", "--storage", url),
+                                        ("run", "quickstart.yaml", "-n", "3", "-q", "--storage", url), cwd=workdir)
+    assert_one_line(status, words, str(db))
+    assert_one_line(run, words)
     with pytest.raises(StorageError) as caught:
         zt.load_study("quickstart", storage=url).trials  # noqa: B018 - reading the trials is the point
     assert fault_of(caught.value) is fault and words in str(caught.value)
@@ -317,6 +337,26 @@ def test_a_lock_held_beyond_the_busy_timeout_is_one_line(tmp_path: Path) -> None
         SQLStorage(f"sqlite:///{db}?busy_timeout=soon")
 
 
+def test_a_folder_given_as_the_database_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(StorageFailure, match=f"^sqlite:///{tmp_path}: cannot be opened; check that") as caught:
+        SQLStorage(f"sqlite:///{tmp_path}")
+    assert caught.value.fault is StorageFault.OTHER and isinstance(caught.value.__cause__, Exception)
+
+
+def test_a_failure_keeps_its_fault_between_processes_and_a_stopped_storage_server_is_unreachable() -> None:
+    failure = StorageFailure("sqlite:///z.db", StorageFault.FULL, "the disk is full", "free some space")
+    again = pickle.loads(pickle.dumps(failure))
+    assert again.fault is StorageFault.FULL and str(again) == str(failure) == "sqlite:///z.db: the disk is full; " \
+        "free some space"
+    server = StorageServer(InMemoryStorage())
+    client = pickle.loads(pickle.dumps(server.storage))
+    assert client.list_studies() == []
+    server.close()
+    with pytest.raises(StorageFailure, match="the storage server cannot be reached") as caught:
+        client.list_studies()
+    assert caught.value.fault is StorageFault.UNREACHABLE
+
+
 # -- PostgreSQL: restarted, and down for good ----------------------------------------------------------
 
 needs_postgres = pytest.mark.skipif(postgres_bin() is None or importlib.util.find_spec("psycopg") is None,
@@ -352,7 +392,7 @@ def _ledger(path: Path) -> dict[int, float]:
 def test_workers_go_on_after_the_postgres_server_restarts(server: PostgresServer, tmp_path: Path) -> None:
     url = fresh_database(server.url)
     zt.create_study("shared", storage=url).storage.close()
-    per_worker = 200
+    per_worker = 100
     ledgers = [tmp_path / f"told-{i}" for i in range(2)]
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(ledger), str(per_worker)])
                for ledger in ledgers]

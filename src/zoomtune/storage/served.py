@@ -33,7 +33,7 @@ from typing import Any
 
 from zoomtune.errors import StorageError
 from zoomtune.records import Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord, TrialState
-from zoomtune.storage.base import ParamWrite, Storage
+from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
 
 logger = logging.getLogger("zoomtune")
 
@@ -222,8 +222,8 @@ class ServedStorage(Storage):
                 status, payload = self._conn.recv()
             except (EOFError, OSError) as error:
                 self._drop()
-                raise StorageError(f"{self.url}: the storage server cannot be reached "
-                                   f"({type(error).__name__}: {error}); it stops when its run ends") from None
+                raise StorageFailure(self.url, StorageFault.UNREACHABLE, f"the storage server cannot be reached "
+                                     f"({type(error).__name__}: {error})", "it stops when its run ends") from None
         if status == "ok":
             return payload
         raise payload
