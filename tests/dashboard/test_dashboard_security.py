@@ -67,14 +67,26 @@ def _stopped(trial: zt.Trial) -> bool:
 
 # -- Host ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("listen", ["0.0.0.0", "::"])
-def test_a_wildcard_listener_still_refuses_a_foreign_host(db_url: str, listen: str) -> None:
+def _lan_address() -> list[str]:
+    """The address of this machine's IPv4 default route, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.1", 9))
+        except OSError:
+            return []
+        return [str(udp.getsockname()[0])]
+
+
+@pytest.mark.parametrize(("listen", "itself"), [("0.0.0.0", "0.0.0.0:8080"), ("::", "[::]:8080")])
+def test_a_wildcard_listener_still_refuses_a_foreign_host(db_url: str, listen: str, itself: str) -> None:
     client = TestClient(create_app(db_url, host=listen, prewarm=False), base_url="http://127.0.0.1")
     refused = client.get("/api/studies", headers={"host": "evil.example"})
     assert refused.status_code == 400 and "--allow-host" in refused.text and "tiny" not in refused.text
     assert refused.headers["content-type"].startswith("text/plain")
-    for host in ("localhost:8080", "127.0.0.1", "[::1]:8080", socket.gethostname(), f"{socket.gethostname()}:80"):
+    for host in ("localhost:8080", "127.0.0.1", "[::1]:8080", socket.gethostname(), f"{socket.gethostname()}:80",
+                 *_lan_address()):
         assert client.get("/api/studies", headers={"host": host}).status_code == 200, host
+    assert client.get("/api/studies", headers={"host": itself}).status_code == 400  # no browser should use it
 
 
 @pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "localhost.evil.example",

@@ -63,12 +63,24 @@ def split_host(value: str) -> tuple[str, int | None]:
     return name.rstrip(".").lower(), port
 
 
+#: documentation addresses (never routed anywhere) that `_machine_names` asks the routing table about
+_ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
+
+
 def _machine_names() -> set[str]:
-    """This machine's host name, its fully qualified name, and the addresses they resolve to."""
+    """This machine's host name, its fully qualified name, the addresses they resolve to, and the
+    address of its default route (the LAN address users type, which the host name often is not)."""
     names = {socket.gethostname(), socket.getfqdn()}
     for name in list(names):
         try:
             names.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        except OSError:
+            continue
+    for family, probe in _ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))  # a UDP connect sends nothing: it only picks the local address
+                names.add(str(udp.getsockname()[0]))
         except OSError:
             continue
     return names
