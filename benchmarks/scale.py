@@ -1,8 +1,10 @@
 """Scale: a study of 100,000 trials x 20 reports, and 32 worker processes on one study.
 
-    python benchmarks/scale.py             # 100,000 trials; 32 workers on SQLite and PostgreSQL; writes docs/scale.md
-    python benchmarks/scale.py --quick     # 2,000 trials; 8 workers, SQLite only; writes nothing
+    python benchmarks/scale.py             # 100,000 trials; 32 workers on SQLite and PostgreSQL; Optuna at 2,000
+                                           # trials; writes docs/scale.md (about 15 minutes on a quiet 2-core machine)
+    python benchmarks/scale.py --quick     # 2,000 trials; 8 workers, SQLite only; no Optuna; writes nothing
     python benchmarks/scale.py --trials 20000 --no-postgres --output /tmp/scale.md
+    python benchmarks/scale.py --only peer --peer-trials 5000    # one section: study, workers or peer
 
 Growth (SQLite, one database file in a temporary directory). The study is grown in --stages
 equal steps to --trials. A long-lived "runner" process opens the study once, as `zoomtune run`
@@ -29,6 +31,15 @@ n_jobs=--workers)` call forks the worker processes, which draw from one shared t
 one SQLite file and on one PostgreSQL database (a throw-away server from tests/pg_server.py).
 Each cell runs in a fresh process. Goals: exactly N trials, numbers 0..N-1 each once, all COMPLETE;
 throughput is N / wall seconds of the optimize call, against the ideal workers / sleep.
+
+Peer (Optuna 5, its RDB storage on SQLite with its defaults, random sampler): the same shape at
+--peer-trials trials (default 2,000, since Optuna's `add_trial` costs about 40 ms a trial, so
+100,000 would take over an hour to build). Each library, in a fresh process, builds the study
+through its public API (zoomtune as above; Optuna one `add_trial(create_trial(params,
+distributions, value, intermediate_values))` per trial), then runs --peer-trials / 20 real trials
+of the same objective with optimize; then a second fresh process loads the study and reads every
+trial (`study.trials`), and gives the seconds, the memory that read added and its peak RSS. The
+table's last column is zoomtune / optuna: below 1, zoomtune costs less.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -64,8 +76,10 @@ STUDY = "scale"
 FAILED_EVERY = 97
 FLAT_GOAL = 1.10  # runner peak at the last step / at the first
 STATUS_GOAL_S = 2.0
+PEER_TRIALS = 2_000  # Optuna builds ~40 ms/trial through its API: 100,000 would take over an hour
 REPO = os.path.dirname(SRC)
 DOCS = os.path.join(REPO, "docs", "scale.md")
+BEGIN, END = "<!-- benchmarks/scale.py writes from here -->", "<!-- to here -->"
 
 
 @dataclass(frozen=True)
@@ -351,10 +365,125 @@ def postgres_rows(sizes: Sizes) -> list[WorkersRow]:
         return [run_workers("postgresql", fresh_database(server), sizes)]
 
 
+# -- the peer: Optuna on the same shape, smaller ----------------------------------------------------------
+def peer_build_cell(lib: str, url: str, n_trials: int, reports: int, real_trials: int) -> None:
+    """Fresh-process cell: build `n_trials` through the library's public API, then run `real_trials` with
+    optimize (the same objective); emit ms per trial of each."""
+    objective = make_objective(reports)
+    started = time.perf_counter()
+    if lib == "zoomtune":
+        use_repo_src()
+        import zoomtune as zt
+
+        study: Any = zt.create_study(STUDY, storage=url, direction="minimize")
+        fill(study.storage, study.study_id, 0, n_trials, reports, seed=0)
+    else:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(study_name=STUDY, storage=url, direction="minimize",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        build_optuna(study, n_trials, reports)
+    built = time.perf_counter() - started
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=real_trials)
+    emit_result({"build_ms": built / n_trials * 1e3, "optimize_ms": (time.perf_counter() - started) / real_trials
+                 * 1e3})
+
+
+def build_optuna(study: Any, n_trials: int, reports: int) -> None:
+    """The same trials as `fill`, through Optuna's public API (`add_trial`: one trial, values and reports at once)."""
+    import optuna
+
+    dists = {"x": optuna.distributions.FloatDistribution(-10.0, 10.0),
+             "lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True),
+             "n": optuna.distributions.IntDistribution(1, 100, log=True),
+             "c": optuna.distributions.CategoricalDistribution(("relu", "tanh", "gelu"))}
+    ours = space()
+    rng = random.Random(0)
+    for number in range(n_trials):
+        params = {name: ours[name].from_unit(rng.random()) for name in dists}
+        curve = {step: 10.0 * rng.random() / (1 + step) for step in range(reports)}
+        failed = number % FAILED_EVERY == FAILED_EVERY - 1
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, intermediate_values=curve,
+            state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
+            value=None if failed else curve[reports - 1]))
+
+
+def peer_load_cell(lib: str, url: str) -> None:
+    """Fresh-process cell: open the study and read every trial (what a listing, a report or a history-based
+    sampler does); emit the seconds and this process's peak RSS."""
+    if lib == "zoomtune":
+        use_repo_src()
+        import zoomtune as zt
+
+        load: Any = lambda: zt.load_study(STUDY, storage=url).trials  # noqa: E731
+    else:
+        import optuna
+
+        load = lambda: optuna.load_study(study_name=STUDY, storage=url).trials  # noqa: E731
+    before = memory_of()
+    started = time.perf_counter()
+    trials = load()
+    emit_result({"seconds": time.perf_counter() - started, "n": len(trials), "before_mb": before.rss_mb,
+                 "peak_mb": memory_of().peak_mb})
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    """One library's costs on the peer study."""
+
+    lib: str
+    build_ms: float
+    optimize_ms: float
+    load_s: float
+    load_added_mb: float
+    peak_mb: float
+
+
+def run_peer(tmp: str, n_trials: int, reports: int) -> list[PeerRow]:
+    """zoomtune and Optuna, each on its own SQLite file with its default settings, in fresh processes."""
+    rows = []
+    for lib in ("zoomtune", "optuna"):
+        url = f"sqlite:///{os.path.join(tmp, f'peer-{lib}.db')}"
+        real = max(10, n_trials // 20)
+        built = run_worker([os.path.abspath(__file__), "--peer-build", lib, url, str(n_trials), str(reports),
+                            str(real)], timeout=7200)
+        loaded = run_worker([os.path.abspath(__file__), "--peer-load", lib, url], timeout=1800)
+        rows.append(PeerRow(lib, built["build_ms"], built["optimize_ms"], loaded["seconds"],
+                            loaded["peak_mb"] - loaded["before_mb"], loaded["peak_mb"]))
+        print(f"  {lib}: built at {built['build_ms']:.1f} ms/trial, optimize {built['optimize_ms']:.1f} ms/trial, "
+              f"read {loaded['n']:,} trials in {loaded['seconds']:.2f} s, peak {loaded['peak_mb']:.0f} MB", flush=True)
+    return rows
+
+
+def peer_table(rows: list[PeerRow], n_trials: int, reports: int) -> str:
+    """Both libraries side by side with the zoomtune / optuna ratio (below 1: zoomtune costs less)."""
+    z, o = rows
+    metrics = [(f"build through the public API, ms/trial ({reports} reports each)", z.build_ms, o.build_ms, ".2f"),
+               (f"optimize with {reports} reports, ms/trial", z.optimize_ms, o.optimize_ms, ".1f"),
+               (f"read all {n_trials:,} trials, s", z.load_s, o.load_s, ".2f"),
+               ("memory that read adds, MB", z.load_added_mb, o.load_added_mb, ".0f"),
+               ("peak RSS of that process, MB", z.peak_mb, o.peak_mb, ".0f")]
+    return markdown_table(["Optuna on the same shape, " + f"{n_trials:,} trials", "zoomtune", "optuna",
+                           "zoomtune / optuna"],
+                          [[what, f"{a:{fmt}}", f"{b:{fmt}}", f"{a / b:.2f}" if b > 0 else "-"]
+                           for what, a, b, fmt in metrics])
+
+
 # -- orchestration -----------------------------------------------------------------------------------------
+class Section(str, Enum):
+    """The parts of the benchmark, each runnable alone with --only."""
+
+    STUDY = "study"  # growth, then reading the full study
+    WORKERS = "workers"
+    PEER = "peer"
+
+
 def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 trials, 8 workers, SQLite only")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 trials, 8 workers, SQLite only, no peer")
     ap.add_argument("--trials", type=int, help="size the study grows to")
     ap.add_argument("--stage-trials", type=int, help="real trials the runner runs at each step")
     ap.add_argument("--stage-seconds", type=float, default=120.0,
@@ -362,10 +491,16 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--workers", type=int, help="worker processes in the workers section")
     ap.add_argument("--worker-trials", type=int, help="trials the workers share")
     ap.add_argument("--no-postgres", action="store_true", help="workers on SQLite only")
-    ap.add_argument("--output", help="markdown file for the results (default: docs/scale.md for a full run, "
-                                     "none for --quick)")
+    ap.add_argument("--peer-trials", type=int, default=None,
+                    help=f"size of the Optuna comparison study (default {PEER_TRIALS:,}; 0: none)")
+    ap.add_argument("--only", default=",".join(s.value for s in Section),
+                    help="comma-separated sections to run: " + ",".join(s.value for s in Section))
+    ap.add_argument("--output", help="markdown file for the results (default: docs/scale.md for a full run of "
+                                     "every section, none otherwise)")
     ap.add_argument("--runner", nargs=3, metavar=("URL", "REPORTS", "SECONDS"), help=argparse.SUPPRESS)
     ap.add_argument("--workers-cell", nargs=4, metavar=("URL", "WORKERS", "N", "SLEEP"), help=argparse.SUPPRESS)
+    ap.add_argument("--peer-build", nargs=5, metavar=("LIB", "URL", "N", "REPORTS", "REAL"), help=argparse.SUPPRESS)
+    ap.add_argument("--peer-load", nargs=2, metavar=("LIB", "URL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     base = QUICK if args.quick else FULL
     args.sizes = Sizes(trials=args.trials or base.trials, reports=base.reports, stages=base.stages,
@@ -374,8 +509,16 @@ def _parse() -> argparse.Namespace:
                        repeats=base.repeats)
     if min(args.sizes.trials, args.sizes.stage_trials, args.sizes.workers, args.sizes.worker_trials) < 1:
         ap.error("sizes must be positive")
+    try:
+        args.sections = {Section(v.strip()) for v in args.only.split(",") if v.strip()}
+    except ValueError:
+        ap.error(f"--only takes {','.join(s.value for s in Section)}; got {args.only!r}")
+    args.peer_trials = (0 if args.quick else PEER_TRIALS) if args.peer_trials is None else args.peer_trials
+    if not args.peer_trials:
+        args.sections.discard(Section.PEER)
     args.postgres = not (args.quick or args.no_postgres)
-    args.output = args.output or (None if args.quick else DOCS)
+    everything = args.sections == set(Section)
+    args.output = args.output or (DOCS if everything and not args.quick else None)
     return args
 
 
@@ -383,9 +526,9 @@ def _verdict(ok: bool, goal: str) -> str:
     return f"{'PASS' if ok else 'FAIL'} ({goal})"
 
 
-def tables(sizes: Sizes, steps: list[Step], start_peak: float, readings: list[Reading],
-           workers: list[WorkersRow]) -> tuple[str, list[bool]]:
-    """The three result tables as markdown, and the goals' verdicts."""
+def study_tables(sizes: Sizes, steps: list[Step], start_peak: float, readings: list[Reading]) \
+        -> tuple[str, list[bool]]:
+    """The growth and reading tables as markdown, and their goals' verdicts."""
     flat = steps[-1].peak_mb / steps[0].peak_mb
     growth = markdown_table(
         ["study trials", "real trials run", "ms/real trial", "runner RSS MB", "runner peak MB", "peak / first peak"],
@@ -401,17 +544,20 @@ def tables(sizes: Sizes, steps: list[Step], start_peak: float, readings: list[Re
                                "-" if r.peak_mb is None else f"{r.peak_mb:.0f}", r.size or "-",
                                _verdict(r.fast(), f"< {STATUS_GOAL_S:g} s")
                                if r in (status, listing) else ""] for r in readings], align="lrrrrl")
+    return growth + "\n\n" + reading, [flat <= FLAT_GOAL, status.fast(), listing.fast()]
+
+
+def workers_table(sizes: Sizes, workers: list[WorkersRow]) -> tuple[str, list[bool]]:
+    """The workers table as markdown, and its goals' verdicts."""
     rate = sizes.workers / sizes.sleep
-    parallel = markdown_table(
+    table = markdown_table(
         ["storage", "workers", "trials asked", "trials stored", "unique numbers", "states", "seconds", "trials/s",
          f"of ideal {rate:.0f}/s", "goal"],
         [[w.storage, sizes.workers, sizes.worker_trials, w.stored, w.unique, ",".join(w.states), f"{w.wall_s:.1f}",
           f"{sizes.worker_trials / w.wall_s:.0f}", f"{sizes.worker_trials / w.wall_s / rate:.0%}",
           _verdict(w.exact(sizes.worker_trials), "exactly N, unique, COMPLETE")] for w in workers],
         align="l" + "r" * 8 + "l")
-    verdicts = [flat <= FLAT_GOAL, status.fast(), listing.fast(),
-                *(w.exact(sizes.worker_trials) for w in workers)]
-    return "\n\n".join([growth, reading, parallel]), verdicts
+    return table, [w.exact(sizes.worker_trials) for w in workers]
 
 
 def main() -> None:
@@ -424,36 +570,70 @@ def main() -> None:
         url, n_workers, n_trials, sleep = args.workers_cell
         workers_cell(url, int(n_workers), int(n_trials), float(sleep))
         return
+    if args.peer_build:
+        lib, url, n_trials, reports, real = args.peer_build
+        peer_build_cell(lib, url, int(n_trials), int(reports), int(real))
+        return
+    if args.peer_load:
+        peer_load_cell(*args.peer_load)
+        return
 
     sizes: Sizes = args.sizes
-    title = header("zoomtune at scale: a big study's memory and read times, many workers on one study", "zoomtune")
+    title = header("zoomtune at scale: a big study's memory and read times, many workers on one study",
+                   "zoomtune", "optuna")
     print(title)
     print(f"{sizes.trials:,} trials x {sizes.reports} reports in {sizes.stages} steps ({sizes.stage_trials} real "
-          f"trials per step); {sizes.workers} workers x time.sleep({sizes.sleep:g}) on {sizes.worker_trials} trials\n",
-          flush=True)
+          f"trials per step); {sizes.workers} workers x time.sleep({sizes.sleep:g}) on {sizes.worker_trials} trials; "
+          f"sections: {', '.join(s.value for s in Section if s in args.sections)}\n", flush=True)
     started = time.perf_counter()
+    parts, verdicts = [], []
     with tempfile.TemporaryDirectory(prefix="zt-scale-") as tmp:
-        url = f"sqlite:///{os.path.join(tmp, 'scale.db')}"
-        print("growth:", flush=True)
-        steps, start_peak = grow(url, sizes, args.stage_seconds)
-        print("reading the full study:", flush=True)
-        readings = read_cli(url, tmp, sizes.repeats) + read_dashboard(url)
-        print("workers:", flush=True)
-        workers = [run_workers("sqlite", f"sqlite:///{os.path.join(tmp, 'workers.db')}", sizes)]
-    if args.postgres:
-        workers += postgres_rows(sizes)
-    body, verdicts = tables(sizes, steps, start_peak, readings, workers)
+        if Section.STUDY in args.sections:
+            url = f"sqlite:///{os.path.join(tmp, 'scale.db')}"
+            print("growth:", flush=True)
+            steps, start_peak = grow(url, sizes, args.stage_seconds)
+            print("reading the full study:", flush=True)
+            readings = read_cli(url, tmp, sizes.repeats) + read_dashboard(url)
+            part, ok = study_tables(sizes, steps, start_peak, readings)
+            parts.append(part)
+            verdicts += ok
+        if Section.WORKERS in args.sections:
+            print("workers:", flush=True)
+            workers = [run_workers("sqlite", f"sqlite:///{os.path.join(tmp, 'workers.db')}", sizes)]
+            if args.postgres:
+                workers += postgres_rows(sizes)
+            part, ok = workers_table(sizes, workers)
+            parts.append(part)
+            verdicts += ok
+        if Section.PEER in args.sections:
+            print(f"peer ({args.peer_trials:,} trials):", flush=True)
+            parts.append(peer_table(run_peer(tmp, args.peer_trials, sizes.reports), args.peer_trials,
+                                    sizes.reports))
+    body = "\n\n".join(parts)
     total = time.perf_counter() - started
     summary = (f"goals: {sum(verdicts)}/{len(verdicts)} met -> {'ALL PASS' if all(verdicts) else 'SOME FAIL'}\n"
                f"total benchmark time: {total:.0f} s")
     print("\n" + body + "\n\n" + summary)
     if args.output:
         when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(f"{title}\ndate:     {when}\nmachine:  {os.cpu_count()} cores, shared with other busy jobs "
-                      f"(noisy)\n\nHow the study is built and measured: see the docstring of "
-                      f"`benchmarks/scale.py`.\n\n{body}\n\n{summary}\n")
+        heading, _, facts = title.strip().partition("\n")
+        write_results(args.output, f"#{heading}\n\n```text\n{facts.strip()}\ndate:     {when}\nmachine:  "
+                                   f"{os.cpu_count()} cores, shared with other busy jobs (noisy)\n```\n\nHow the "
+                                   f"study is built and measured: see the docstring of `benchmarks/scale.py`.\n\n"
+                                   f"{body}\n\n```text\n{summary}\n```\n")
         print(f"wrote {args.output}")
+
+
+def write_results(path: str, results: str) -> None:
+    """Put `results` between the markers in `path`, keeping what is written around them (notes, other
+    benchmarks' tables); a file without the markers gets them, after its text."""
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    before, found, rest = text.partition(BEGIN)
+    after = rest.partition(END)[2] if found else ""
+    if not found:
+        before = text + ("\n" if text and not text.endswith("\n") else "")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f"{before}{BEGIN}\n{results}{END}{after}")
 
 
 if __name__ == "__main__":
