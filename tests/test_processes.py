@@ -97,7 +97,7 @@ KILLER = textwrap.dedent("""
 
 def test_a_killed_worker_leaves_a_failed_trial_never_a_running_one(sqlite_url, tmp_path):
     zt.create_study("k", storage=sqlite_url)
-    killed = subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120)
+    killed = subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120, check=False)
     assert killed.returncode == -9
     study = zt.load_study("k", storage=sqlite_url, heartbeat_interval=0.2)
     assert study.trial(2).state is zt.TrialState.RUNNING  # nobody has touched the study since
@@ -107,14 +107,14 @@ def test_a_killed_worker_leaves_a_failed_trial_never_a_running_one(sqlite_url, t
     assert failed.state is zt.TrialState.FAILED and "no heartbeat for 0.6 s" in failed.error
     # another worker carries on and the study reaches its trial count
     assert subprocess.run([sys.executable, "-c", KILLER.replace("trial.number == 2", "False"), sqlite_url, "7"],
-                          timeout=120).returncode == 0
+                          timeout=120, check=False).returncode == 0
     trials = zt.load_study("k", storage=sqlite_url).trials
     assert len(trials) == 10 and not [t for t in trials if t.state is zt.TrialState.RUNNING]
 
 
 def test_a_dead_workers_trial_is_retried_from_its_checkpoint(sqlite_url):
     zt.create_study("k", storage=sqlite_url)
-    assert subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120).returncode == -9
+    assert subprocess.run([sys.executable, "-c", KILLER, sqlite_url, "5"], timeout=120, check=False).returncode == -9
     import time
 
     # The worker is dead, so trial 2's last heartbeat is older than this instant, and three intervals
