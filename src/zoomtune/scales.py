@@ -49,14 +49,20 @@ class Scale(str, Enum):
 
 
 def interpolate(a: float, b: float, u: float) -> float:
-    """The point a fraction `u` of the way from `a` to `b`: ``a + u * (b - a)``, computed on halves so
-    that it stays finite when ``b - a`` overflows (a range of -1e308..1e308); halving is exact, so
-    every other range gets the very same float as the plain formula."""
+    """The point a fraction `u` of the way from `a` to `b`, ``a + u * (b - a)``, finite for any finite
+    floats: when ``b - a`` overflows (a range of -1e308..1e308) it is computed on halves, which are
+    exact for numbers that large."""
+    span = b - a
+    if math.isfinite(span):
+        return a + u * span
     return 2.0 * (a / 2.0 + u * (b / 2.0 - a / 2.0))
 
 
 def fraction(x: float, a: float, b: float) -> float:
     """The inverse of `interpolate`: how far `x` lies from `a` towards `b`, finite for any finite floats."""
+    span = b - a
+    if math.isfinite(span):
+        return (x - a) / span
     return (x / 2.0 - a / 2.0) / (b / 2.0 - a / 2.0)
 
 

@@ -259,9 +259,22 @@ def _count(data: Mapping[str, Any], key: str, source: str) -> int | None:
 
 
 def _seconds(data: Mapping[str, Any], key: str, source: str) -> float | None:
-    """An optional duration (timeout, heartbeat_interval) as a finite float > 0: `.inf` and `.nan` are refused."""
+    """An optional duration (timeout, heartbeat_interval) of the file."""
     value = data.get(key)
-    return None if value is None else require_number(source, key, value, 0, low_open=True)
+    return None if value is None else check_seconds(key, value, source)
+
+
+def check_seconds(field_name: str, value: Any, source: str) -> float:
+    """A duration as a finite float > 0, else `ConfigError` ("source: field: must be a finite number > 0;
+    got inf"): an infinite timeout would run forever, and NaN compares false with every time."""
+    return require_number(source, field_name, value, 0, low_open=True)
+
+
+def check_jobs(value: Any, source: str, field_name: str = "jobs") -> int:
+    """Trials in parallel as -1 (all cores) or an int in [1, MAX_JOBS], else `ConfigError`."""
+    require(isinstance(value, int) and not isinstance(value, bool) and (value == -1 or 1 <= value <= MAX_JOBS),
+            source, field_name, f"must be -1 (all cores) or an integer in [1, {MAX_JOBS}]", value)
+    return int(value)
 
 
 def _named(data: Mapping[str, Any], key: str, registry: Mapping[str, Any], default: str | None,
@@ -302,10 +315,7 @@ def parse_study(data: Any, source: Path) -> StudySpec:
         except SearchSpaceError as error:
             raise ConfigError("space", str(error), None, where) from None
     seed = require_seed(where, data.get("seed"))
-    jobs = data.get("jobs", 1)
-    if jobs != -1:
-        require(isinstance(jobs, int) and not isinstance(jobs, bool) and 1 <= jobs <= MAX_JOBS, where, "jobs",
-                f"must be -1 (all cores) or an integer in [1, {MAX_JOBS}]", jobs)
+    jobs = check_jobs(data.get("jobs", 1), where)
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError("storage", "must be a URL such as sqlite:///zoomtune.db", storage, where)
@@ -336,5 +346,6 @@ def load_study_file(path: str | Path) -> StudySpec:
     return spec
 
 
-__all__ = ["SAMPLERS", "SCHEDULERS", "SCHEDULER_SEED_ATTR", "OpenedStudy", "StudySpec", "import_objective",
-           "load_study_file", "open_study", "parse_study"]
+__all__ = ["MAX_JOBS", "MAX_STUDY_NAME", "MAX_TRIALS", "SAMPLERS", "SCHEDULERS", "SCHEDULER_SEED_ATTR", "OpenedStudy",
+           "StudySpec", "check_jobs", "check_seconds", "import_objective", "load_study_file", "open_study",
+           "parse_study"]
