@@ -8,11 +8,15 @@ parameters are ranked from every complete trial only in a study of at most
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from zoomtune.cli.common import console, fmt_value, open_existing_storage, remember_study, storage_option
+
+if TYPE_CHECKING:  # the command imports the library only when it runs, so `zoomtune --help` stays quick
+    from zoomtune.records import TrialRecord
+    from zoomtune.study import Study
 
 #: above this many trials, ranking the parameters (which reads every complete trial) waits for --importance
 IMPORTANCE_MAX_TRIALS = 5_000
@@ -85,7 +89,7 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                   f"(boxes made from {payload.n_trials} finished trials)")
 
 
-def shown_trials(study: Any, n_trials: int, limit: int, sort_best: bool) -> list[Any]:
+def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> list[TrialRecord]:
     """The trials the table shows: the last `limit` by number, each read on its own (numbers run from 0 to
     `n_trials` - 1); best first, or all of them (`limit` 0), from the whole study."""
     from zoomtune.errors import TrialNotFoundError
@@ -93,7 +97,7 @@ def shown_trials(study: Any, n_trials: int, limit: int, sort_best: bool) -> list
     if sort_best or limit == 0:
         trials = study.trials
         if sort_best:
-            scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.value,
+            scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.value,  # type: ignore
                             reverse=study.direction.value == "maximize")
             trials = scored + [t for t in trials if t.value is None]
         return trials if limit == 0 else trials[:limit]
@@ -106,7 +110,7 @@ def shown_trials(study: Any, n_trials: int, limit: int, sort_best: bool) -> list
     return shown
 
 
-def print_importance(out: Any, study: Any, n_trials: int, rank: bool) -> None:
+def print_importance(out: Any, study: Study, n_trials: int, rank: bool) -> None:
     """The line saying which parameters mattered (nothing with too few complete trials); in a big study
     only when asked for, since it reads every complete trial."""
     from zoomtune.importance import describe, importance
