@@ -76,11 +76,17 @@ def _server(sqlstate: str | None, connection_lost: bool, message: str) -> tuple[
     return StorageFault.OTHER, f"failed: {message} (SQLSTATE {sqlstate})", "see the server's log"
 
 
+def driver_message(error: BaseException) -> str:
+    """What the driver said (SQLAlchemy's wrapping left out), on one line."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    return " ".join(str(original).split()) or type(original).__name__
+
+
 def describe(error: BaseException, shown: str, database: str | None) -> StorageFailure:
     """`error` (a SQLAlchemy or driver exception) as a one-line `StorageFailure`; `database` is the SQLite
     file's path (None for a server)."""
     original: Any = error.orig if isinstance(error, DBAPIError) else error
-    message = " ".join(str(original).split()) or type(original).__name__
+    message = driver_message(error)
     code = getattr(original, "sqlite_errorcode", None)
     if isinstance(code, int):
         fault, what, todo = _sqlite(code, database, message)
@@ -93,4 +99,4 @@ def describe(error: BaseException, shown: str, database: str | None) -> StorageF
     return StorageFailure(shown, fault, what, todo)
 
 
-__all__ = ["describe", "shown_url"]
+__all__ = ["describe", "driver_message", "shown_url"]

@@ -33,7 +33,7 @@ from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyIn
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
-from zoomtune.storage.faults import describe, shown_url
+from zoomtune.storage.faults import describe, driver_message, shown_url
 
 _T = TypeVar("_T")
 
@@ -236,7 +236,7 @@ class SQLStorage(Storage):
             if waited + pause > self._retry_seconds:
                 raise StorageFailure(self._shown, StorageFault.UNREACHABLE,
                                      f"cannot reach the database server after {tries} tries over {waited:.1f} s "
-                                     f"({failure.what})", "start it or fix the URL; ?retry_seconds= sets how "
+                                     f"({driver_message(cause)})", "start it or fix the URL; ?retry_seconds= sets how "
                                      "long to keep trying") from cause
             time.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE_S)
@@ -586,4 +586,4 @@ class SQLStorage(Storage):
             return [self._event(row) for row in conn.execute(query)]
 
 
-__all__ = ["SYNCHRONOUS_LEVELS", "SQLStorage", "sqlite_synchronous"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT_S", "DEFAULT_RETRY_SECONDS", "SYNCHRONOUS_LEVELS", "SQLStorage", "sqlite_synchronous"]
