@@ -244,6 +244,8 @@ def test_a_full_disk_with_two_jobs_exits_2_in_one_line_and_resume_goes_on(small_
     assert_one_line(zoomtune("run", "quickstart.yaml", "-n", "100000", "-j", "2", "-q", "--storage", url,
                              cwd=workdir), "disk is full", str(db))
     assert integrity(db) == "ok"
+    shown = zoomtune("status", "quickstart", "--storage", url, cwd=workdir)  # a full disk can still be read
+    assert shown.returncode == 0 and "quickstart" in shown.stdout, shown.stderr[-4000:]
     before = zt.load_study("quickstart", storage=url).trials
     assert [t.number for t in before] == list(range(len(before)))
     done = {t.number: t.value for t in before if t.state is TrialState.COMPLETE}

@@ -76,6 +76,23 @@ class StorageConformance:
         storage.update_trial(trial.trial_id, params={"x": (dist, 0.7)})
         assert storage.get_trial(sid, 0).params == {"x": 0.7}
 
+    def test_the_same_update_twice_leaves_what_one_leaves(self, storage: Storage) -> None:
+        """A server storage runs `update_trial` again when a lost connection hides whether its COMMIT went
+        through: writing the same thing twice must change nothing."""
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        storage.update_trial(trial.trial_id, values={0: 0.5}, user_attrs={"a": 1})
+        write = {"params": {"x": (Float(0.0, 1.0), 0.3)}, "values": {1: 0.25}, "user_attrs": {"b": [2]},
+                 "state": TrialState.COMPLETE, "value": 0.25}
+        storage.update_trial(trial.trial_id, **write)  # type: ignore[arg-type]
+        once = storage.get_trial(sid, trial.number)
+        storage.update_trial(trial.trial_id, **write)  # type: ignore[arg-type]
+        twice = storage.get_trial(sid, trial.number)
+        assert (twice.params, twice.intermediate_values, twice.user_attrs, twice.state, twice.value) == (
+            once.params, once.intermediate_values, once.user_attrs, once.state, once.value) == (
+            {"x": 0.3}, {0: 0.5, 1: 0.25}, {"a": 1, "b": [2]}, TrialState.COMPLETE, 0.25)
+        assert len(storage.get_trials(sid)) == 1
+
     def test_failed_trial_keeps_its_error(self, storage: Storage) -> None:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         trial = storage.create_trial(sid)
