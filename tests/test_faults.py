@@ -422,3 +422,18 @@ def test_a_storm_of_sigkills_at_random_moments_during_a_parallel_run(scene: Scen
     # run holds exactly its n_trials
     assert STORM_TRIALS - len(killed) <= len(trials) <= STORM_TRIALS, (len(trials), killed, scene.why)
     assert len(lost) <= len(killed), scene.why
+
+
+def test_sigkill_of_the_parent_alone_stops_its_workers(scene: Scene) -> None:
+    """`kill -9` of the run's own process id: no worker carries on orphaned, no trial stays RUNNING."""
+    run = scene.start("run", "f.yaml", "--jobs", "4")
+    held = wait_for(lambda: scene.held(4), "four trials held at the gate, one per worker process")
+    run.kill()
+    assert run.wait(timeout=60) == -signal.SIGKILL  # not communicate(): an orphan would hold the pipes open
+    wait_for(lambda: not any(alive(t.user_attrs["pid"]) for t in held), f"the orphaned workers to stop; {scene.why}")
+    # each told its trial FAILED (interrupted) as it stopped: nothing is left for the reaper
+    trials = scene.trials()
+    assert [(t.number, t.state, t.cause) for t in trials if t.state is not TrialState.COMPLETE] == [
+        (t.number, TrialState.FAILED, FailureCause.INTERRUPTED) for t in held], (trials, scene.why)
+    assert len(trials) == HELD_FROM + 4, scene.why  # and none started a trial after the parent died
+    check_promises(scene)

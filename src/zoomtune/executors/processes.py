@@ -25,6 +25,7 @@ from zoomtune.records import FailureCause
 
 #: how long interrupted workers get to record their trials before they are killed
 STOP_GRACE_S = 10.0
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 class WorkerMessage(str, Enum):
@@ -64,16 +65,30 @@ def visible_gpus() -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
 
 
+def _die_with_parent() -> None:
+    """Have the kernel send this worker SIGTERM when its parent dies (Linux), so that a run killed
+    with SIGKILL leaves no orphan carrying on with its trials: each tells its trial FAILED and exits."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the worker loop notices its new parent between trials
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl in this libc: the loop's check remains
+        pass
+
+
 def _worker(study: StudyRunner, objective: Objective, budget: Budget, catch: tuple[type[BaseException], ...],
-            results: Any, threads: int, gpu: str | None, slots: Any, slot: int) -> None:
+            results: Any, threads: int, gpu: str | None, slots: Any, slot: int, parent: int) -> None:
     signal.signal(signal.SIGTERM, _raise_interrupted)  # the parent stops us: the running trial is told FAILED
+    _die_with_parent()
     if gpu is not None:  # before anything in this process touches CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
     try:
-        while budget.take():
+        while os.getppid() == parent and budget.take():  # an orphan starts nothing (its parent died)
             trial = study.ask()
             slots[slot] = trial.number  # shared memory, written at once: the parent fails it if we die
             results.put((WorkerMessage.RESULT, evaluate(study, trial, objective, catch)))
@@ -117,7 +132,8 @@ class ProcessExecutor(Executor):
         def spawn(i: int) -> Any:
             slots[i] = -1
             process = context.Process(target=_worker, name=f"zoomtune-worker-{i}", daemon=True,
-                                      args=(study, objective, budget, catch, results, threads, gpu_of(i), slots, i))
+                                      args=(study, objective, budget, catch, results, threads, gpu_of(i), slots, i,
+                                            os.getpid()))
             process.start()
             return process
 
