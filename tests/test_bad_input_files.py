@@ -256,6 +256,13 @@ def test_bad_parameter_names_are_refused_in_every_way_a_space_is_given(name):
 def test_good_parameter_names_pass_unchanged(name):
     assert check_param_name(name) == name and Space({name: Float(0, 1)}).names == (name,)
 
+@pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
+def test_define_by_run_refuses_bad_parameter_names_and_stores_nothing(name):
+    trial = zt.create_study().ask()
+    with pytest.raises(SearchSpaceError, match=r"^search space: parameter names must"):
+        trial.suggest_float(name, 0, 1)
+    assert trial.params == {}
+
 
 # -- sampling over the full range of floats -----------------------------------------------------------
 
