@@ -396,8 +396,8 @@ def test_workers_go_on_after_the_postgres_server_restarts(server: PostgresServer
     zt.create_study("shared", storage=url).storage.close()
     per_worker = 100
     ledgers = [tmp_path / f"told-{i}" for i in range(2)]
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(ledger), str(per_worker)])
-               for ledger in ledgers]
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(ledger), str(per_worker)],
+                                stderr=subprocess.PIPE, text=True) for ledger in ledgers]
     try:
         wait_for(lambda: all(len(_ledger(p)) >= 10 for p in ledgers), "both workers to tell 10 results",
                  timeout=240)
@@ -405,7 +405,9 @@ def test_workers_go_on_after_the_postgres_server_restarts(server: PostgresServer
         told_before = sum(len(_ledger(p)) for p in ledgers)
         server.stop("fast")  # every session ends, like an administrator's restart
         server.start()
-        assert [w.wait(timeout=300) for w in workers] == [0, 0]
+        errors = [w.communicate(timeout=300)[1] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], errors
+        assert not any(errors), errors  # not even a logged traceback of a connection the restart broke
     finally:
         for worker in workers:
             if worker.poll() is None:

@@ -65,7 +65,7 @@ def _writable(database: str) -> bool:
 
 
 def _server(sqlstate: str | None, connection_lost: bool, message: str) -> tuple[StorageFault, str, str]:
-    if connection_lost or (sqlstate or "").startswith(_PG_UNREACHABLE_CLASS) or sqlstate in _PG_SHUTDOWN:
+    if connection_lost:
         return StorageFault.UNREACHABLE, f"cannot reach the database server ({message})", "check that it is running"
     if sqlstate in _PG_FULL:
         return StorageFault.FULL, "the server's disk is full", "free some space, then `zoomtune resume` goes on"
@@ -82,6 +82,17 @@ def driver_message(error: BaseException) -> str:
     return " ".join(str(original).split()) or type(original).__name__
 
 
+def is_lost_connection(error: BaseException) -> bool:
+    """Whether a server driver's `error` says the connection is gone or the server does not answer: a
+    connection-class SQLSTATE, a shutdown, or (the driver's own words, without a SQLSTATE) an
+    OperationalError / InterfaceError such as "connection socket closed"."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith(_PG_UNREACHABLE_CLASS) or sqlstate in _PG_SHUTDOWN
+    return any(kind.__name__ in ("OperationalError", "InterfaceError") for kind in type(original).__mro__)
+
+
 def describe(error: BaseException, shown: str, database: str | None) -> StorageFailure:
     """`error` (a SQLAlchemy or driver exception) as a one-line `StorageFailure`; `database` is the SQLite
     file's path (None for a server)."""
@@ -91,12 +102,9 @@ def describe(error: BaseException, shown: str, database: str | None) -> StorageF
     if isinstance(code, int):
         fault, what, todo = _sqlite(code, database, message)
     else:
-        # the driver raises OperationalError / InterfaceError without a SQLSTATE when no server answered
-        lost = (isinstance(error, DBAPIError) and error.connection_invalidated) or (
-            getattr(original, "sqlstate", None) is None
-            and any(kind.__name__ in ("OperationalError", "InterfaceError") for kind in type(original).__mro__))
+        lost = (isinstance(error, DBAPIError) and error.connection_invalidated) or is_lost_connection(error)
         fault, what, todo = _server(getattr(original, "sqlstate", None), lost, message)
     return StorageFailure(shown, fault, what, todo)
 
 
-__all__ = ["describe", "driver_message", "shown_url"]
+__all__ = ["describe", "driver_message", "is_lost_connection", "shown_url"]

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
@@ -33,7 +33,7 @@ from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyIn
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
-from zoomtune.storage.faults import describe, driver_message, shown_url
+from zoomtune.storage.faults import describe, driver_message, is_lost_connection, shown_url
 
 _T = TypeVar("_T")
 
@@ -113,8 +113,17 @@ def _server_engine(url: str) -> Engine:
     parsed = make_url(url)
     # a host that drops packets must not hang a connect forever; pre-ping replaces connections a restart broke
     connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
-    return create_engine(parsed.difference_update_query(_OWN_OPTIONS), pool_pre_ping=True,
-                         connect_args=connect_args)
+    engine = create_engine(parsed.difference_update_query(_OWN_OPTIONS), pool_pre_ping=True,
+                           connect_args=connect_args)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # psycopg words some lost connections ("connection socket closed") in ways SQLAlchemy does not take for
+        # one; taken for one, the pool drops the connection instead of rolling it back (and logging a traceback)
+        if context.original_exception is not None and is_lost_connection(context.original_exception):
+            context.is_disconnect = True
+
+    return engine
 
 
 def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
