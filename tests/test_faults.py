@@ -256,11 +256,6 @@ def test_the_only_worker_sigkilled_leaves_no_running_trial_in_status(scene: Scen
     assert scene.trials()[held.number].state is TrialState.RUNNING  # nobody is left to fail it yet
     # status reaps it on its first call after three of the study's stored heartbeat intervals
     wait_for(lambda: stale(scene), f"trial {held.number}'s heartbeat to go stale; {scene.why}")
-    listing = scene.zoomtune("status")  # the studies list: 0 running, 1 failed
-    assert listing.returncode == 0, (listing.stderr, scene.why)
-    [row] = [line for line in listing.stdout.splitlines() if line.strip().strip("│┃").strip().startswith("f ")]
-    cells = [c.strip() for c in row.replace("┃", "│").split("│") if c.strip()]
-    assert cells[2:6] == [str(HELD_FROM + 1), str(HELD_FROM), "0", "1"], (cells, scene.why)
     shown = scene.zoomtune("status", "f")
     assert shown.returncode == 0 and "RUNNING" not in shown.stdout, (shown.stdout, shown.stderr, scene.why)
     assert f"no heartbeat for {STALE_S:g} s" in " ".join(shown.stdout.split()), shown.stdout
@@ -296,13 +291,8 @@ def test_sigkill_of_one_of_four_run_workers_fails_its_trial_at_once_and_the_run_
     assert len(trials) == N_TRIALS, ([(t.number, t.state) for t in trials], scene.why)  # the run's budget, exactly
     assert [t.number for t in trials if t.state is not TrialState.COMPLETE] == [victim.number], scene.why
     assert len(scene.ledger_lines()) >= HELD_FROM, scene.why
-    # the lost trial does not count toward the study's total: resume runs it again, from its checkpoint
-    resumed = scene.zoomtune("resume", "f")
-    assert resumed.returncode == 0 and f"re-running interrupted trial {victim.number}" in resumed.stdout, \
-        (resumed.stdout, resumed.stderr, scene.why)
-    trials = check_promises(scene)
-    assert counted(trials) == N_TRIALS and len(trials) == N_TRIALS + 1, scene.why
-    assert trials[-1].parent == victim.number and trials[-1].state is TrialState.COMPLETE, scene.why
+    # the lost trial does not count toward the study's total (resume continues it: see the whole-run kill below)
+    assert counted(trials) == N_TRIALS - 1 and interrupted(trials[victim.number]), scene.why
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
