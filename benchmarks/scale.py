@@ -612,8 +612,9 @@ def main() -> None:
                                     sizes.reports))
     body = "\n\n".join(parts)
     total = time.perf_counter() - started
-    summary = (f"goals: {sum(verdicts)}/{len(verdicts)} met -> {'ALL PASS' if all(verdicts) else 'SOME FAIL'}\n"
-               f"total benchmark time: {total:.0f} s")
+    met = (f"{sum(verdicts)}/{len(verdicts)} met -> {'ALL PASS' if all(verdicts) else 'SOME FAIL'}" if verdicts
+           else "none in these sections")
+    summary = f"goals: {met}\ntotal benchmark time: {total:.0f} s"
     print("\n" + body + "\n\n" + summary)
     if args.output:
         when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
