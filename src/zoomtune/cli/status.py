@@ -43,13 +43,16 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     backend = open_existing_storage(storage)
     out = console()
     if study is None:
-        for summary in backend.list_studies():  # each with its own stored heartbeat interval
-            if summary.counts[TrialState.RUNNING]:
-                load_study(summary.name, backend).reap_stale_trials()
+        summaries = backend.list_studies()
+        running = [s for s in summaries if s.counts[TrialState.RUNNING]]
+        for summary in running:  # each with its own stored heartbeat interval
+            load_study(summary.name, backend).reap_stale_trials()
+        if running:  # counted again: some may have been reaped
+            summaries = backend.list_studies()
         table = Table(title=f"studies in {backend.url}")
         for column in ("study", "direction", "trials", "complete", "running", "failed", "stopped", "best"):
             table.add_column(column, justify="left" if column in ("study", "direction") else "right")
-        for s in backend.list_studies():
+        for s in summaries:
             c = s.counts
             table.add_row(fmt_value(s.name), s.direction.value, str(s.n_trials), str(c[TrialState.COMPLETE]),
                           str(c[TrialState.RUNNING]), str(c[TrialState.FAILED]), str(c[TrialState.STOPPED]),
