@@ -308,3 +308,19 @@ def test_a_study_samples_the_whole_range_from_minus_to_plus_1e308():
         study.tell(trial, 0.0)
     assert all(-1e308 <= v <= 1e308 for v in values)
     assert min(values) < -1e306 and max(values) > 1e306 and len(set(values)) == 20
+
+
+# -- needs B-cli-timeout-jobs.diff (run.py, worker.py, panda.py) ----------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--timeout", "inf"], "zoomtune run: --timeout: must be a finite number > 0; got inf"),
+    (["--timeout", "nan"], "zoomtune run: --timeout: must be a finite number > 0; got nan"),
+    (["--jobs", str(10**23)], f"zoomtune run: --jobs: must be -1 (all cores) or an integer in [1, {MAX_JOBS}]"),
+    (["--jobs", "0"], "zoomtune run: --jobs: must be -1 (all cores)"),
+], ids=["inf", "nan", "huge jobs", "no jobs"])
+def test_run_refuses_bad_timeout_and_jobs_options_before_creating_the_study(tmp_path, args, fragment):
+    path, database = _write(tmp_path, HEAD), tmp_path / "zoomtune.db"
+    result = CliRunner().invoke(cli, ["run", str(path), "--storage", f"sqlite:///{database}", "-q", *args])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    _one_line(result.stderr, fragment)
+    assert not database.exists()

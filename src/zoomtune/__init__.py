@@ -18,6 +18,7 @@ from zoomtune.records import (BranchPayload, BranchReason, CheckpointPayload, Co
                               Event, EventKind, FailureCause, NotePayload, NudgePayload, StudySummary, TrialRecord,
                               TrialState, ZoomPayload)
 from zoomtune.space import Categorical, Distribution, Float, Int, Space
+from zoomtune.storage import StorageFailure, StorageFault
 from zoomtune.study import Study, create_study, delete_study, list_studies, load_study
 from zoomtune.trial import Trial
 
@@ -45,6 +46,8 @@ __all__ = [
                              "SearchSpaceError",
                              "Space",
                              "StorageError",
+                             "StorageFailure",
+                             "StorageFault",
                              "Study",
                              "StudyNotFoundError",
                              "StudySummary",

@@ -341,13 +341,15 @@ class Study:
     def optimize(self, objective: Objective, n_trials: int | None = None, timeout: float | None = None,
                  n_jobs: int = 1, catch: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
                  callbacks: Sequence[Callback] = (), show_progress_bar: bool = False,
-                 executor: Any = None) -> None:
+                 executor: Any = None, until: Callable[[], bool] | None = None) -> None:
         """Run `objective` on new trials until `n_trials` have run or `timeout` seconds have passed.
 
         A trial whose objective raises one of `catch` (any Exception by default) or returns
         NaN/inf ends FAILED with the message stored, and the study goes on; other exceptions
         propagate after the trial is marked FAILED. A search-space error always propagates.
         `executor` is "local" (the default), "dask", "ray" or a `zoomtune.executors.Executor`.
+        `until`, when given, is asked before each trial starts: once it returns True no more
+        start (how processes that run one study together stop at its total).
         """
         def on_result(record: TrialRecord) -> None:
             for callback in callbacks:
@@ -355,7 +357,7 @@ class Study:
 
         run_study(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                   catch=tuple(catch) if isinstance(catch, Sequence) else (catch,), on_result=on_result,
-                  show_progress_bar=show_progress_bar, executor=executor)
+                  show_progress_bar=show_progress_bar, executor=executor, until=until)
 
 
 def _open_with_settings(storage: Storage, settings: StudySettings) -> Study:

@@ -133,9 +133,10 @@ def resume(study: str, trial: int | None, storage: str | None, objective: str | 
     interrupted trials (from their checkpoints), its queued ones, and as many new ones as it lacks
     of its file's n_trials (the study's total), with its own sampler, scheduler and seeds."""
     from zoomtune import panda
-    from zoomtune.cli.runs import describe_standing, requeue_interrupted, run_trials, standing
-    from zoomtune.studyfile import open_study
+    from zoomtune.cli.runs import describe_standing, requeue_interrupted, run_trials, standing, total_reached
+    from zoomtune.studyfile import check_jobs, open_study
 
+    check_jobs(jobs, "zoomtune resume", "--jobs")
     remember_study(study)
     opened = open_study(open_existing_storage(storage), study, objective=objective)
     loaded = opened.study
@@ -156,7 +157,8 @@ def resume(study: str, trial: int | None, storage: str | None, objective: str | 
               f"trial{'s' if todo != 1 else ''} ({state.waiting} queued) with {loaded.sampler!r}"
               + (f" and {loaded.scheduler!r}" if loaded.scheduler is not None else ""))
     if todo:
-        tally = run_trials(loaded, opened.objective, n_trials=todo, jobs=jobs)
+        tally = run_trials(loaded, opened.objective, n_trials=todo, jobs=jobs,
+                           until=total_reached(loaded, opened.spec.n_trials))
         out.print(f"resumed {study}: {standing(loaded, opened.spec.n_trials).finished} trials finished; "
                   f"`zoomtune status {study}`")
         tally.exit_if_nothing_completed(out, study)

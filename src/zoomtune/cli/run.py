@@ -30,10 +30,15 @@ def run(study_file: Path, storage: str | None, n_trials: int | None, timeout: fl
     the trials it lacks (its interrupted trials re-run first, from their last checkpoint), with the
     sampler, scheduler and seeds it was created with.
     """
-    from zoomtune.cli.runs import describe_standing, print_best, requeue_interrupted, run_trials, standing
+    from zoomtune.cli.runs import (describe_standing, print_best, requeue_interrupted, run_trials, standing,
+                                   total_reached)
     from zoomtune.errors import ConfigError
-    from zoomtune.studyfile import load_study_file, open_study
+    from zoomtune.studyfile import check_jobs, check_seconds, load_study_file, open_study
 
+    if timeout is not None:  # refused before the study exists: inf would run forever, NaN never stops
+        check_seconds("--timeout", timeout, "zoomtune run")
+    if jobs is not None:
+        check_jobs(jobs, "zoomtune run", "--jobs")
     spec = load_study_file(study_file)
     if seed is not None:
         spec.seed = seed
@@ -62,7 +67,8 @@ def run(study_file: Path, storage: str | None, n_trials: int | None, timeout: fl
               f"with {study.sampler!r}"
               + (f" and {study.scheduler!r}" if study.scheduler is not None else ""))
     tally = run_trials(study, opened.objective, n_trials=trials, timeout=limit,
-                       jobs=jobs if jobs is not None else spec.jobs, quiet=quiet)
+                       jobs=jobs if jobs is not None else spec.jobs, quiet=quiet,
+                       until=total_reached(study, spec.n_trials) if n_trials is None else None)
     print_best(study, out)
     out.print(f"results: {url} (study {study.name!r}); see them with `zoomtune status {study.name}`")
     tally.exit_if_nothing_completed(out, study.name)

@@ -9,6 +9,7 @@ checkpoint and runs first, with any other queued trial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +34,23 @@ class Standing:
 
 
 def standing(study: Any, total: int | None) -> Standing:
-    """Count `study`'s trials against `total`."""
+    """Count `study`'s trials against `total` (from the storage's counts; only FAILED trials are read)."""
     from zoomtune import panda
     from zoomtune.records import TrialState
 
-    trials = study.trials
-    finished = sum(t.state in (TrialState.COMPLETE, TrialState.STOPPED)
-                   or (t.state is TrialState.FAILED and not panda.interrupted(t)) for t in trials)
-    running = sum(t.state is TrialState.RUNNING for t in trials)
-    waiting = sum(t.state is TrialState.WAITING for t in trials)
-    return Standing(finished, running, waiting, total)
+    [counts] = [s.counts for s in study.storage.list_studies() if s.name == study.name]
+    failed = sum(not panda.interrupted(t) for t in study.get_trials((TrialState.FAILED,)))
+    return Standing(counts[TrialState.COMPLETE] + counts[TrialState.STOPPED] + failed, counts[TrialState.RUNNING],
+                    counts[TrialState.WAITING], total)
+
+
+def total_reached(study: Any, total: int | None) -> Callable[[], bool] | None:
+    """For `optimize(until=...)`: whether `study` holds its `total`, counting trials RUNNING in other
+    processes, so that processes continuing it together stop there instead of each running what it
+    lacked when they started (None without a total)."""
+    if total is None:
+        return None
+    return lambda: standing(study, total).lacking == 0
 
 
 def requeue_interrupted(study: Any) -> list[int]:
@@ -77,11 +85,11 @@ def describe_standing(state: Standing, requeued: list[int], interval: float | No
 
 
 def run_trials(study: Any, objective: Any, *, n_trials: int | None, timeout: float | None = None, jobs: int = 1,
-               quiet: bool = False) -> RunTally:
+               quiet: bool = False, until: Callable[[], bool] | None = None) -> RunTally:
     """`study.optimize` with a tally of how its trials ended (for the exit status)."""
     tally = RunTally()
     study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=jobs, show_progress_bar=not quiet,
-                   callbacks=[tally])
+                   callbacks=[tally], until=until)
     return tally
 
 
@@ -102,4 +110,5 @@ def print_best(study: Any, out: Any) -> None:
     out.print(table)
 
 
-__all__ = ["Standing", "describe_standing", "print_best", "requeue_interrupted", "run_trials", "standing"]
+__all__ = ["Standing", "describe_standing", "print_best", "requeue_interrupted", "run_trials", "standing",
+           "total_reached"]

@@ -20,7 +20,8 @@ from zoomtune.cli.common import (
 @click.option("--objective", default=None, metavar="MODULE:FUNCTION",
               help="The objective (default: the one the study's file named).")
 @click.option("-n", "--n-trials", type=click.IntRange(min=1), default=None,
-              help="Trials this worker runs (default: what the study lacks of its file's n_trials when it starts).")
+              help="Trials this worker runs (default: what the study lacks of its file's n_trials; workers running "
+                   "together stop when the study has them all).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop starting trials after this many seconds.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Trials in parallel on this machine.")
@@ -31,10 +32,13 @@ def worker(study: str, storage: str | None, objective: str | None, n_trials: int
            jobs: int, max_retries: int, quiet: bool) -> None:
     """Run trials of STUDY alongside other workers: the study's own sampler, scheduler and seeds, same
     storage, no trial lost or repeated."""
-    from zoomtune.cli.runs import run_trials, standing
+    from zoomtune.cli.runs import run_trials, standing, total_reached
     from zoomtune.errors import ConfigError
-    from zoomtune.studyfile import open_study
+    from zoomtune.studyfile import check_jobs, check_seconds, open_study
 
+    if timeout is not None:
+        check_seconds("--timeout", timeout, "zoomtune worker")
+    check_jobs(jobs, "zoomtune worker", "--jobs")
     url = storage or DEFAULT_STORAGE
     remember_study(study)
     opened = open_study(open_existing_storage(url), study, objective=objective, max_retries=max_retries)
@@ -51,6 +55,8 @@ def worker(study: str, storage: str | None, objective: str | None, n_trials: int
         return
     out.print(f"worker joins study [bold]{study}[/] in {url} ({len(joined.trials)} trials so far) with "
               f"{joined.sampler!r}" + (f" and {joined.scheduler!r}" if joined.scheduler is not None else ""))
-    tally = run_trials(joined, opened.objective, n_trials=trials, timeout=timeout, jobs=jobs, quiet=quiet)
+    until = total_reached(joined, opened.spec.n_trials) if n_trials is None else None  # -n N: N more, as asked
+    tally = run_trials(joined, opened.objective, n_trials=trials, timeout=timeout, jobs=jobs, quiet=quiet,
+                       until=until)
     out.print(f"worker done: the study has {len(joined.trials)} trials; `zoomtune status {study}`")
     tally.exit_if_nothing_completed(out, study)
