@@ -194,3 +194,23 @@ def test_a_suggested_parameter_needs_a_name_anyone_could_type(name):
         study.optimize(lambda t: t.suggest_float(name, 0.0, 1.0), n_trials=3)
     [trial] = study.trials
     assert trial.state is TrialState.FAILED and "parameter names must" in trial.error and trial.params == {}
+
+
+def test_the_live_curve_draws_values_at_the_ends_of_the_float_range():
+    from zoomtune.panda import curve_chart
+
+    chart = curve_chart({0: -1e308, 1: 0.0, 2: 1e308}, height=2)
+    assert "1e+308" in chart and "-1e+308" in chart
+    assert curve_chart({0: 5.0, 1: 5.0}).count("\n") == 8  # a flat curve: one level, no division by zero
+
+
+@pytest.mark.parametrize("args, fragment", [(["--jobs", "0"], "--jobs: must be -1 (all cores)"),
+                                            (["--minutes", "inf"], "--minutes: must be a finite number")])
+def test_demo_refuses_absurd_options_before_loading_anything(args, fragment, tmp_path):
+    from click.testing import CliRunner
+
+    from zoomtune.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--storage", f"sqlite:///{tmp_path / 'd.db'}", *args])
+    assert result.exit_code == 2 and fragment in result.stderr, result.output
+    assert not (tmp_path / "d.db").exists()

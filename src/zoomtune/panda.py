@@ -15,6 +15,7 @@ from typing import Any
 from zoomtune.errors import TrialStateError
 from zoomtune.executors.base import Objective, StudyRunner, evaluate
 from zoomtune.records import BranchReason, TrialRecord, TrialState
+from zoomtune.scales import fraction
 from zoomtune.trial import Trial
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -27,8 +28,7 @@ def curve_chart(values: Mapping[int, float], width: int = 60, height: int = 8) -
         return "(no reports yet)"
     steps = sorted(finite)[-width:]
     low, high = min(finite[s] for s in steps), max(finite[s] for s in steps)
-    span = (high - low) or 1.0
-    levels = [round((finite[s] - low) / span * (height * 8 - 1)) for s in steps]
+    levels = [round(fraction(finite[s], low, high) * (height * 8 - 1)) if high > low else 0 for s in steps]
     rows = []
     for row in range(height - 1, -1, -1):
         cells = "".join(_BLOCKS[min(8, max(0, level - row * 8 + 1))] if level >= row * 8 else " "

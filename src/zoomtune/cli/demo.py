@@ -61,6 +61,10 @@ def demo(storage: str | None, minutes: float, jobs: int, epochs: int | None, n_t
     from zoomtune.samplers import GPSampler
     from zoomtune.schedulers import ASHA
     from zoomtune.study import create_study
+    from zoomtune.studyfile import check_jobs, check_seconds
+
+    check_seconds("--minutes", minutes, "zoomtune demo")  # inf would run for ever
+    check_jobs(jobs, "zoomtune demo", "--jobs")
 
     out = console()
     recipe, data = _load_recipe(quick, epochs, seed)
