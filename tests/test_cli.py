@@ -48,6 +48,17 @@ def test_help_starts_fast(tmp_path):
     assert not imported & HEAVY, sorted(imported & HEAVY)
 
 
+def test_status_loads_no_numerical_stack(workdir):
+    """`zoomtune status` must stay quick on a big study: SciPy (0.4 s, 18 MB) loads only when a sampler fits."""
+    assert zoomtune("run", "quickstart.yaml", "-n", "2", "-q", cwd=workdir).returncode == 0
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoomtune", "status", "quickstart"],
+                            cwd=workdir, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and "quickstart" in result.stdout, result.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "sqlalchemy" in imported and "scipy" not in imported
+
+
 def test_run_then_status(workdir):
     result = zoomtune("run", "quickstart.yaml", "-n", "12", cwd=workdir)
     assert result.returncode == 0, result.stderr

@@ -41,7 +41,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.special import logsumexp, ndtr, ndtri
 
 from zoomtune.errors import require, require_int, require_number
 from zoomtune.records import Direction, TrialRecord, TrialState
@@ -103,6 +102,8 @@ class _Parzen:
         self.sigma = np.vstack([_neighbour_bandwidths(points), np.ones((1, d))])  # the prior is wide
         lo = -self.mu / self.sigma
         hi = (1.0 - self.mu) / self.sigma
+        from scipy.special import ndtr  # SciPy loads when TPE first fits, not on `import zoomtune`
+
         self.cdf_lo, self.cdf_hi = ndtr(lo), ndtr(hi)
         # log of the truncation mass; the interval always contains mu, so no cancellation
         self.log_mass = np.log(np.maximum(self.cdf_hi - self.cdf_lo, 1e-300))
@@ -117,6 +118,8 @@ class _Parzen:
         d = self.mu.shape[1]
         u = rng.random((size, d))
         lo, hi = self.cdf_lo[comp], self.cdf_hi[comp]
+        from scipy.special import ndtri
+
         z = ndtri(np.clip(lo + u * (hi - lo), 1e-300, 1.0 - 1e-16))
         out = np.clip(self.mu[comp] + self.sigma[comp] * z, 0.0, 1.0)
         for j, log_p in self.log_cat.items():
@@ -137,6 +140,8 @@ class _Parzen:
             k = self.n_choices[j]
             idx = np.minimum((x[:, j] * k).astype(int), k - 1)
             total += log_p[:, idx].T
+        from scipy.special import logsumexp
+
         return np.asarray(logsumexp(total, axis=1))
 
 
