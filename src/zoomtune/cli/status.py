@@ -1,7 +1,7 @@
 """`zoomtune status [STUDY]`: studies, or one study's trials, at a glance.
 
 A glance reads no more than it shows, so that it stays quick on a study of 100,000 trials: the
-counts come from the storage's summary, the table's trials are read one by one, and the
+counts come from the storage's summary, only the table's trials are read, and the
 parameters are ranked from every complete trial only in a study of at most
 `IMPORTANCE_MAX_TRIALS` trials (or with `--importance`). `--best` and `--limit 0` read the whole study.
 """
@@ -93,10 +93,8 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
 
 
 def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> list[TrialRecord]:
-    """The trials the table shows: the last `limit` by number, each read on its own (numbers run from 0 to
-    `n_trials` - 1); best first, or all of them (`limit` 0), from the whole study."""
-    from zoomtune.errors import TrialNotFoundError
-
+    """The trials the table shows: the last `limit` by number (numbers run from 0 to `n_trials` - 1), read
+    alone; best first, or all of them (`limit` 0), from the whole study."""
     if sort_best or limit == 0:
         trials = study.trials
         if sort_best:
@@ -104,13 +102,7 @@ def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> li
                             reverse=study.direction.value == "maximize")
             trials = scored + [t for t in trials if t.value is None]
         return trials if limit == 0 else trials[:limit]
-    shown = []
-    for number in range(max(0, n_trials - limit), n_trials):
-        try:
-            shown.append(study.storage.get_trial(study.study_id, number))
-        except TrialNotFoundError:  # removed since the summary was read
-            continue
-    return shown
+    return study.storage.get_trials(study.study_id, from_number=max(0, n_trials - limit))
 
 
 def print_importance(out: Any, study: Study, n_trials: int, rank: bool) -> None:

@@ -94,8 +94,10 @@ class Storage(ABC):
         """One trial by number; raises `TrialNotFoundError`."""
 
     @abstractmethod
-    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
-        """The study's trials in number order, optionally only those in `states`."""
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
+                   from_number: int = 0) -> list[TrialRecord]:
+        """The study's trials in number order, optionally only those in `states`, and only those numbered
+        `from_number` or above (the latest trials of a big study without reading the rest)."""
 
     # -- liveness ----------------------------------------------------------------------------
     @abstractmethod

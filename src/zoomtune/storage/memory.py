@@ -169,10 +169,11 @@ class InMemoryStorage(Storage):
                 raise TrialNotFoundError(f"study {study.info.name!r} has no trial {number}")
             return study.trials[number].record(self._events_of(study, number))
 
-    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
+                   from_number: int = 0) -> list[TrialRecord]:
         with self._lock:
             study = self._study(study_id)
-            return [t.record(self._events_of(study, t.number)) for t in study.trials
+            return [t.record(self._events_of(study, t.number)) for t in study.trials[max(from_number, 0):]
                     if states is None or t.state in states]
 
     def heartbeat(self, trial_ids: Collection[int]) -> None:

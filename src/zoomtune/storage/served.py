@@ -276,8 +276,10 @@ class ServedStorage(Storage):
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         return self._request("get_trial", study_id, number)  # type: ignore[no-any-return]
 
-    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
-        return self._request("get_trials", study_id, None if states is None else tuple(states))  # type: ignore
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
+                   from_number: int = 0) -> list[TrialRecord]:
+        return self._request("get_trials", study_id, None if states is None else tuple(states),  # type: ignore
+                             from_number=from_number)
 
     # -- liveness ----------------------------------------------------------------------------
     def heartbeat(self, trial_ids: Collection[int]) -> None:

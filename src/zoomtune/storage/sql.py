@@ -496,9 +496,12 @@ class SQLStorage(Storage):
             return self._load(conn, [row.trial_id])[0]
 
     @_guarded(_Replay.ALWAYS)
-    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None) -> list[TrialRecord]:
+    def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
+                   from_number: int = 0) -> list[TrialRecord]:
         t = s.trials.c
         query = select(t.trial_id).where(t.study_id == study_id)
+        if from_number > 0:
+            query = query.where(t.number >= from_number)
         if states is not None:
             query = query.where(t.state.in_([TrialState(x).value for x in states]))
         with self._read() as conn:

@@ -137,6 +137,9 @@ class StorageConformance:
         assert [t.number for t in storage.get_trials(sid, (TrialState.COMPLETE,))] == [0, 2]
         assert [t.number for t in storage.get_trials(sid)] == [0, 1, 2, 3]
         assert storage.get_trials(sid, (TrialState.STOPPED,)) == []
+        assert [t.number for t in storage.get_trials(sid, from_number=2)] == [2, 3]
+        assert [t.number for t in storage.get_trials(sid, (TrialState.COMPLETE,), from_number=1)] == [2]
+        assert storage.get_trials(sid, from_number=9) == []
 
     def test_list_studies_counts_and_best(self, storage: Storage) -> None:
         sid = storage.create_study("max", Direction.MAXIMIZE).study_id
