@@ -176,7 +176,8 @@ class Event:
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """A study's identity and settings as stored."""
+    """A study's identity and settings as stored. `direction` is the first objective's; `directions` has one
+    per objective (`(direction,)` for a single-objective study) and `metric_names` names them (or is empty)."""
 
     study_id: int
     name: str
@@ -184,6 +185,20 @@ class StudyInfo:
     space: dict[str, Any] | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     created: datetime | None = None
+    directions: tuple[Direction, ...] = ()
+    metric_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            object.__setattr__(self, "directions", (self.direction,))
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+    def objective_names(self) -> tuple[str, ...]:
+        """The objectives' names: `metric_names`, or "0", "1", ... when none were given."""
+        return self.metric_names or tuple(str(i) for i in range(len(self.directions)))
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,27 @@ class TrialRecord:
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
     trial_id: int = -1
+    #: one value per objective (`(value,)` in a single-objective study when there is a value)
+    values: tuple[float, ...] | None = None
+    #: name -> value; a constraint is satisfied when its value is <= 0
+    constraints: dict[str, float] = field(default_factory=dict)
+    #: step -> one reported value per objective, in a multi-objective study (`intermediate_values` holds the
+    #: first objective's, which schedulers watch)
+    intermediate_vectors: dict[int, tuple[float, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values is None and self.value is not None:
+            object.__setattr__(self, "values", (self.value,))
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every constraint is satisfied (value <= 0); True without constraints."""
+        return all(v <= 0 for v in self.constraints.values())
+
+    @property
+    def violation(self) -> float:
+        """The total constraint violation, sum(max(0, c)): 0 for a feasible trial (Deb's rule compares it)."""
+        return sum(max(0.0, v) for v in self.constraints.values())
 
     @property
     def duration(self) -> float | None:
@@ -230,10 +266,11 @@ class TrialRecord:
 
 
 def best_of(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
-    """The COMPLETE trial with the best value (the first one on ties), or None."""
+    """The feasible COMPLETE trial with the best value (the first one on ties), or None."""
     best: TrialRecord | None = None
     for trial in trials:
-        if trial.state is not TrialState.COMPLETE or trial.value is None or not math.isfinite(trial.value):
+        if (trial.state is not TrialState.COMPLETE or trial.value is None or not math.isfinite(trial.value)
+                or not trial.feasible):
             continue
         if best is None or direction.better(trial.value, best.value):  # type: ignore[arg-type]
             best = trial

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
-from zoomtune import panda
+from zoomtune import panda, pareto
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
 from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, TrialNotFoundError,
                              TrialStateError, require, shown)
@@ -34,7 +34,7 @@ from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Distribution, Space, check_param_name
 from zoomtune.storage import Storage, get_storage
-from zoomtune.trial import Trial, coerce_value
+from zoomtune.trial import Trial, coerce_value, coerce_values
 
 if TYPE_CHECKING:
     import pandas
@@ -79,7 +79,8 @@ class Study:
         return CheckpointStore(self.artifacts, self.name)
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, direction={self.direction.value}, storage={self.storage.url!r})"
+        shown_directions = ", ".join(d.value for d in self.directions)
+        return f"Study(name={self.name!r}, direction={shown_directions}, storage={self.storage.url!r})"
 
     @property
     def name(self) -> str:
@@ -91,7 +92,25 @@ class Study:
 
     @property
     def direction(self) -> Direction:
+        """The objective's direction; a multi-objective study has `directions` instead."""
+        if self._info.is_multi_objective:
+            raise ValueError(f"study {self.name!r} has {len(self.directions)} objectives: use `study.directions` "
+                             f"({', '.join(d.value for d in self.directions)})")
         return self._info.direction
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        """One direction per objective (one for a single-objective study)."""
+        return self._info.directions
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The objectives' names as given to `create_study` (empty when none were)."""
+        return self._info.metric_names
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return self._info.is_multi_objective
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -137,11 +156,34 @@ class Study:
 
     @property
     def best_trial(self) -> TrialRecord:
-        """The COMPLETE trial with the best value; ValueError when none has completed."""
-        best = best_of(self.get_trials((TrialState.COMPLETE,)), self.direction)
+        """The feasible COMPLETE trial with the best value; ValueError when none has completed, when none of
+        those satisfies its constraints, or in a multi-objective study (see `best_trials`)."""
+        if self.is_multi_objective:
+            raise ValueError(f"study {self.name!r} has {len(self.directions)} objectives, so no single best trial: "
+                             f"use `study.best_trials` (the Pareto front)")
+        complete = self.get_trials((TrialState.COMPLETE,))
+        best = best_of(complete, self.direction)
         if best is None:
+            if complete:
+                raise ValueError(f"study {self.name!r}: none of its {len(complete)} COMPLETE trials satisfies its "
+                                 f"constraints (a constraint is satisfied when its value is <= 0)")
             raise ValueError(f"study {self.name!r} has no COMPLETE trial yet")
         return best
+
+    @property
+    def best_trials(self) -> list[TrialRecord]:
+        """The COMPLETE trials no other one dominates (the Pareto front), in number order; only feasible trials
+        count when any trial has constraints (feasible ones dominate infeasible ones, Deb's rule)."""
+        complete = [t for t in self.get_trials((TrialState.COMPLETE,))
+                    if t.values is not None and len(t.values) == len(self.directions)]
+        if any(t.constraints for t in complete):
+            complete = [t for t in complete if t.feasible]
+        if not complete:
+            return []
+        signs = [1.0 if d is Direction.MINIMIZE else -1.0 for d in self.directions]
+        points = [[sign * v for sign, v in zip(signs, t.values or (), strict=True)] for t in complete]
+        mask = pareto.pareto_front_mask(points)
+        return [t for t, keep in zip(complete, mask, strict=True) if keep]
 
     @property
     def best_value(self) -> float:
@@ -154,18 +196,26 @@ class Study:
         return self.best_trial.params
 
     def to_dataframe(self) -> pandas.DataFrame:
-        """One row per trial: number, state, value, one `params_<name>` column per parameter, times."""
+        """One row per trial: number, state, value (in a multi-objective study one `values_<name>` column per
+        objective instead, named by `metric_names` or numbered), one `params_<name>` column per parameter,
+        `constraints_<name>` and `user_attrs_<name>` ones, times."""
         try:
             import pandas as pd
         except ImportError:
             raise ConfigError("to_dataframe", "needs pandas: pip install 'zoomtune[pandas]'") from None
 
+        names = self._info.objective_names()
         rows = []
         for t in self.trials:
-            row: dict[str, Any] = {"number": t.number, "state": t.state.value, "value": t.value,
-                                   "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
-                                   "duration": t.duration, "parent": t.parent, "error": t.error}
+            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+            if self.is_multi_objective:
+                row.update({f"values_{name}": t.values[i] if t.values else None for i, name in enumerate(names)})
+            else:
+                row["value"] = t.value
+            row.update({"datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+                        "duration": t.duration, "parent": t.parent, "error": t.error})
             row.update({f"params_{k}": v for k, v in t.params.items()})
+            row.update({f"constraints_{k}": v for k, v in t.constraints.items()})
             row.update({f"user_attrs_{k}": v for k, v in t.user_attrs.items()})
             rows.append(row)
         return pd.DataFrame(rows)
@@ -200,6 +250,8 @@ class Study:
         """
         if isinstance(trial, int):
             raise TypeError("tell() needs the Trial object that ask() returned, so nothing pending is lost")
+        if self.is_multi_objective and state in (None, TrialState.COMPLETE, TrialState.STOPPED):
+            return self._tell_values(trial, value, state or TrialState.COMPLETE)
         if state is TrialState.STOPPED:
             if value is None and trial.intermediate_values:
                 value = trial.intermediate_values[max(trial.intermediate_values)]
@@ -213,6 +265,21 @@ class Study:
                 return trial.record_result(TrialState.FAILED, None, why, FailureCause.BAD_VALUE)
             return trial.record_result(TrialState.COMPLETE, number)
         raise ValueError(f"tell() takes state COMPLETE, STOPPED or FAILED; got {state!r}")
+
+    def _tell_values(self, trial: Trial, value: Any, state: TrialState) -> TrialRecord:
+        """Finish a trial of a multi-objective study: `value` must hold one finite number per objective. A STOPPED
+        trial without one keeps its last report of every objective (or none)."""
+        if state is TrialState.STOPPED and value is None:
+            last = max(trial.intermediate_vectors, default=None)
+            value = trial.intermediate_vectors[last] if last is not None else None
+            if value is None:
+                return trial.record_result(TrialState.STOPPED, None)
+        values, why = coerce_values(value, len(self.directions))
+        if values is None:
+            if state is TrialState.STOPPED:
+                return trial.record_result(TrialState.STOPPED, None, why)
+            return trial.record_result(TrialState.FAILED, None, why, FailureCause.BAD_VALUE)
+        return trial.record_result(state, values[0], values=values)
 
     def fail_trial(self, number: int, error: str, cause: FailureCause, retry: bool = False) -> TrialRecord:
         """Mark trial `number` FAILED with `error` and `cause` unless it has already finished; its record.
@@ -408,20 +475,51 @@ def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:
     return Space.from_dict(space)
 
 
-def _direction(direction: str | Direction) -> Direction:
+def _direction(direction: str | Direction, what: str = "direction") -> Direction:
     try:
         return Direction(direction)
     except ValueError:
-        raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction) from None
+        raise ConfigError(what, "must be 'minimize' or 'maximize'", direction) from None
 
 
-def create_study(name: str | None = None, direction: str | Direction = "minimize",
+def _objectives(direction: str | Direction | None, directions: Sequence[str | Direction] | None,
+                metric_names: Sequence[str] | None) -> tuple[tuple[Direction, ...], tuple[str, ...]]:
+    """The study's directions (one per objective) and objective names, checked."""
+    if direction is not None and directions is not None:
+        raise ConfigError("directions", "give either direction= (one objective) or directions= (several), not both",
+                          directions)
+    if directions is None:
+        wanted: tuple[Direction, ...] = (_direction(direction or Direction.MINIMIZE),)
+    else:
+        if isinstance(directions, (str, bytes)) or not isinstance(directions, Sequence) or not directions:
+            raise ConfigError("directions", "must be a non-empty list such as ['maximize', 'minimize']", directions)
+        wanted = tuple(_direction(d, "directions") for d in directions)
+    if metric_names is None:
+        return wanted, ()
+    if isinstance(metric_names, (str, bytes)) or not isinstance(metric_names, Sequence):
+        raise ConfigError("metric_names", "must be a list of names, one per objective", metric_names)
+    names = tuple(metric_names)
+    if len(names) != len(wanted):
+        raise ConfigError("metric_names", f"needs one name per objective ({len(wanted)})", list(names))
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError("metric_names", "must be non-empty strings", list(names))
+    if len(set(names)) != len(names):
+        raise ConfigError("metric_names", "must be unique", list(names))
+    return wanted, names
+
+
+def create_study(name: str | None = None, direction: str | Direction | None = None,
                  storage: str | Storage | None = None, sampler: Sampler | None = None,
                  scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                  load_if_exists: bool = False, artifacts: str | os.PathLike[str] | None = None,
                  heartbeat_interval: float | EllipsisType | None = ..., max_retries: int = 0,
-                 attrs: Mapping[str, Any] | None = None) -> Study:
+                 attrs: Mapping[str, Any] | None = None, *, directions: Sequence[str | Direction] | None = None,
+                 metric_names: Sequence[str] | None = None) -> Study:
     """Create a study (in memory unless `storage` is a URL such as ``sqlite:///zoomtune.db``).
+
+    `direction` ("minimize", the default, or "maximize") is the objective's; a study of several objectives
+    gives `directions` instead (one each; the objective then returns one number per objective) and may name
+    them with `metric_names`. Samplers and schedulers built for one objective watch the first.
 
     With `load_if_exists=True` an existing study of that name is continued instead. `artifacts`
     is the folder for checkpoints (default: `zoomtune-artifacts` beside the SQLite file). Running
@@ -433,17 +531,18 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
     interval = DEFAULT_HEARTBEAT_S if heartbeat_interval is ... else heartbeat_interval
     _check_settings(interval, max_retries)  # before anything is written
     declared = _space_of(space)
-    wanted = _direction(direction)
+    wanted, names = _objectives(direction, directions, metric_names)
     backend = get_storage(storage)
     name = name or f"study-{uuid.uuid4().hex[:8]}"
     chosen = sampler or RandomSampler()
     stored = {**(attrs or {}), HEARTBEAT_ATTR: interval, SAMPLER_SEED_ATTR: chosen.seed}
     try:
-        info = backend.create_study(name, wanted, declared.to_dict() if declared is not None else None, stored)
+        info = backend.create_study(name, wanted[0], declared.to_dict() if declared is not None else None, stored,
+                                    directions=wanted if len(wanted) > 1 else (), metric_names=names)
     except DuplicatedStudyError:
         if not load_if_exists:
             raise
-        return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, direction=wanted,
+        return load_study(name, backend, sampler=sampler, scheduler=scheduler, space=declared, directions=wanted,
                           artifacts=artifacts, heartbeat_interval=heartbeat_interval, max_retries=max_retries)
     return Study(info, backend, chosen, scheduler, declared, artifacts, interval, max_retries)
 
@@ -451,7 +550,8 @@ def create_study(name: str | None = None, direction: str | Direction = "minimize
 def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler | None = None,
                scheduler: Scheduler | None = None, space: Space | Mapping[str, Any] | None = None,
                direction: str | Direction | None = None, artifacts: str | os.PathLike[str] | None = None,
-               heartbeat_interval: float | EllipsisType | None = ..., max_retries: int = 0) -> Study:
+               heartbeat_interval: float | EllipsisType | None = ..., max_retries: int = 0, *,
+               directions: Sequence[str | Direction] | None = None) -> Study:
     """Open an existing study; raises `StudyNotFoundError` (a KeyError) when there is none.
 
     By default it keeps the heartbeat interval the study was created with, and without a
@@ -459,9 +559,11 @@ def load_study(name: str, storage: str | Storage | None = None, sampler: Sampler
     """
     backend = get_storage(storage)
     info = backend.get_study(name)
-    if direction is not None and _direction(direction) is not info.direction:
-        raise ConfigError("direction", f"study {name!r} was created to {info.direction.value}",
-                          _direction(direction).value)
+    if direction is not None or directions is not None:
+        wanted, _ = _objectives(direction, directions, None)
+        if wanted != info.directions:
+            raise ConfigError("direction", f"study {name!r} was created to "
+                              f"{', '.join(d.value for d in info.directions)}", ", ".join(d.value for d in wanted))
     interval = stored_heartbeat(info.attrs) if heartbeat_interval is ... else heartbeat_interval
     declared = _space_of(space)
     if declared is None and info.space is not None:

@@ -43,7 +43,7 @@ class TrialHost(Protocol):
     def name(self) -> str: ...
 
     @property
-    def direction(self) -> Direction: ...
+    def directions(self) -> tuple[Direction, ...]: ...
 
     @property
     def storage(self) -> Storage: ...
@@ -122,9 +122,13 @@ class Trial:
         self.user_attrs: dict[str, Any] = dict(record.user_attrs)
         self.state: TrialState = record.state
         self.value: float | None = None
+        self.values: tuple[float, ...] | None = None
+        self.constraints: dict[str, float] = dict(record.constraints)
+        self.intermediate_vectors: dict[int, tuple[float, ...]] = dict(record.intermediate_vectors)
         self._record = record
         self._pending: dict[str, tuple[Distribution, Any]] = {}
         self._pending_attrs: dict[str, Any] = {}
+        self._pending_constraints: dict[str, float] = {}
         self._inferred: set[str] = set(inferred)  # sampled up front from an inferred (undeclared) space
         self._asked: set[str] = set()  # parameters the objective suggested (an unasked inferred one is dropped)
         self._controls_seen = 0
@@ -227,20 +231,31 @@ class Trial:
 
     def _sample_context(self) -> SampleContext:
         study = self.study
-        return SampleContext(self.number, study.direction, study.space, self.finished_trials, study.events,
+        return SampleContext(self.number, self._watched, study.space, self.finished_trials, study.events,
                              study.add_event, self._pending_trials)
 
     def _pending_trials(self) -> list[TrialRecord]:
         """The study's other RUNNING trials (what a sampler may treat as pending proposals)."""
         return [t for t in self.study.get_trials((TrialState.RUNNING,)) if t.number != self.number]
 
+    @property
+    def _watched(self) -> Direction:
+        """The direction of the objective samplers and schedulers look at: the first one."""
+        return self.study.directions[0]
+
     # -- reports and attributes --------------------------------------------------------------
-    def report(self, value: float, step: int | None = None) -> None:
+    def report(self, value: float | Sequence[float], step: int | None = None) -> None:
         """Record an intermediate value (e.g. validation accuracy after an epoch), committed at once.
 
-        `step` defaults to the next step after the last one reported.
+        `step` defaults to the next step after the last one reported. In a multi-objective study `value`
+        may be one number per objective; schedulers watch the first objective's (a single number is
+        taken as that one).
         """
         self._require_running("report")
+        vector: tuple[float, ...] | None = None
+        if len(self.study.directions) > 1 and isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            vector = self._reported_vector(value)
+            value = vector[0]
         number, why = as_number(value)
         if number is None:
             raise TypeError(f"trial {self.number}: report() needs a number; {why}")
@@ -250,20 +265,54 @@ class Trial:
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"trial {self.number}: report() step must be an integer >= 0; got {step!r}")
         self.intermediate_values[step] = value
+        if vector is not None:
+            self.intermediate_vectors[step] = vector
+        else:
+            self.intermediate_vectors.pop(step, None)
         self._apply_controls(step)
         unasked = {name: self._pending[name] for name in self._unasked() if name in self._pending}
         ready = {name: item for name, item in self._pending.items() if name not in unasked}
         self.study.storage.update_trial(self._record.trial_id, params=ready or None, values={step: value},
-                                        user_attrs=self._pending_attrs or None)
-        self._pending, self._pending_attrs = unasked, {}
+                                        user_attrs=self._pending_attrs or None,
+                                        vectors={step: vector} if vector is not None else None,
+                                        constraints=self._pending_constraints or None)
+        self._pending, self._pending_attrs, self._pending_constraints = unasked, {}, {}
+
+    def _reported_vector(self, value: Sequence[Any]) -> tuple[float, ...]:
+        """A report of every objective as floats (NaN allowed, as in single reports), or TypeError saying why not."""
+        wanted = len(self.study.directions)
+        if len(value) != wanted:
+            raise TypeError(f"trial {self.number}: report() takes one number or one per objective ({wanted}); "
+                            f"got {len(value)} values")
+        out = []
+        for i, item in enumerate(value):
+            number, why = as_number(item)
+            if number is None:
+                raise TypeError(f"trial {self.number}: report() value {i} must be a number; {why}")
+            out.append(number)
+        return tuple(out)
+
+    def set_constraint(self, name: str, value: float) -> None:
+        """Record a constraint of this trial: satisfied when `value` <= 0 (e.g. ``params - 1e6`` for at most a
+        million parameters). Feasible trials beat infeasible ones; `best_trial(s)` are feasible ones only.
+        Stored with the next report or the result."""
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(f"trial {self.number}: a constraint's name must be a non-empty string; got {shown(name)}")
+        number, why = as_number(value)
+        if number is None or not math.isfinite(number):
+            raise ValueError(f"trial {self.number}: constraint {name!r} must be a finite number; "
+                             f"{why or f'got {number!r}'}")
+        self.constraints[name] = number
+        self._pending_constraints[name] = number
 
     def flush(self) -> None:
-        """Write parameters and attributes not yet stored (reports and results do this anyway);
+        """Write parameters, attributes and constraints not yet stored (reports and results do this anyway);
         needed before another process picks the trial up."""
-        if self._pending or self._pending_attrs:
+        if self._pending or self._pending_attrs or self._pending_constraints:
             self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
-                                            user_attrs=self._pending_attrs or None)
-            self._pending, self._pending_attrs = {}, {}
+                                            user_attrs=self._pending_attrs or None,
+                                            constraints=self._pending_constraints or None)
+            self._pending, self._pending_attrs, self._pending_constraints = {}, {}, {}
 
     def _apply_controls(self, step: int) -> None:
         """Take in the nudges and stop requests sent to this trial since its last report."""
@@ -288,7 +337,7 @@ class Trial:
         scheduler = self.study.scheduler
         if scheduler is None or not self.intermediate_values:
             return False
-        context = ScheduleContext(self.study.direction, self.study.get_trials, self.study.branch)
+        context = ScheduleContext(self._watched, self.study.get_trials, self.study.branch)
         return scheduler.decide(self.snapshot(), context) is Decision.STOP
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -301,7 +350,7 @@ class Trial:
         store = self.study.checkpoints
         path = store.save(self.number, step, state)
         self.study.add_event(Event(CheckpointPayload(str(path)), self.number, step))
-        store.prune(self.number, self.intermediate_values, self.study.direction)
+        store.prune(self.number, self.intermediate_values, self._watched)
 
     def load_checkpoint(self) -> Any:
         """This trial's latest checkpoint; for a branched trial without one yet, its parent's at the
@@ -351,11 +400,13 @@ class Trial:
                            distributions=dict(self.distributions), value=self.value,
                            intermediate_values=dict(self.intermediate_values), user_attrs=dict(self.user_attrs),
                            parent=self.parent, datetime_start=self._record.datetime_start,
-                           trial_id=self._record.trial_id)
+                           trial_id=self._record.trial_id, values=self.values, constraints=dict(self.constraints),
+                           intermediate_vectors=dict(self.intermediate_vectors))
 
     def record_result(self, state: TrialState, value: float | None, error: str | None = None,
-                      cause: FailureCause | None = None) -> TrialRecord:
-        """Write the result and everything still pending in one commit; the trial's final record.
+                      cause: FailureCause | None = None, values: tuple[float, ...] | None = None) -> TrialRecord:
+        """Write the result and everything still pending in one commit; the trial's final record. In a
+        multi-objective study `values` holds every objective's (and `value` the first).
         `Study.tell` calls this after checking the value: use `tell`."""
         self._require_running("finish")
         self._warn_unused_enqueued()
@@ -366,13 +417,15 @@ class Trial:
         try:
             self.study.storage.update_trial(self._record.trial_id, params=self._pending or None,
                                             user_attrs=self._pending_attrs or None, state=state, value=value,
-                                            error=error, cause=cause)
+                                            error=error, cause=cause, objective_values=values,
+                                            constraints=self._pending_constraints or None)
         except Exception as failure:  # noqa: BLE001 - whatever the write hit, the trial must not stay RUNNING
             state, value, error, cause = self._record_failed_write(failure)
+            values = None
         finally:
             self.study.release(self._record.trial_id)
-        self._pending, self._pending_attrs = {}, {}
-        self.state, self.value = state, value
+        self._pending, self._pending_attrs, self._pending_constraints = {}, {}, {}
+        self.state, self.value, self.values = state, value, values
         return replace(self.snapshot(), error=error, cause=cause)
 
     def _record_failed_write(self, failure: Exception) -> tuple[TrialState, None, str, FailureCause]:
@@ -409,6 +462,30 @@ def as_number(value: Any) -> tuple[float | None, str]:
         return None, f"got {type(value).__name__} {shown(value)}, not a number"
 
 
+def coerce_values(value: Any, count: int) -> tuple[tuple[float, ...] | None, str | None]:
+    """A multi-objective return value as (`count` finite floats, None) or (None, why it is not acceptable)."""
+    if value is None:
+        return None, f"objective returned None (a missing return?); it must return {count} numbers, one per objective"
+    wanted = f"objective must return {count} numbers, one per objective"
+    try:
+        items = list(value) if not isinstance(value, (str, bytes, Mapping)) else None
+    except TypeError:
+        items = None
+    if items is None:
+        return None, f"{wanted}; got {type(value).__name__} {shown(value)}"
+    if len(items) != count:
+        return None, f"{wanted}; got {len(items)}: {shown(value)}"
+    out = []
+    for i, item in enumerate(items):
+        number, why = as_number(item)
+        if number is None:
+            return None, f"{wanted}; value {i}: {why}"
+        if not math.isfinite(number):
+            return None, f"{wanted}; value {i} is {number!r}"
+        out.append(number)
+    return tuple(out), None
+
+
 def coerce_value(value: Any) -> tuple[float | None, str | None]:
     """An objective's return value as (finite float, None) or (None, why it is not acceptable)."""
     if value is None:
@@ -421,4 +498,4 @@ def coerce_value(value: Any) -> tuple[float | None, str | None]:
     return number, None
 
 
-__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "as_number", "coerce_value"]
+__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState", "as_number", "coerce_value", "coerce_values"]

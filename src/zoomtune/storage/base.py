@@ -53,8 +53,10 @@ class Storage(ABC):
     # -- studies -----------------------------------------------------------------------------
     @abstractmethod
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
-                     attrs: dict[str, Any] | None = None) -> StudyInfo:
-        """Create a study; raises `DuplicatedStudyError` when the name is taken."""
+                     attrs: dict[str, Any] | None = None, *, directions: tuple[Direction, ...] = (),
+                     metric_names: tuple[str, ...] = ()) -> StudyInfo:
+        """Create a study; raises `DuplicatedStudyError` when the name is taken. A multi-objective study gives
+        every objective's `directions` (`direction` is the first) and, optionally, their `metric_names`."""
 
     @abstractmethod
     def get_study(self, name: str) -> StudyInfo:
@@ -85,9 +87,14 @@ class Storage(ABC):
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None, cause: FailureCause | None = None) -> None:
-        """Write params, intermediate values, attributes and (last) a final state in one commit
-        (a FAILED one with its `error` message and `cause`)."""
+                     error: str | None = None, cause: FailureCause | None = None,
+                     vectors: Mapping[int, tuple[float, ...]] | None = None,
+                     objective_values: tuple[float, ...] | None = None,
+                     constraints: Mapping[str, float] | None = None) -> None:
+        """Write params, intermediate values, attributes, constraints and (last) a final state in one commit
+        (a FAILED one with its `error` message and `cause`). In a multi-objective study `vectors` are reports
+        of every objective (step -> values; `values` holds their first objective's) and `objective_values`
+        the final ones (`value` their first); constraints merge into those already stored, as attributes do."""
 
     @abstractmethod
     def get_trial(self, study_id: int, number: int) -> TrialRecord:

@@ -40,13 +40,18 @@ class _Trial:
     cause: FailureCause | None = None
     finished: datetime | None = None
     heartbeat: float = field(default_factory=time.time)
+    vectors: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    objective_values: tuple[float, ...] | None = None
+    constraints: dict[str, float] = field(default_factory=dict)
 
     def record(self, events: tuple[Event, ...]) -> TrialRecord:
         return TrialRecord(number=self.number, state=self.state, params=dict(self.params),
                            distributions=dict(self.distributions), value=self.value,
                            intermediate_values=dict(self.values), user_attrs=dict(self.user_attrs),
                            error=self.error, parent=self.parent, events=events, cause=self.cause,
-                           datetime_start=self.started, datetime_complete=self.finished, trial_id=self.trial_id)
+                           datetime_start=self.started, datetime_complete=self.finished, trial_id=self.trial_id,
+                           values=self.objective_values, constraints=dict(self.constraints),
+                           intermediate_vectors=dict(self.vectors))
 
 
 @dataclass
@@ -71,11 +76,13 @@ class InMemoryStorage(Storage):
         self._trial_ids = itertools.count()
 
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
-                     attrs: dict[str, Any] | None = None) -> StudyInfo:
+                     attrs: dict[str, Any] | None = None, *, directions: tuple[Direction, ...] = (),
+                     metric_names: tuple[str, ...] = ()) -> StudyInfo:
         with self._lock:
             if name in self._studies:
                 raise DuplicatedStudyError(f"a study named {name!r} already exists in {self.url}")
-            info = StudyInfo(self._next_study_id, name, Direction(direction), space, dict(attrs or {}), _now())
+            info = StudyInfo(self._next_study_id, name, Direction(direction), space, dict(attrs or {}), _now(),
+                             tuple(Direction(d) for d in directions), tuple(metric_names))
             self._next_study_id += 1
             self._studies[name] = self._by_id[info.study_id] = _Study(info)
             return info
@@ -96,7 +103,8 @@ class InMemoryStorage(Storage):
                 best = best_of([t.record(()) for t in study.trials if t.state is TrialState.COMPLETE],
                                study.info.direction)
                 out.append(StudySummary(study.info.name, study.info.direction, len(study.trials), counts,
-                                        best.value if best else None, study.info.created))
+                                        best.value if best and not study.info.is_multi_objective else None,
+                                        study.info.created))
             return out
 
     def delete_study(self, name: str) -> None:
@@ -148,7 +156,10 @@ class InMemoryStorage(Storage):
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None, cause: FailureCause | None = None) -> None:
+                     error: str | None = None, cause: FailureCause | None = None,
+                     vectors: Mapping[int, tuple[float, ...]] | None = None,
+                     objective_values: tuple[float, ...] | None = None,
+                     constraints: Mapping[str, float] | None = None) -> None:
         with self._lock:
             if trial_id not in self._trials:
                 raise TrialNotFoundError(f"no trial with id {trial_id} in {self.url}")
@@ -157,10 +168,13 @@ class InMemoryStorage(Storage):
                 trial.params[name], trial.distributions[name] = v, dist
             trial.values.update(values or {})
             trial.user_attrs.update(user_attrs or {})
+            trial.vectors.update({step: tuple(v) for step, v in (vectors or {}).items()})
+            trial.constraints.update(constraints or {})
             trial.heartbeat = time.time()  # a trial that writes is alive
             if state is not None:
                 trial.state, trial.value, trial.error, trial.finished = TrialState(state), value, error, _now()
                 trial.cause = cause
+                trial.objective_values = tuple(objective_values) if objective_values is not None else None
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         with self._lock:

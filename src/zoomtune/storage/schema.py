@@ -15,7 +15,7 @@ from sqlalchemy import (Column, Connection, Double, ForeignKey, Index, Integer, 
 from zoomtune.errors import StorageError
 from zoomtune.storage.base import StorageFailure, StorageFault
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -29,6 +29,10 @@ studies = Table(
     Column("space", Text, nullable=True),
     Column("attrs", Text, nullable=False, default="{}"),
     Column("created", Double, nullable=False),
+    # a multi-objective study's directions and objective names as JSON lists (schema v4); NULL: one objective,
+    # `direction`
+    Column("directions", Text, nullable=True),
+    Column("metric_names", Text, nullable=True),
 )
 
 trials = Table(
@@ -49,6 +53,10 @@ trials = Table(
     # a random tag of the call that made or started the trial (schema v3): a call that retries after a lost
     # connection finds the trial its earlier try saved instead of making a second one
     Column("claim", String(32), nullable=True),
+    # schema v4: a multi-objective trial's final values as a JSON list (`value` holds the first; NULL in a
+    # single-objective study), and its constraints as a JSON object (NULL: none)
+    Column("objective_values", Text, nullable=True),
+    Column("constraints", Text, nullable=True),
     UniqueConstraint("study_id", "number", name="zt_trials_study_number"),
     Index("zt_trials_study_state", "study_id", "state", "number"),
 )
@@ -66,6 +74,8 @@ values = Table(
     Column("trial_id", Integer, ForeignKey("zt_trials.trial_id", ondelete="CASCADE"), primary_key=True),
     Column("step", Integer, primary_key=True),
     Column("value", Double, nullable=True),  # NULL stands for NaN, which SQLite cannot store
+    # schema v4: every objective's report as a JSON list in a multi-objective study (`value` holds the first)
+    Column("vector", Text, nullable=True),
 )
 
 events = Table(
@@ -92,8 +102,17 @@ def _add_claim(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE zt_trials ADD COLUMN claim VARCHAR(32)"))
 
 
+def _add_objective_vectors(conn: Connection) -> None:
+    """v3 -> v4: several objectives and constraints. Only columns are added: every single-objective study,
+    value and report stays where it was, and the new columns stay NULL for them."""
+    for table, column in (("zt_studies", "directions"), ("zt_studies", "metric_names"),
+                          ("zt_trials", "objective_values"), ("zt_trials", "constraints"), ("zt_values", "vector")):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+
+
 # version -> function that upgrades a connection's schema from that version to the next one
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_failure_cause, 2: _add_claim}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_failure_cause, 2: _add_claim,
+                                                       3: _add_objective_vectors}
 
 
 def ensure_schema(conn: Connection, url: str) -> None:

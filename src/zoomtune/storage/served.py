@@ -244,8 +244,10 @@ class ServedStorage(Storage):
 
     # -- studies -----------------------------------------------------------------------------
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
-                     attrs: dict[str, Any] | None = None) -> StudyInfo:
-        return self._request("create_study", name, direction, space, attrs)  # type: ignore[no-any-return]
+                     attrs: dict[str, Any] | None = None, *, directions: tuple[Direction, ...] = (),
+                     metric_names: tuple[str, ...] = ()) -> StudyInfo:
+        return self._request("create_study", name, direction, space, attrs,  # type: ignore[no-any-return]
+                             directions=directions, metric_names=metric_names)
 
     def get_study(self, name: str) -> StudyInfo:
         return self._request("get_study", name)  # type: ignore[no-any-return]
@@ -269,9 +271,13 @@ class ServedStorage(Storage):
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None, cause: FailureCause | None = None) -> None:
+                     error: str | None = None, cause: FailureCause | None = None,
+                     vectors: Mapping[int, tuple[float, ...]] | None = None,
+                     objective_values: tuple[float, ...] | None = None,
+                     constraints: Mapping[str, float] | None = None) -> None:
         self._request("update_trial", trial_id, params=params, values=values, user_attrs=user_attrs, state=state,
-                      value=value, error=error, cause=cause)
+                      value=value, error=error, cause=cause, vectors=vectors, objective_values=objective_values,
+                      constraints=constraints)
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         return self._request("get_trial", study_id, number)  # type: ignore[no-any-return]

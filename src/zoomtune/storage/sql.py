@@ -132,6 +132,15 @@ def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
         storage.close()
 
 
+def _vector_text(vector: tuple[float, ...]) -> str:
+    """Values as a JSON list, NaN as null (as the `value` column stores it as NULL)."""
+    return json.dumps([v if math.isfinite(v) else None for v in vector])
+
+
+def _vector_of(text: str) -> tuple[float, ...]:
+    return tuple(math.nan if v is None else float(v) for v in json.loads(text))
+
+
 def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
     """Plain tuples straight from the driver: for the one query that can return half a million
     rows (a study's intermediate values), SQLAlchemy's row objects cost more than the query."""
@@ -311,11 +320,14 @@ class SQLStorage(Storage):
     @staticmethod
     def _info(row: Any) -> StudyInfo:
         return StudyInfo(row.study_id, row.name, Direction(row.direction),
-                         json.loads(row.space) if row.space else None, json.loads(row.attrs), _ts(row.created))
+                         json.loads(row.space) if row.space else None, json.loads(row.attrs), _ts(row.created),
+                         tuple(Direction(d) for d in json.loads(row.directions)) if row.directions else (),
+                         tuple(json.loads(row.metric_names)) if row.metric_names else ())
 
     @_guarded(_Replay.BEFORE_COMMIT)
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
-                     attrs: dict[str, Any] | None = None) -> StudyInfo:
+                     attrs: dict[str, Any] | None = None, *, directions: tuple[Direction, ...] = (),
+                     metric_names: tuple[str, ...] = ()) -> StudyInfo:
         try:
             with self._write() as conn:
                 if conn.execute(select(s.studies.c.study_id).where(s.studies.c.name == name)).first():
@@ -323,7 +335,9 @@ class SQLStorage(Storage):
                 conn.execute(insert(s.studies).values(
                     name=name, direction=Direction(direction).value,
                     space=json.dumps(space) if space is not None else None,
-                    attrs=json.dumps(attrs or {}), created=time.time()))
+                    attrs=json.dumps(attrs or {}), created=time.time(),
+                    directions=json.dumps([Direction(d).value for d in directions]) if len(directions) > 1 else None,
+                    metric_names=json.dumps(list(metric_names)) if metric_names else None))
         except IntegrityError:
             raise DuplicatedStudyError(f"a study named {name!r} already exists in {self._shown}") from None
         return self.get_study(name)
@@ -345,13 +359,21 @@ class SQLStorage(Storage):
             for study_id, state, n in conn.execute(
                     select(t.study_id, t.state, func.count()).group_by(t.study_id, t.state)):
                 counts[study_id][TrialState(state)] = n
-            extremes = {row.study_id: (row.lo, row.hi) for row in conn.execute(
+            complete = t.state == TrialState.COMPLETE.value
+            extremes = {row.study_id: [row.lo, row.hi] for row in conn.execute(
                 select(t.study_id, func.min(t.value).label("lo"), func.max(t.value).label("hi"))
-                .where(t.state == TrialState.COMPLETE.value).group_by(t.study_id))}
+                .where(complete, t.constraints.is_(None)).group_by(t.study_id))}
+            # trials with constraints count only when feasible: few, so checked here rather than in SQL
+            for study_id, value, constraints in conn.execute(
+                    select(t.study_id, t.value, t.constraints).where(complete, t.constraints.is_not(None))):
+                if value is not None and all(c <= 0 for c in json.loads(constraints).values()):
+                    lo, hi = extremes.setdefault(study_id, [None, None])
+                    extremes[study_id] = [value if lo is None else min(lo, value),
+                                          value if hi is None else max(hi, value)]
         out = []
         for info in infos:
             lo, hi = extremes.get(info.study_id, (None, None))
-            best = lo if info.direction is Direction.MINIMIZE else hi
+            best = None if info.is_multi_objective else lo if info.direction is Direction.MINIMIZE else hi
             by_state = counts[info.study_id]
             out.append(StudySummary(info.name, info.direction, sum(by_state.values()), dict(by_state), best,
                                     info.created))
@@ -383,7 +405,7 @@ class SQLStorage(Storage):
         self._q_claimed = select(t.trial_id).where(t.study_id == bindparam("sid"), t.claim == bindparam("claim"))
         self._q_insert_trial = insert(s.trials)
         self._q_update_trial = update(s.trials).where(t.trial_id == bindparam("tid"))
-        self._q_attrs = select(t.user_attrs).where(t.trial_id == bindparam("tid"))
+        self._q_attrs = select(t.user_attrs, t.constraints).where(t.trial_id == bindparam("tid"))
         self._q_del_params = delete(s.params).where(p.trial_id == bindparam("tid"),
                                                     p.name.in_(bindparam("names", expanding=True)))
         self._q_del_values = delete(s.values).where(v.trial_id == bindparam("tid"),
@@ -461,14 +483,20 @@ class SQLStorage(Storage):
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
-                     error: str | None = None, cause: FailureCause | None = None) -> None:
+                     error: str | None = None, cause: FailureCause | None = None,
+                     vectors: Mapping[int, tuple[float, ...]] | None = None,
+                     objective_values: tuple[float, ...] | None = None,
+                     constraints: Mapping[str, float] | None = None) -> None:
         with self._write() as conn:
             changes: dict[str, Any] = {}
-            if user_attrs:
+            if user_attrs or constraints:
                 current = conn.execute(self._q_attrs, {"tid": trial_id}).first()
                 if current is None:
                     raise TrialNotFoundError(f"no trial with id {trial_id} in {self._shown}")
-                changes["user_attrs"] = json.dumps({**json.loads(current[0]), **user_attrs})
+                if user_attrs:
+                    changes["user_attrs"] = json.dumps({**json.loads(current.user_attrs), **user_attrs})
+                if constraints:
+                    changes["constraints"] = json.dumps({**json.loads(current.constraints or "{}"), **constraints})
             if params:
                 conn.execute(self._q_del_params, {"tid": trial_id, "names": list(params)})
                 conn.execute(insert(s.params), [
@@ -477,12 +505,14 @@ class SQLStorage(Storage):
             if values:
                 conn.execute(self._q_del_values, {"tid": trial_id, "steps": list(values)})
                 conn.execute(insert(s.values), [
-                    {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None}
+                    {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None,
+                     "vector": _vector_text(vectors[step]) if vectors and step in vectors else None}
                     for step, v in values.items()])
             changes["heartbeat"] = time.time()  # a trial that writes is alive
             if state is not None:
                 changes.update(state=TrialState(state).value, value=value, error=error,
-                               cause=cause.value if cause is not None else None, finished=time.time())
+                               cause=cause.value if cause is not None else None, finished=time.time(),
+                               objective_values=None if objective_values is None else _vector_text(objective_values))
             conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
     @_guarded(_Replay.ALWAYS)
@@ -526,11 +556,14 @@ class SQLStorage(Storage):
                 cached_dists[dist] = distribution_from_dict(json.loads(dist), name=name)
             dists[trial_id][name] = cached_dists[dist]
         reports: dict[int, dict[int, float]] = defaultdict(dict)
+        vectors: dict[int, dict[int, tuple[float, ...]]] = defaultdict(dict)
         nan = math.nan
-        for trial_id, step, value in _raw_rows(conn, (  # primary-key order: no sort needed
-                select(s.values.c.trial_id, s.values.c.step, s.values.c.value)
+        for trial_id, step, value, vector in _raw_rows(conn, (  # primary-key order: no sort needed
+                select(s.values.c.trial_id, s.values.c.step, s.values.c.value, s.values.c.vector)
                 .where(s.values.c.trial_id.in_(ids)).order_by(s.values.c.trial_id, s.values.c.step))):
             reports[trial_id][step] = nan if value is None else value
+            if vector is not None:
+                vectors[trial_id][step] = _vector_of(vector)
         events: dict[int, list[Event]] = defaultdict(list)
         numbers = [r.number for r in rows] if isinstance(ids, list) else select(t.number).where(t.trial_id.in_(ids))
         for event_row in conn.execute(select(s.events).where(s.events.c.study_id == study_id,
@@ -544,7 +577,9 @@ class SQLStorage(Storage):
             user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
             cause=FailureCause(r.cause) if r.cause else None,
             events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
-            trial_id=r.trial_id) for r in rows]
+            trial_id=r.trial_id, values=_vector_of(r.objective_values) if r.objective_values else None,
+            constraints=json.loads(r.constraints) if r.constraints else {},
+            intermediate_vectors=vectors[r.trial_id]) for r in rows]
 
     # -- liveness --------------------------------------------------------------------------
     @_guarded(_Replay.ALWAYS)

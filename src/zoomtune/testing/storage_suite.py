@@ -219,3 +219,51 @@ class StorageConformance:
         sid = storage.create_study("s", Direction.MINIMIZE).study_id
         with pytest.raises(TrialNotFoundError):
             storage.get_trial(sid, 5)
+
+    def test_a_multi_objective_study_keeps_its_directions_and_names(self, storage: Storage) -> None:
+        both = (Direction.MAXIMIZE, Direction.MINIMIZE)
+        storage.create_study("mo", Direction.MAXIMIZE, directions=both, metric_names=("acc", "size"))
+        storage.create_study("so", Direction.MINIMIZE)
+        got, single = storage.get_study("mo"), storage.get_study("so")
+        assert got.directions == both and got.metric_names == ("acc", "size") and got.is_multi_objective
+        assert single.directions == (Direction.MINIMIZE,) and single.metric_names == ()
+        assert not single.is_multi_objective
+        assert {s.name: s.best_value for s in storage.list_studies()} == {"mo": None, "so": None}
+
+    def test_objective_vectors_and_reports_of_every_objective_are_stored(self, storage: Storage) -> None:
+        sid = storage.create_study("mo", Direction.MAXIMIZE, directions=(Direction.MAXIMIZE, Direction.MINIMIZE)
+                                   ).study_id
+        trial = storage.create_trial(sid)
+        storage.update_trial(trial.trial_id, values={0: 0.5}, vectors={0: (0.5, 3.0)})
+        storage.update_trial(trial.trial_id, values={1: 0.75, 2: 0.5}, vectors={1: (0.75, math.nan)})
+        storage.update_trial(trial.trial_id, state=TrialState.COMPLETE, value=0.75, objective_values=(0.75, 2.5))
+        got = storage.get_trial(sid, trial.number)
+        assert got.value == 0.75 and got.values == (0.75, 2.5)
+        assert got.intermediate_values == {0: 0.5, 1: 0.75, 2: 0.5}  # the first objective's, what schedulers see
+        assert got.intermediate_vectors[0] == (0.5, 3.0) and set(got.intermediate_vectors) == {0, 1}
+        assert got.intermediate_vectors[1][0] == 0.75 and math.isnan(got.intermediate_vectors[1][1])
+        assert [t.values for t in storage.get_trials(sid, (TrialState.COMPLETE,))] == [(0.75, 2.5)]
+
+    def test_a_single_objective_trial_has_its_value_as_a_vector_of_one(self, storage: Storage) -> None:
+        sid = storage.create_study("so", Direction.MINIMIZE).study_id
+        trial = storage.create_trial(sid)
+        storage.update_trial(trial.trial_id, values={0: 2.0}, state=TrialState.COMPLETE, value=1.5)
+        got = storage.get_trial(sid, trial.number)
+        assert got.value == 1.5 and got.values == (1.5,) and got.intermediate_vectors == {}
+        failed = storage.create_trial(sid)
+        storage.update_trial(failed.trial_id, state=TrialState.FAILED, error="x")
+        assert storage.get_trial(sid, failed.number).values is None
+
+    def test_constraints_merge_and_decide_feasibility_and_the_listed_best(self, storage: Storage) -> None:
+        sid = storage.create_study("c", Direction.MINIMIZE).study_id
+        for value, constraints in ((1.0, {"size": 2.0}), (2.0, {"size": -1.0}), (3.0, None)):
+            trial = storage.create_trial(sid)
+            storage.update_trial(trial.trial_id, constraints={"size": 5.0, "time": -1.0})
+            storage.update_trial(trial.trial_id, state=TrialState.COMPLETE, value=value, constraints=constraints)
+        trials = storage.get_trials(sid)
+        assert [t.constraints for t in trials] == [{"size": 2.0, "time": -1.0}, {"size": -1.0, "time": -1.0},
+                                                   {"size": 5.0, "time": -1.0}]
+        assert [t.feasible for t in trials] == [False, True, False]
+        assert trials[0].violation == 2.0
+        assert {s.name: s.best_value for s in storage.list_studies()}["c"] == 2.0  # the best feasible one
+
