@@ -4,6 +4,7 @@ The storage conformance suite (zoomtune.testing.storage_suite) checks vectors an
 these tests check the study API on top and the v3 -> v4 schema migration.
 """
 
+import dataclasses
 import math
 import shutil
 import sqlite3
@@ -90,6 +91,16 @@ def test_a_vector_result_is_stored_and_numpy_arrays_work():
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
     assert values[2] == (0.5, 4.0) and all(v is not None and v[1] == 2.0 for v in values[:2])
     assert study.trials[2].value == 0.5  # the first objective's, what single-objective samplers see
+
+
+def test_values_of_a_single_objective_trial_follow_its_value():
+    study = _study()
+    trial = study.ask()
+    record = study.tell(trial, 2.0)
+    assert trial.values == record.values == study.trials[0].values == (2.0,)
+    assert dataclasses.replace(record, value=3.0).values == (3.0,)  # what a sampler's view of it sees
+    failed = study.tell(study.ask(), "x")
+    assert failed.values is None and study.trials[1].values is None
 
 
 def test_best_trials_is_the_pareto_front_by_brute_force():

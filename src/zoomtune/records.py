@@ -231,17 +231,21 @@ class TrialRecord:
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
     trial_id: int = -1
-    #: one value per objective (`(value,)` in a single-objective study when there is a value)
-    values: tuple[float, ...] | None = None
+    #: a multi-objective trial's value of every objective, as stored (None in a single-objective study): read
+    #: `values`
+    objective_values: tuple[float, ...] | None = None
     #: name -> value; a constraint is satisfied when its value is <= 0
     constraints: dict[str, float] = field(default_factory=dict)
     #: step -> one reported value per objective, in a multi-objective study (`intermediate_values` holds the
     #: first objective's, which schedulers watch)
     intermediate_vectors: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.values is None and self.value is not None:
-            object.__setattr__(self, "values", (self.value,))
+    @property
+    def values(self) -> tuple[float, ...] | None:
+        """One value per objective: `(value,)` in a single-objective study; None without a result."""
+        if self.objective_values is not None:
+            return self.objective_values
+        return None if self.value is None else (self.value,)
 
     @property
     def feasible(self) -> bool:

@@ -122,7 +122,7 @@ class Trial:
         self.user_attrs: dict[str, Any] = dict(record.user_attrs)
         self.state: TrialState = record.state
         self.value: float | None = None
-        self.values: tuple[float, ...] | None = None
+        self.values: tuple[float, ...] | None = None  # one per objective once finished (`(value,)` for one)
         self.constraints: dict[str, float] = dict(record.constraints)
         self.intermediate_vectors: dict[int, tuple[float, ...]] = dict(record.intermediate_vectors)
         self._record = record
@@ -400,7 +400,8 @@ class Trial:
                            distributions=dict(self.distributions), value=self.value,
                            intermediate_values=dict(self.intermediate_values), user_attrs=dict(self.user_attrs),
                            parent=self.parent, datetime_start=self._record.datetime_start,
-                           trial_id=self._record.trial_id, values=self.values, constraints=dict(self.constraints),
+                           trial_id=self._record.trial_id, constraints=dict(self.constraints),
+                           objective_values=self.values if len(self.study.directions) > 1 else None,
                            intermediate_vectors=dict(self.intermediate_vectors))
 
     def record_result(self, state: TrialState, value: float | None, error: str | None = None,
@@ -425,7 +426,8 @@ class Trial:
         finally:
             self.study.release(self._record.trial_id)
         self._pending, self._pending_attrs, self._pending_constraints = {}, {}, {}
-        self.state, self.value, self.values = state, value, values
+        self.state, self.value = state, value
+        self.values = values if values is not None else None if value is None else (value,)
         return replace(self.snapshot(), error=error, cause=cause)
 
     def _record_failed_write(self, failure: Exception) -> tuple[TrialState, None, str, FailureCause]:

@@ -50,7 +50,7 @@ class _Trial:
                            intermediate_values=dict(self.values), user_attrs=dict(self.user_attrs),
                            error=self.error, parent=self.parent, events=events, cause=self.cause,
                            datetime_start=self.started, datetime_complete=self.finished, trial_id=self.trial_id,
-                           values=self.objective_values, constraints=dict(self.constraints),
+                           objective_values=self.objective_values, constraints=dict(self.constraints),
                            intermediate_vectors=dict(self.vectors))
 
 

@@ -577,7 +577,7 @@ class SQLStorage(Storage):
             user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
             cause=FailureCause(r.cause) if r.cause else None,
             events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
-            trial_id=r.trial_id, values=_vector_of(r.objective_values) if r.objective_values else None,
+            trial_id=r.trial_id, objective_values=_vector_of(r.objective_values) if r.objective_values else None,
             constraints=json.loads(r.constraints) if r.constraints else {},
             intermediate_vectors=vectors[r.trial_id]) for r in rows]
 
