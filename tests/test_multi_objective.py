@@ -240,6 +240,32 @@ def test_bad_constraints_are_refused_at_once(name, value, error, match):
         trial.set_constraint(name, value)
 
 
+def test_a_finished_trial_takes_no_constraint():
+    study = _study()
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(RuntimeError, match="COMPLETE; cannot set a constraint"):
+        trial.set_constraint("late", 0.0)
+
+
+def test_worker_processes_store_vectors_and_constraints(sqlite_url):
+    study = zt.create_study("procs", storage=sqlite_url, directions=["minimize", "maximize"],
+                            sampler=zt.samplers.RandomSampler(seed=1))
+    study.optimize(_two_objectives, n_trials=4, n_jobs=2)
+    trials = study.trials
+    assert len(trials) == 4 and all(t.state is TrialState.COMPLETE for t in trials)
+    assert all(t.values == (t.params["x"], t.params["x"] ** 2) for t in trials)
+    assert all(t.constraints == {"c": t.params["x"] - 0.5} and t.intermediate_vectors == {0: t.values}
+               for t in trials)
+
+
+def _two_objectives(trial):
+    x = trial.suggest_float("x", 0, 1)
+    trial.set_constraint("c", x - 0.5)
+    trial.report((x, x ** 2), 0)
+    return x, x ** 2
+
+
 def test_constraints_set_before_a_report_are_stored_with_it():
     study = _study()
     trial = study.ask()

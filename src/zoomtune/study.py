@@ -244,7 +244,8 @@ class Study:
              error: str | None = None, cause: FailureCause | None = None) -> TrialRecord:
         """Finish a trial, committed before this returns; its final record.
 
-        With `state=None` the trial is COMPLETE when `value` is a finite number, FAILED otherwise.
+        With `state=None` the trial is COMPLETE when `value` is a finite number (in a multi-objective study: a
+        sequence of one finite number per objective), FAILED otherwise.
         STOPPED keeps `value`, or the last reported value when `value` is None. FAILED stores
         `error` and `cause` (default `FailureCause.ERROR`).
         """

@@ -296,6 +296,7 @@ class Trial:
         """Record a constraint of this trial: satisfied when `value` <= 0 (e.g. ``params - 1e6`` for at most a
         million parameters). Feasible trials beat infeasible ones; `best_trial(s)` are feasible ones only.
         Stored with the next report or the result."""
+        self._require_running("set a constraint")
         if not isinstance(name, str) or not name.strip():
             raise TypeError(f"trial {self.number}: a constraint's name must be a non-empty string; got {shown(name)}")
         number, why = as_number(value)
