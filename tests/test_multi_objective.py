@@ -17,6 +17,7 @@ import zoomtune as zt
 from zoomtune import pareto
 from zoomtune.errors import ConfigError
 from zoomtune.records import Direction, FailureCause, TrialState
+from zoomtune.schedulers.base import Decision
 from zoomtune.storage.schema import SCHEMA_VERSION
 from zoomtune.storage.sql import SQLStorage
 
@@ -176,6 +177,44 @@ def test_schedulers_watch_the_first_objective():
     weak = study.ask()
     weak.report([0.1, 1.0], 0)  # far better in size, worse in the first objective, which is the one watched
     assert weak.should_stop()
+
+
+class _Watcher(zt.schedulers.Scheduler):
+    """Lets every trial go on, keeping what it was shown."""
+
+    def __init__(self):
+        super().__init__(seed=0)
+        self.seen = []
+
+    def decide(self, trial, context):
+        self.seen.append((context.direction, context.directions, dict(trial.intermediate_values)))
+        return Decision.CONTINUE
+
+
+class _Middle(zt.samplers.Sampler):
+    """Proposes the middle of the cube, keeping the directions it was shown."""
+
+    def __init__(self):
+        super().__init__(seed=0)
+        self.seen = []
+
+    def sample(self, space, context):
+        self.seen.append((context.direction, context.directions))
+        return [0.5] * len(space)
+
+
+def test_schedulers_and_samplers_see_every_direction_and_the_watched_one():
+    watcher, middle = _Watcher(), _Middle()
+    study = zt.create_study(directions=["maximize", "minimize"], scheduler=watcher, sampler=middle)
+    trial = study.ask()
+    assert trial.suggest_float("x", 0, 2) == 1.0
+    trial.report([0.5, 7.0], 0)
+    assert not trial.should_stop()
+    both = (Direction.MAXIMIZE, Direction.MINIMIZE)
+    assert watcher.seen == [(Direction.MAXIMIZE, both, {0: 0.5})] and middle.seen == [(Direction.MAXIMIZE, both)]
+    single = _Middle()
+    zt.create_study(direction="maximize", sampler=single).ask().suggest_float("x", 0, 1)
+    assert single.seen == [(Direction.MAXIMIZE, (Direction.MAXIMIZE,))]
 
 
 # -- constraints --------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ class Trial:
     def _sample_context(self) -> SampleContext:
         study = self.study
         return SampleContext(self.number, self._watched, study.space, self.finished_trials, study.events,
-                             study.add_event, self._pending_trials)
+                             study.add_event, self._pending_trials, study.directions)
 
     def _pending_trials(self) -> list[TrialRecord]:
         """The study's other RUNNING trials (what a sampler may treat as pending proposals)."""
@@ -338,7 +338,7 @@ class Trial:
         scheduler = self.study.scheduler
         if scheduler is None or not self.intermediate_values:
             return False
-        context = ScheduleContext(self._watched, self.study.get_trials, self.study.branch)
+        context = ScheduleContext(self._watched, self.study.get_trials, self.study.branch, self.study.directions)
         return scheduler.decide(self.snapshot(), context) is Decision.STOP
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -47,6 +47,13 @@ class SampleContext:
     events: Callable[..., list[Event]] = field(default=_no_events, repr=False)
     add_event: Callable[[Event], None] = field(default=_drop_event, repr=False)
     pending: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
+    #: every objective's direction in a multi-objective study (`direction` is the first, which a
+    #: single-objective rule watches); `(direction,)` otherwise
+    directions: tuple[Direction, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            object.__setattr__(self, "directions", (self.direction,))
 
 
 def inferred_space(history: list[TrialRecord]) -> Space | None:

@@ -46,6 +46,13 @@ class ScheduleContext:
     direction: Direction
     history: Callable[[], list[TrialRecord]] = field(default=list, repr=False)
     branch: Brancher = field(default=_cannot_branch, repr=False)
+    #: every objective's direction in a multi-objective study (`direction` is the first, which a
+    #: single-objective rule watches); `(direction,)` otherwise
+    directions: tuple[Direction, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            object.__setattr__(self, "directions", (self.direction,))
 
 
 class Scheduler(ABC):
