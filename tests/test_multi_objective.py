@@ -336,6 +336,26 @@ def test_a_multi_objective_study_survives_sqlite(sqlite_url):
     assert [t.number for t in loaded.best_trials] == [t.number for t in loaded.trials if t.feasible]
 
 
+def test_status_shows_each_objective_and_the_front(tmp_path, sqlite_url):
+    from click.testing import CliRunner
+
+    from zoomtune.cli import cli
+
+    study = zt.create_study("mo", storage=sqlite_url, directions=["maximize", "minimize"],
+                            metric_names=["acc", "size"], heartbeat_interval=None)
+    for values in ((0.9, 5.0), (0.5, 1.0), (0.4, 2.0), (0.8, 3.5)):  # trial 2 is dominated by 1
+        study.tell(study.ask(), values)
+    listing = CliRunner().invoke(cli, ["status", "--storage", sqlite_url], terminal_width=200)
+    assert listing.exit_code == 0, listing.output
+    assert "maximize, minimize" in listing.output
+    shown = CliRunner().invoke(cli, ["status", "mo", "--storage", sqlite_url, "--best"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "maximize acc, minimize size" in shown.output and "Pareto front: 3 trials (0, 1, 3)" in shown.output
+    rows = [line for line in shown.output.splitlines() if "COMPLETE" in line]
+    assert [row.split()[1] for row in rows] == ["0", "1", "3", "2"]  # the front first
+    assert "0.9" in rows[0] and "5" in rows[0]
+
+
 def test_a_v3_database_is_migrated_and_keeps_every_single_objective_value(tmp_path):
     """tests/data/v3_single_objective.db was written by commit fb8e408 (schema v3): study "old" (maximize) with
     trials COMPLETE 0.187.., 0.205.. (a NaN report at step 1), STOPPED 0.566.., COMPLETE 0.150.. and FAILED (a

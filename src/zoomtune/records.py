@@ -209,8 +209,13 @@ class StudySummary:
     direction: Direction
     n_trials: int
     counts: dict[TrialState, int]
-    best_value: float | None
+    best_value: float | None  # None in a multi-objective study (see its Pareto front)
     created: datetime | None = None
+    directions: tuple[Direction, ...] = ()  # one per objective; `(direction,)` for one
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            object.__setattr__(self, "directions", (self.direction,))
 
 
 @dataclass(frozen=True)

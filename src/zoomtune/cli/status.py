@@ -54,9 +54,9 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
             table.add_column(column, justify="left" if column in ("study", "direction") else "right")
         for s in summaries:
             c = s.counts
-            table.add_row(fmt_value(s.name), s.direction.value, str(s.n_trials), str(c[TrialState.COMPLETE]),
-                          str(c[TrialState.RUNNING]), str(c[TrialState.FAILED]), str(c[TrialState.STOPPED]),
-                          fmt_value(s.best_value))
+            table.add_row(fmt_value(s.name), ", ".join(d.value for d in s.directions), str(s.n_trials),
+                          str(c[TrialState.COMPLETE]), str(c[TrialState.RUNNING]), str(c[TrialState.FAILED]),
+                          str(c[TrialState.STOPPED]), fmt_value(s.best_value))
         out.print(table)
         return
     remember_study(study)
@@ -70,15 +70,23 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     names = sorted({name for t in shown for name in t.params})
     counts = ", ".join(f"{summary.counts[state]:,} {state.value.lower()}" for state in TrialState
                        if summary.counts[state])
-    table = Table(title=f"study {fmt_value(loaded.name)} ({loaded.direction.value}) in {backend.url}: "
+    objectives = objective_columns(loaded)
+    if loaded.is_multi_objective:
+        front = [t.number for t in loaded.best_trials]
+        best = f"Pareto front: {len(front)} trial{'' if len(front) == 1 else 's'} ({', '.join(map(str, front[:20]))}" \
+               f"{', ...' if len(front) > 20 else ''})" if front else "no Pareto front yet"
+    else:
+        best = f"best {fmt_value(summary.best_value)}"
+    table = Table(title=f"study {fmt_value(loaded.name)} ({', '.join(objectives.values())}) in {backend.url}: "
                         f"showing {len(shown)} of {summary.n_trials} trials",
-                  caption=f"{counts or 'no trials'}; best {fmt_value(summary.best_value)}")
-    for column in ("#", "state", "value", *names, "steps", "seconds", "error"):
+                  caption=f"{counts or 'no trials'}; {best}")
+    for column in ("#", "state", *objectives, *names, "steps", "seconds", "error"):
         table.add_column(column, justify="left" if column in ("state", "error") else "right", overflow="fold")
     colour = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.STOPPED: "yellow",
               TrialState.RUNNING: "cyan", TrialState.WAITING: "blue"}
     for t in shown:
-        table.add_row(str(t.number), f"[{colour[t.state]}]{t.state.value}[/]", fmt_value(t.value),
+        values = t.values if t.values is not None else (None,) * len(objectives)
+        table.add_row(str(t.number), f"[{colour[t.state]}]{t.state.value}[/]", *(fmt_value(v) for v in values),
                       *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
@@ -92,12 +100,24 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
                   f"(boxes made from {payload.n_trials} finished trials)")
 
 
+def objective_columns(study: Study) -> dict[str, str]:
+    """The value columns of the trials table, each with its direction: "value", or one per objective."""
+    if not study.is_multi_objective:
+        return {"value": study.direction.value}
+    names = study.metric_names or tuple(f"value {i}" for i in range(len(study.directions)))
+    return {name: f"{direction.value} {name}" for name, direction in zip(names, study.directions, strict=True)}
+
+
 def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> list[TrialRecord]:
     """The trials the table shows: the last `limit` by number (numbers run from 0 to `n_trials` - 1), read
-    alone; best first, or all of them (`limit` 0), from the whole study."""
+    alone; best first (in a multi-objective study: the Pareto front first), or all of them (`limit` 0), from
+    the whole study."""
     if sort_best or limit == 0:
         trials = study.trials
-        if sort_best:
+        if sort_best and study.is_multi_objective:
+            front = {t.number for t in study.best_trials}
+            trials = [t for t in trials if t.number in front] + [t for t in trials if t.number not in front]
+        elif sort_best:
             scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.value,  # type: ignore
                             reverse=study.direction.value == "maximize")
             trials = scored + [t for t in trials if t.value is None]
@@ -115,7 +135,8 @@ def print_importance(out: Any, study: Study, n_trials: int, rank: bool) -> None:
         out.print(f"what mattered: `zoomtune status {study.name} --importance` ranks the parameters (it reads "
                   f"all {n_trials:,} trials), as does `zoomtune report {study.name}`", markup=False, highlight=False)
         return
-    mattered = describe(importance(study.get_trials((TrialState.COMPLETE,)), study.direction))
+    # in a multi-objective study: for the first objective, the one single-objective tools watch
+    mattered = describe(importance(study.get_trials((TrialState.COMPLETE,)), study.directions[0]))
     if mattered:
         out.print(mattered, markup=False, highlight=False)
 

@@ -104,7 +104,7 @@ class InMemoryStorage(Storage):
                                study.info.direction)
                 out.append(StudySummary(study.info.name, study.info.direction, len(study.trials), counts,
                                         best.value if best and not study.info.is_multi_objective else None,
-                                        study.info.created))
+                                        study.info.created, study.info.directions))
             return out
 
     def delete_study(self, name: str) -> None:

@@ -376,7 +376,7 @@ class SQLStorage(Storage):
             best = None if info.is_multi_objective else lo if info.direction is Direction.MINIMIZE else hi
             by_state = counts[info.study_id]
             out.append(StudySummary(info.name, info.direction, sum(by_state.values()), dict(by_state), best,
-                                    info.created))
+                                    info.created, info.directions))
         return out
 
     @_guarded(_Replay.BEFORE_COMMIT)
