@@ -356,6 +356,23 @@ def test_status_shows_each_objective_and_the_front(tmp_path, sqlite_url):
     assert "0.9" in rows[0] and "5" in rows[0]
 
 
+def test_the_report_and_dashboard_open_a_multi_objective_study(sqlite_url):
+    pytest.importorskip("httpx")
+    from starlette.testclient import TestClient
+
+    from zoomtune.dashboard.app import create_app
+    from zoomtune.report import report_data
+
+    study = zt.create_study("mo", storage=sqlite_url, directions=["maximize", "minimize"], heartbeat_interval=None)
+    for values in ((0.9, 5.0), (0.5, 1.0)):
+        study.tell(study.ask(), values)
+    summary = report_data(study)["summary"]
+    assert summary["direction"] == "maximize, minimize" and summary["best_value"] is None
+    client = TestClient(create_app(sqlite_url), base_url="http://127.0.0.1")
+    page = client.get("/api/study", params={"name": "mo"})
+    assert page.status_code == 200 and page.json()["trials"]["value"] == [0.9, 0.5]
+
+
 def test_a_v3_database_is_migrated_and_keeps_every_single_objective_value(tmp_path):
     """tests/data/v3_single_objective.db was written by commit fb8e408 (schema v3): study "old" (maximize) with
     trials COMPLETE 0.187.., 0.205.. (a NaN report at step 1), STOPPED 0.566.., COMPLETE 0.150.. and FAILED (a

@@ -64,7 +64,8 @@ def report_data(study: Study) -> dict[str, Any]:
 
     trials = study.trials
     events = [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)]
-    data = pl.study_payload(study.name, study.direction, trials, events)
+    # a multi-objective study is drawn for its first objective until the report draws its front
+    data = pl.study_payload(study.name, study.directions[0], trials, events)
     data["rev"] = 1
     wanted = {int(n) for n in data["curves"]}
     wanted |= set([t.number for t in trials if t.state is TrialState.FAILED][-MAX_FAILED_DETAILS:])
@@ -76,8 +77,10 @@ def report_data(study: Study) -> dict[str, Any]:
         counts[t.state.value] += 1
     columns = data["trials"]
     values = [v for v, s in zip(columns["value"], columns["state"], strict=True) if s == "COMPLETE" and v is not None]
-    best = (min(values) if study.direction.value == "minimize" else max(values)) if values else None
-    summary = {"name": study.name, "direction": study.direction.value, "n_trials": len(trials), "counts": counts,
+    best = (min(values) if study.directions[0].value == "minimize" else max(values)) \
+        if values and not study.is_multi_objective else None
+    summary = {"name": study.name, "direction": ", ".join(d.value for d in study.directions),
+               "n_trials": len(trials), "counts": counts,
                "best_value": best, "created": None}
     return {"version": __version__, "study": data, "summary": summary, "details": details}
 

@@ -114,7 +114,8 @@ class StudyCache:
                 return entry.rev, json.dumps({"rev": entry.rev, "unchanged": True}).encode()
             if entry.body is None:
                 ordered = [entry.trials[n] for n in sorted(entry.trials)]
-                data = pl.study_payload(name, entry.study.direction, ordered, entry.events)
+                # a multi-objective study is drawn for its first objective until the dashboard draws its front
+                data = pl.study_payload(name, entry.study.directions[0], ordered, entry.events)
                 data["rev"] = entry.rev
                 entry.body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
             return entry.rev, entry.body
