@@ -14,8 +14,8 @@ Hypervolumes are normalised (`zoomtune.pareto.normalized_hypervolume`) with idea
 1.1 x `scale` per objective, where `scale` is the objective's extent: DTLZ2's front spans [0, 1] in
 each objective (reference (1.1, 1.1, 1.1)); for ZDT it is the objective's range over the cube, 1 for
 f1 and 10 for f2 (reference (1.1, 11)), because with 100-300 trials in 8 dimensions almost no point
-has f2 < 1.1 (g is 1 + 9 x the mean of 7 coordinates) and every method scored 0 against (1.1, 1.1)
-in a trial run. The best reachable normalised hypervolume is `ceiling()` (below 1).
+has f2 < 1.1 (g is 1 + 9 x the mean of 7 coordinates): against (1.1, 1.1) every run of every method
+but one scored 0 in a --quick trial run. The best reachable normalised hypervolume is `ceiling()` (below 1).
 """
 
 from __future__ import annotations
