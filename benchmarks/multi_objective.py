@@ -1,6 +1,6 @@
 """Multi-objective search quality: normalised hypervolume after 100 and 300 trials, zoomtune vs Optuna.
 
-    python benchmarks/multi_objective.py                 # full run: 20 seeds, 100 and 300 trials (~14 min)
+    python benchmarks/multi_objective.py                 # full run: 20 seeds, 100 and 300 trials (~15 min)
     python benchmarks/multi_objective.py --quick         # smoke run: 3 seeds, 60 trials (budgets 20, 60)
     python benchmarks/multi_objective.py --seeds 5 --methods "zt Random,Optuna NSGA-II" --cache mo.jsonl
 
@@ -19,7 +19,7 @@ multi-objective sampler there in one line) and Optuna 5's NSGA-II (default popul
 it as 1 - β on a log scale (the same distribution; see search_quality.py's OptunaSuggest).
 
 Optuna's multi-objective TPE is slow (25 s per 300-trial run on average, against 1 s for NSGA-II and
-0.2 s for zoomtune's samplers): it is five sixths of the default run, which took about 14 minutes on
+0.2 s for zoomtune's samplers): it is nine tenths of the default run, which took about 15 minutes on
 2 shared cores (`--jobs 2`). `--tpe-seeds N` caps its seeds for a shorter run (the table's `seeds` row
 says how many each method ran; 10 halve the run). `--cache FILE` appends each finished run to a
 JSON-lines file and reads back the runs already there, so an interrupted run resumes.
