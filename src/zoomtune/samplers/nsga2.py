@@ -53,6 +53,11 @@ def _minimised(trial: TrialRecord, signs: np.ndarray) -> np.ndarray | None:
     return vector if np.isfinite(vector).all() else None
 
 
+def _in_space(trial: TrialRecord, space: Space) -> bool:
+    """Whether the trial has every parameter of `space`, each inside its distribution."""
+    return all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items())
+
+
 def select_elite(values: np.ndarray, violations: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NSGA-II's survivor selection: indices of the best `size` rows of `values` (minimised) by constrained rank,
     the last front cut by crowding distance (largest first, ties by position), with every survivor's rank and
@@ -96,7 +101,7 @@ def polynomial_mutation(x: float, u: float, eta: float) -> float:
     else:
         value = 2.0 * (1.0 - u) + 2.0 * (u - 0.5) * x ** (eta + 1.0)
         step = 1.0 - value ** exponent
-    return min(max(x + step, 0.0), 1.0)
+    return min(max(x + float(step), 0.0), 1.0)
 
 
 class NSGA2Sampler(Sampler):
@@ -130,14 +135,13 @@ class NSGA2Sampler(Sampler):
         return self._propose(Space({name: dist}), context, "nsga2:" + name)[0]
 
     def _elite(self, space: Space, context: SampleContext) -> _Elite | None:
-        """The best P finished trials of the generations before this trial's, or None when fewer than two."""
+        """The best P COMPLETE trials of the generations before this trial's, or None when fewer than two."""
         first_of_generation = context.number // self.population_size * self.population_size
         signs = np.array([1.0 if d is Direction.MINIMIZE else -1.0 for d in context.directions])
         points, values, violations = [], [], []
         for trial in sorted(context.history(), key=lambda t: t.number):
             vector = _minimised(trial, signs)
-            if (trial.number >= first_of_generation or vector is None
-                    or not all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items())):
+            if trial.number >= first_of_generation or vector is None or not _in_space(trial, space):
                 continue
             points.append(space.to_unit(trial.params))
             values.append(vector)
@@ -172,7 +176,7 @@ class NSGA2Sampler(Sampler):
             u, fresh = rng.random(), rng.random()
             if u < mutation_prob:
                 child[j] = fresh if k else polynomial_mutation(float(child[j]), rng.random(), self.eta_m)
-        return child
+        return np.asarray(child, dtype=float)
 
     def __repr__(self) -> str:
         mutation = "1/d" if self.mutation_prob is None else f"{self.mutation_prob:g}"
