@@ -57,6 +57,7 @@ from search_quality import OptunaSuggest  # noqa: E402
 ZT_METHODS: dict[str, Callable[[int], zt.samplers.Sampler]] = {
     "zt Random": lambda seed: zt.samplers.RandomSampler(seed=seed),
     "zt Sobol": lambda seed: zt.samplers.SobolSampler(seed=seed),
+    "zt NSGA-II": lambda seed: zt.samplers.NSGA2Sampler(seed=seed),
 }
 OPTUNA_METHODS = ["Optuna NSGA-II", "Optuna TPE", "Optuna Random"]
 METHODS = [*ZT_METHODS, *OPTUNA_METHODS]
