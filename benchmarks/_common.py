@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -107,6 +107,19 @@ def emit_result(payload: dict[str, Any]) -> None:
 def parse_result(line: str) -> dict[str, Any] | None:
     """The dict a worker passed to `emit_result`, if `line` is its tagged line, else None."""
     return json.loads(line[len(_RESULT_PREFIX):]) if line.startswith(_RESULT_PREFIX) else None
+
+
+def cached_rows(path: str | None) -> Iterator[dict[str, Any]]:
+    """The rows of a --cache file (one JSON object per line); none when there is no file, and a line cut
+    short by an interruption is skipped."""
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
 
 
 def next_result(stream: TextIO) -> dict[str, Any]:

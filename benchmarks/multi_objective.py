@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import header, markdown_table, use_repo_src
+from _common import cached_rows, header, markdown_table, use_repo_src
 
 use_repo_src()
 
@@ -132,17 +132,10 @@ def run_one(task: tuple[str, str, int, tuple[int, ...]]) -> Run:
 def load_cache(path: str | None, budgets: tuple[int, ...]) -> dict[tuple[str, str, int], Run]:
     """Runs of a --cache file with these budgets, by (problem, method, seed); a cut-short line is skipped."""
     found: dict[tuple[str, str, int], Run] = {}
-    if not path or not os.path.exists(path):
-        return found
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if tuple(row["budgets"]) == budgets:
-                run = Run(row["problem"], row["method"], row["seed"], budgets, tuple(row["hv"]), row["seconds"])
-                found[run.problem, run.method, run.seed] = run
+    for row in cached_rows(path):
+        if tuple(row["budgets"]) == budgets:
+            run = Run(row["problem"], row["method"], row["seed"], budgets, tuple(row["hv"]), row["seconds"])
+            found[run.problem, run.method, run.seed] = run
     return found
 
 

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import git_state, header, markdown_table, use_repo_src
+from _common import cached_rows, git_state, header, markdown_table, use_repo_src
 
 use_repo_src()
 
@@ -358,17 +358,10 @@ NOT_RANKED = {"Optuna TPE group"}  # in the regret tables and a peer for the rat
 def load_cache(path: str | None, budgets: list[int]) -> dict[tuple[str, str, int], Any]:
     """Finished runs from a --cache file: (problem, sampler, seed) -> (regrets, wall s, trials, CPU s)."""
     found: dict[tuple[str, str, int], Any] = {}
-    if not path or not os.path.exists(path):
-        return found
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:  # a line cut short by an interruption
-                continue
-            if row.get("budgets") == budgets:
-                found[row["problem"], row["sampler"], row["seed"]] = (row["regret"], row["seconds"], row["trials"],
-                                                                      row["cpu"])
+    for row in cached_rows(path):
+        if row.get("budgets") == budgets:
+            found[row["problem"], row["sampler"], row["seed"]] = (row["regret"], row["seconds"], row["trials"],
+                                                                  row["cpu"])
     return found
 
 
