@@ -12,7 +12,8 @@ from zoomtune.errors import StorageError
 from zoomtune.records import BranchPayload, BranchReason, Direction, FailureCause, TrialState
 from zoomtune.storage.schema import SCHEMA_VERSION
 from zoomtune.storage import InMemoryStorage, get_storage
-from zoomtune.storage.sql import SQLStorage, sqlite_synchronous
+from zoomtune.storage.engines import sqlite_synchronous
+from zoomtune.storage.sql import SQLStorage
 from zoomtune.testing.storage_suite import StorageConformance
 
 

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
@@ -33,97 +33,16 @@ from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyIn
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
-from zoomtune.storage.faults import describe, driver_message, is_lost_connection, shown_url
+from zoomtune.storage.engines import DEFAULT_RETRY_SECONDS, seconds_option, server_engine, sqlite_engine
+from zoomtune.storage.faults import describe, driver_message, shown_url
 
 _T = TypeVar("_T")
 
-#: how long a SQLite writer waits for another one's lock (`?busy_timeout=` seconds), and how long a server
-#: storage keeps trying to reach a server that does not answer (`?retry_seconds=`), by default
-DEFAULT_BUSY_TIMEOUT_S = 120.0
-DEFAULT_RETRY_SECONDS = 15.0
 _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.25, 4.0
 
 
 def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
-
-
-#: `?synchronous=` levels a SQLite URL may ask for: NORMAL (the default) survives a process crash, FULL and
-#: EXTRA also a power loss (an fsync per commit)
-SYNCHRONOUS_LEVELS = ("normal", "full", "extra")
-
-
-def sqlite_synchronous(url: str) -> str:
-    """The `synchronous` level a SQLite URL asks for (`sqlite:///zoomtune.db?synchronous=full`), upper case."""
-    value = make_url(url).query.get("synchronous", "normal")
-    if not isinstance(value, str) or value.lower() not in SYNCHRONOUS_LEVELS:
-        raise StorageError(f"{shown_url(url)}: synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}; "
-                           f"got {value!r}")
-    return value.upper()
-
-
-def _seconds_option(url: str, name: str, default: float) -> float:
-    """A `?name=seconds` option of the URL: a finite number >= 0."""
-    raw = make_url(url).query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise StorageError(f"{shown_url(url)}: {name} must be a number of seconds >= 0; got {raw!r}")
-    return value
-
-
-#: URL options zoomtune reads itself; the driver never sees them
-_OWN_OPTIONS = ("synchronous", "busy_timeout", "retry_seconds")
-
-
-def _sqlite_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    synchronous = sqlite_synchronous(url)
-    busy_timeout = _seconds_option(url, "busy_timeout", DEFAULT_BUSY_TIMEOUT_S)
-    database = parsed.database
-    if database and database != ":memory:":
-        parent = os.path.dirname(os.path.abspath(database))
-        if not os.path.isdir(parent):
-            raise StorageError(f"{url}: folder {parent} does not exist")
-    engine = create_engine(parsed.difference_update_query(_OWN_OPTIONS),
-                           connect_args={"timeout": busy_timeout, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute(f"PRAGMA synchronous = {synchronous}")  # NORMAL in WAL mode: durable across process crashes
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("zt_read") else "BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _server_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    # a host that drops packets must not hang a connect forever; pre-ping replaces connections a restart broke
-    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
-    engine = create_engine(parsed.difference_update_query(_OWN_OPTIONS), pool_pre_ping=True,
-                           connect_args=connect_args)
-
-    @event.listens_for(engine, "handle_error")
-    def _on_error(context: ExceptionContext) -> None:
-        # psycopg words some lost connections ("connection socket closed") in ways SQLAlchemy does not take for
-        # one; taken for one, the pool drops the connection instead of rolling it back (and logging a traceback)
-        if context.original_exception is not None and is_lost_connection(context.original_exception):
-            context.is_disconnect = True
-
-    return engine
 
 
 def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
@@ -207,11 +126,11 @@ class SQLStorage(Storage):
         database = make_url(url).database if self._sqlite else None
         self._database = database if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
-        self._retry_seconds = _seconds_option(url, "retry_seconds", DEFAULT_RETRY_SECONDS)
+        self._retry_seconds = seconds_option(url, "retry_seconds", DEFAULT_RETRY_SECONDS)
         self._pid = os.getpid()
         self._prepare_statements()
         try:
-            self._engine = _sqlite_engine(url) if self._sqlite else _server_engine(url)
+            self._engine = sqlite_engine(url) if self._sqlite else server_engine(url)
             self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         except (NoSuchModuleError, ModuleNotFoundError) as error:
             raise StorageError(f"no driver for {self._shown} ({error}); for PostgreSQL install "
@@ -633,4 +552,4 @@ class SQLStorage(Storage):
             return [self._event(row) for row in conn.execute(query)]
 
 
-__all__ = ["DEFAULT_BUSY_TIMEOUT_S", "DEFAULT_RETRY_SECONDS", "SYNCHRONOUS_LEVELS", "SQLStorage", "sqlite_synchronous"]
+__all__ = ["SQLStorage"]
