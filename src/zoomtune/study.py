@@ -34,7 +34,8 @@ from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Distribution, Space, check_param_name
 from zoomtune.storage import Storage, get_storage
-from zoomtune.trial import Trial, coerce_value, coerce_values
+from zoomtune.results import coerce_value, coerce_values
+from zoomtune.trial import Trial
 
 if TYPE_CHECKING:
     import pandas
