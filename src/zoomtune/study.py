@@ -9,20 +9,18 @@ True
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from zoomtune import panda, pareto
 from zoomtune.checkpoints import CheckpointStore, default_root, latest_checkpoint
-from zoomtune.errors import (ConfigError, DuplicatedStudyError, SearchSpaceError, TrialNotFoundError,
-                             TrialStateError, require, shown)
+from zoomtune.errors import (ConfigError, DuplicatedStudyError, TrialNotFoundError,
+                             TrialStateError, require)
 from zoomtune.executors import run_study
 from zoomtune.executors.base import StudySettings
 from zoomtune.heartbeat import Heartbeat
@@ -32,8 +30,9 @@ from zoomtune.records import (BranchPayload, BranchReason, ControlAction, Contro
 from zoomtune.samplers.base import Sampler
 from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
-from zoomtune.space import Distribution, Space, check_param_name
+from zoomtune.space import Space
 from zoomtune.storage import Storage, get_storage
+from zoomtune.assignments import check_enqueued, check_new_values
 from zoomtune.results import coerce_value, coerce_values
 from zoomtune.trial import Trial
 
@@ -433,42 +432,6 @@ def _open_with_settings(storage: Storage, settings: StudySettings) -> Study:
     """The study `settings` describe, over `storage` (how executors reopen a study in a worker)."""
     return Study(storage.get_study(settings.name), storage, settings.sampler, settings.scheduler, settings.space,
                  settings.artifacts, settings.heartbeat_interval, settings.max_retries)
-
-
-def distribution_of(record: TrialRecord, name: str, value: Any) -> Distribution:
-    """The distribution of a trial's parameter, or an error naming the parameters it has."""
-    dist = record.distributions.get(name)
-    if dist is None:
-        known = ", ".join(sorted(record.distributions)) or "none yet"
-        raise SearchSpaceError(f"trial {record.number} has no such parameter (it has: {known})", repr(value),
-                               param=name)
-    return dist
-
-
-def check_new_values(record: TrialRecord, values: Mapping[str, Any]) -> None:
-    """Nudged or branched values must belong to the trial's parameters and lie in their distributions."""
-    for name, value in values.items():
-        dist = distribution_of(record, name, value)
-        if not dist.contains(value):
-            raise SearchSpaceError(f"the new value must lie in {dist!r}", repr(value), param=name)
-
-
-def check_enqueued(name: Any, value: Any, dist: Distribution | None, known: Collection[str]) -> None:
-    """An enqueued parameter must have a name, a plain value (inside `dist` when the space declares it)
-    and must not be a near miss of one of the `known` parameter names."""
-    check_param_name(name)
-    if value is not None and not isinstance(value, (bool, int, float, str)):
-        raise SearchSpaceError("enqueued values must be a number, string, bool or None",
-                               f"{type(value).__name__} {shown(value)}", param=name)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SearchSpaceError("enqueued numbers must be finite", repr(value), param=name)
-    if dist is not None and not dist.contains(value):
-        raise SearchSpaceError(f"enqueued values must lie in {dist!r}", shown(value), param=name)
-    if name not in known:
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
-        if close:
-            raise SearchSpaceError(f"not a parameter of this study; did you mean {close[0]!r}? (it has: "
-                                   f"{', '.join(sorted(known))})", shown(value), param=name)
 
 
 def _space_of(space: Space | Mapping[str, Any] | None) -> Space | None:
