@@ -58,6 +58,9 @@ ZT_METHODS: dict[str, Callable[[int], zt.samplers.Sampler]] = {
     "zt Random": lambda seed: zt.samplers.RandomSampler(seed=seed),
     "zt Sobol": lambda seed: zt.samplers.SobolSampler(seed=seed),
     "zt NSGA-II": lambda seed: zt.samplers.NSGA2Sampler(seed=seed),
+    "zt TPE": lambda seed: zt.samplers.TPESampler(seed=seed),
+    "zt GP": lambda seed: zt.samplers.GPSampler(seed=seed),
+    "zt C2F": lambda seed: zt.samplers.CoarseToFineSampler(seed=seed),
 }
 OPTUNA_METHODS = ["Optuna NSGA-II", "Optuna TPE", "Optuna Random"]
 METHODS = [*ZT_METHODS, *OPTUNA_METHODS]
