@@ -11,7 +11,9 @@ Each trial belongs to one bracket, drawn from a hash of (seed, trial number): th
 process, and it never changes. The draw follows Hyperband's budgets: with s = s_max - b,
 bracket b starts n_s = ceil((s_max + 1) * eta**s / (s + 1)) configurations in the paper, so it
 gets a trial with probability n_s / sum(n). Within a bracket a trial is compared only with
-trials of the same bracket, by ASHA's rung rule (`rung_decision`).
+trials of the same bracket, by ASHA's rung rule (`rung_decision`): in a multi-objective study that is
+multi-objective ASHA's non-dominated sorting with a crowding tie-break, unless `objective` names the one
+objective to watch (see `zoomtune.schedulers.asha`).
 
 >>> hb = Hyperband(min_resource=1, max_resource=9, reduction_factor=3, seed=0)
 >>> hb.bracket_min_resources()  # brackets 0, 1, 2
@@ -29,8 +31,8 @@ from bisect import bisect_right
 from itertools import accumulate
 
 from zoomtune.records import TrialRecord
-from zoomtune.schedulers.asha import check_resources, rung_decision
-from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.schedulers.asha import check_resources, rung_decision, rung_ranking
+from zoomtune.schedulers.base import Decision, Objective, ScheduleContext, Scheduler, require_objective
 
 
 def unit_hash(seed: int, number: int) -> float:
@@ -43,10 +45,11 @@ class Hyperband(Scheduler):
     """Successive halving hedged over s_max + 1 minimum resources; trials split among brackets."""
 
     def __init__(self, min_resource: int = 1, max_resource: int = 81, reduction_factor: int = 3,
-                 seed: int | None = None) -> None:
+                 objective: Objective = None, seed: int | None = None) -> None:
         super().__init__(seed)
         min_resource, reduction_factor, checked_max = check_resources(
             min_resource, reduction_factor, max_resource, "Hyperband", max_optional=False)
+        self.objective = require_objective("Hyperband", objective)
         assert checked_max is not None  # max_optional=False
         self.min_resource, self.max_resource, self.reduction_factor = min_resource, checked_max, reduction_factor
         s_max = 0
@@ -72,12 +75,12 @@ class Hyperband(Scheduler):
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         b = self.bracket(trial.number)
         others = (t for t in context.history() if t.number != trial.number and self.bracket(t.number) == b)
-        return rung_decision(trial, others, context.direction, self.bracket_min_resources()[b],
-                             self.reduction_factor, self.max_resource)
+        return rung_decision(trial, others, rung_ranking(trial, context, self.watched(context)),
+                             self.bracket_min_resources()[b], self.reduction_factor, self.max_resource)
 
     def __repr__(self) -> str:
         return (f"Hyperband(min_resource={self.min_resource}, max_resource={self.max_resource}, "
-                f"reduction_factor={self.reduction_factor}, seed={self.seed})")
+                f"reduction_factor={self.reduction_factor}{self._objective_repr()}, seed={self.seed})")
 
 
 __all__ = ["Hyperband", "unit_hash"]

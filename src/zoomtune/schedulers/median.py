@@ -16,6 +16,10 @@ as a finished one's). Non-finite reports (NaN, inf) are ignored; a trial with no
 yet counts as the worst and stops. The decision reads only stored reports, so it is the same in
 any process.
 
+In a multi-objective study it watches one objective: the first, or the one `objective` names (a name
+from the study's `metric_names`, or an index): `MedianStopping(objective="accuracy")`, in that
+objective's direction, on the values trials reported for it (`trial.report([v1, v2], step)`).
+
 >>> from zoomtune.records import Direction, TrialRecord, TrialState
 >>> from zoomtune.schedulers.base import ScheduleContext
 >>> def rec(n, values, state=TrialState.COMPLETE):
@@ -36,7 +40,7 @@ import statistics
 
 from zoomtune.errors import require_int
 from zoomtune.records import Direction, TrialRecord, TrialState
-from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.schedulers.base import Decision, Objective, ScheduleContext, Scheduler, objective_curve, require_objective
 
 
 def best_so_far(values: dict[int, float], step: int, direction: Direction) -> float:
@@ -51,11 +55,12 @@ class MedianStopping(Scheduler):
     """Stop a trial whose best-so-far value is worse than the median of the others' at that step."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, interval_steps: int = 1,
-                 seed: int | None = None) -> None:
+                 objective: Objective = None, seed: int | None = None) -> None:
         super().__init__(seed)
         self.n_startup_trials: int = require_int("MedianStopping", "n_startup_trials", n_startup_trials, 0)
         self.n_warmup_steps: int = require_int("MedianStopping", "n_warmup_steps", n_warmup_steps, 0)
         self.interval_steps: int = require_int("MedianStopping", "interval_steps", interval_steps, 1)
+        self.objective = require_objective("MedianStopping", objective)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         step = trial.last_step
@@ -65,19 +70,22 @@ class MedianStopping(Scheduler):
         finished = sum(t.state in (TrialState.COMPLETE, TrialState.STOPPED) for t in others)
         if finished < self.n_startup_trials:
             return Decision.CONTINUE
-        direction = context.direction
-        peers = [best_so_far(t.intermediate_values, step, direction) for t in others if step in t.intermediate_values]
+        index = self.watched(context) or 0
+        direction = context.directions[index]
+        curves = [objective_curve(t, index) for t in others]
+        peers = [best_so_far(curve, step, direction) for curve in curves if step in curve]
         peers = [v for v in peers if not math.isnan(v)]
-        if not peers:
+        own_curve = objective_curve(trial, index)
+        if not peers or step not in own_curve:
             return Decision.CONTINUE
-        own = best_so_far(trial.intermediate_values, step, direction)
+        own = best_so_far(own_curve, step, direction)
         if math.isnan(own) or direction.better(statistics.median(peers), own):
             return Decision.STOP
         return Decision.CONTINUE
 
     def __repr__(self) -> str:
         return (f"MedianStopping(n_startup_trials={self.n_startup_trials}, n_warmup_steps={self.n_warmup_steps}, "
-                f"interval_steps={self.interval_steps}, seed={self.seed})")
+                f"interval_steps={self.interval_steps}{self._objective_repr()}, seed={self.seed})")
 
 
 __all__ = ["MedianStopping", "best_so_far"]

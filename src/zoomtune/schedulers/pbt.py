@@ -9,6 +9,9 @@ a neighbouring choice). The branch is stored as a BRANCH event (reason "pbt"), s
 lineage shows who copied whom. Objectives save a checkpoint at each report
 (`trial.save_checkpoint(state, step)`) and resume from `trial.load_checkpoint()`; without
 checkpoints the replacement simply starts afresh with the perturbed values.
+
+In a multi-objective study the ranking uses one objective: the first, or the one `objective` names (a
+name from the study's `metric_names`, or an index), in that objective's direction.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from zoomtune.errors import require_int, require_number
-from zoomtune.records import BranchReason, TrialRecord
-from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
+from zoomtune.records import BranchReason, Direction, TrialRecord
+from zoomtune.schedulers.base import Decision, Objective, ScheduleContext, Scheduler, objective_curve, require_objective
 from zoomtune.space import Categorical, Distribution
 
 
@@ -48,24 +51,31 @@ class PBT(Scheduler):
     """
 
     def __init__(self, interval: int = 4, quantile: float = 0.25, resample_probability: float = 0.25,
-                 step: float = 0.1, min_population: int = 4, seed: int | None = None) -> None:
+                 step: float = 0.1, min_population: int = 4, objective: Objective = None,
+                 seed: int | None = None) -> None:
         super().__init__(seed)
         self.interval: int = require_int("PBT", "interval", interval, 1)
         self.quantile = require_number("PBT", "quantile", quantile, 0, 0.5, low_open=True)
         self.resample_probability = require_number("PBT", "resample_probability", resample_probability, 0, 1)
         self.step = require_number("PBT", "step", step, 0, 1)
         self.min_population: int = require_int("PBT", "min_population", min_population, 2)
+        self.objective = require_objective("PBT", objective)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
         step = trial.last_step
         if step is None or (step + 1) % self.interval:
             return Decision.CONTINUE
-        population = {t.number: t for t in context.history() if step in t.intermediate_values}
-        population[trial.number] = trial
-        if len(population) < self.min_population:
+        index = self.watched(context) or 0
+        reported = {t.number: (t, curve[step]) for t in context.history()
+                    if step in (curve := objective_curve(t, index))}
+        own = objective_curve(trial, index)
+        if step not in own:
             return Decision.CONTINUE
-        sign = 1.0 if context.direction.value == "minimize" else -1.0
-        ranked = sorted(population.values(), key=lambda t: (sign * t.intermediate_values[step], t.number))
+        reported[trial.number] = (trial, own[step])
+        if len(reported) < self.min_population:
+            return Decision.CONTINUE
+        sign = 1.0 if context.directions[index] is Direction.MINIMIZE else -1.0
+        ranked = [t for t, _ in sorted(reported.values(), key=lambda item: (sign * item[1], item[0].number))]
         cut = max(1, int(self.quantile * len(ranked)))
         if trial.number not in {t.number for t in ranked[-cut:]}:
             return Decision.CONTINUE
