@@ -27,6 +27,10 @@ the same importances; there is no randomness. Estimators:
 - a categorical parameter: a categorical kernel, i.e. the frequency of each choice;
 - both add one pseudo-trial spread uniformly (a prior), so no density is zero.
 
+In a study of several objectives the question is asked of one objective at a time: `objective=` (an
+index, default 0, the first) picks it, and the result names it, so no caller reads the first
+objective's importances as the study's.
+
 NumPy only (SciPy's import alone costs seconds). Not imported by ``import zoomtune``.
 """
 
@@ -61,12 +65,14 @@ class Importances(Mapping[str, float]):
 
     `n_trials` is how many trials were usable (COMPLETE, finite value); `enough` says whether the
     importances were estimated at all (at least `MIN_TRIALS` usable trials and some parameter whose
-    top trials differ from the rest)."""
+    top trials differ from the rest). `objective` names the objective they are for in a study of
+    several (None in a study of one)."""
 
     scores: dict[str, float] = field(default_factory=dict)
     n_trials: int = 0
     top: float = 0.1
     region: float = 1.0
+    objective: str | None = None
 
     def __getitem__(self, name: str) -> float:
         return self.scores[name]
@@ -97,10 +103,16 @@ def _distributions(trials: Sequence[TrialRecord]) -> dict[str, Distribution]:
     return {name: found[name] for name in order if name in found}
 
 
-def usable(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The COMPLETE trials with a finite value: the ones importance is computed from."""
-    return [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None
-            and isinstance(t.value, (int, float)) and math.isfinite(t.value)]
+def _value(trial: TrialRecord, objective: int) -> float | None:
+    """The trial's value of objective `objective` when it is a finite number, else None."""
+    values = trial.values
+    value = values[objective] if values is not None and objective < len(values) else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def usable(trials: Sequence[TrialRecord], objective: int = 0) -> list[TrialRecord]:
+    """The COMPLETE trials with a finite value of objective `objective`: the ones importance is computed from."""
+    return [t for t in trials if t.state is TrialState.COMPLETE and _value(t, objective) is not None]
 
 
 def _count(top: float, n: int) -> int:
@@ -161,25 +173,31 @@ def _divergence(dist: Distribution, x: np.ndarray, n_top: int) -> float:
 
 def importance(trials: Sequence[TrialRecord], direction: Direction | str = Direction.MINIMIZE,
                distributions: Mapping[str, Distribution] | None = None, top: float = 0.1, *,
-               region: float = 1.0) -> Importances:
+               region: float = 1.0, objective: int = 0, objective_name: str | None = None) -> Importances:
     """How much each parameter mattered for reaching the best `top` fraction of the trials within
     the best `region` fraction (1.0: all), by PED-ANOVA; normalised to sum to 1 (see the module).
 
     Uses the COMPLETE trials with a finite value; for each parameter, those that set it to a value
     its distribution contains (`distributions`: the trials' own latest ones when None). A parameter
     with fewer than MIN_TRIALS such trials gets 0, and so does every parameter when no parameter's
-    top trials differ from the rest (or the values are all equal)."""
+    top trials differ from the rest (or the values are all equal). In a study of several objectives,
+    `objective` is the index of the one asked about, `direction` its direction, and `objective_name`
+    (default: its index) how the result names it."""
     top = require_number("importance", "top", top, 0.0, 1.0, low_open=True, high_open=True)
     region = require_number("importance", "region", region, 0.0, 1.0, low_open=True)
     require(top < region, "importance", "top", f"must be less than region ({region})", top)
+    require(isinstance(objective, int) and not isinstance(objective, bool) and objective >= 0, "importance",
+            "objective", "must be an objective's index, an integer >= 0", objective)
     direction = Direction(direction)
-    done = usable(trials)
+    done = usable(trials, objective)
+    several = any(t.objective_values is not None for t in done) or objective > 0
+    label = (objective_name if objective_name is not None else str(objective)) if several else objective_name
     dists = dict(distributions) if distributions is not None else _distributions(trials)
     raw: dict[str, float] = dict.fromkeys(dists, 0.0)
     sign = 1.0 if direction is Direction.MINIMIZE else -1.0
     for name, dist in dists.items():
         kept = [t for t in done if name in t.params and dist.contains(t.params[name])]
-        values = np.array([sign * float(t.value) for t in kept])  # type: ignore[arg-type]
+        values = np.array([sign * float(_value(t, objective)) for t in kept])  # type: ignore[arg-type]
         if len(kept) < MIN_TRIALS or np.ptp(values) == 0:
             continue
         order = np.argsort(values, kind="stable")  # best first; ties keep the trials' order
@@ -193,18 +211,20 @@ def importance(trials: Sequence[TrialRecord], direction: Direction | str = Direc
         raw[name] = d if math.isfinite(d) and d > 0 else 0.0
     total = sum(raw.values())
     scores = {name: (d / total if total > 0 else 0.0) for name, d in raw.items()}
-    return Importances(scores=scores, n_trials=len(done), top=top, region=region)
+    return Importances(scores=scores, n_trials=len(done), top=top, region=region, objective=label)
 
 
 def describe(result: Importances, digits: int = 2) -> str:
     """One line of plain text, "what mattered (PED-ANOVA over the top 10% of 200 complete trials): lr 0.71,
-    units 0.2, ...", most important first (empty when the importances were not estimated)."""
+    units 0.2, ...", most important first (empty when the importances were not estimated); "what mattered
+    for accuracy (...)" when they are for one objective of several."""
     if not result.enough:
         return ""
     where = "" if result.region >= 1 else f" within the top {result.region * 100:g}%"
     parts = ", ".join(f"{name} {round(score, digits):g}" for name, score in result.ranked())
-    return (f"what mattered (PED-ANOVA over the top {result.top * 100:g}%{where} of {result.n_trials} complete "
-            f"trials): {parts}")
+    what = "" if result.objective is None else f" for {result.objective}"
+    return (f"what mattered{what} (PED-ANOVA over the top {result.top * 100:g}%{where} of {result.n_trials} "
+            f"complete trials): {parts}")
 
 
 __all__ = ["GRID", "MIN_TRIALS", "Importances", "describe", "importance", "usable"]

@@ -1,27 +1,38 @@
-"""Live progress of a run: trials done / running / failed, best so far, ETA (Rich, on stderr)."""
+"""Live progress of a run: trials done / running / failed, best so far, ETA (Rich, on stderr).
+
+In a study of several objectives there is no single best: the line shows the size of the Pareto front
+(feasible COMPLETE trials no other dominates) and the best value of each objective on it.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from zoomtune.pareto import pareto_front_mask
 from zoomtune.records import Direction, TrialRecord, TrialState, best_of
 
 
 class TrialProgress:
     """Counts results as they arrive and, when enabled, draws them as a progress bar."""
 
-    def __init__(self, direction: Direction, total: int | None, started: Callable[[], int] | None = None,
-                 enabled: bool = True, timeout: float | None = None) -> None:
-        """`started()` counts the trials started so far (what makes "running" in the status line)."""
-        self.direction, self.total, self.started, self.enabled = direction, total, started, enabled
+    def __init__(self, direction: Direction | Sequence[Direction], total: int | None,
+                 started: Callable[[], int] | None = None, enabled: bool = True, timeout: float | None = None,
+                 names: Sequence[str] = ()) -> None:
+        """`direction`: the study's, or one per objective; `names`: the objectives' names (none: "0", "1", ...).
+        `started()` counts the trials started so far (what makes "running" in the status line)."""
+        self.directions = (direction,) if isinstance(direction, Direction) else tuple(direction)
+        self.direction = self.directions[0]
+        self.names = tuple(names) or tuple(str(i) for i in range(len(self.directions)))
+        self.total, self.started, self.enabled = total, started, enabled
         self.timeout = timeout  # with no trial count, the bar measures the time budget instead
         self._start = time.monotonic()
         self.counts = dict.fromkeys(TrialState, 0)
         self.best: TrialRecord | None = None
+        self.front: list[TrialRecord] = []  # several objectives: the Pareto front so far
         self._bar: Any = None
         self._task: Any = None
 
@@ -62,20 +73,52 @@ class TrialProgress:
         """Trials done, out of the count asked for when there is one."""
         return f"{self.done}/{self.total}" if self.total is not None else f"{self.done} done"
 
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
     def status(self) -> str:
-        """One line: running, failed, stopped and the best value so far."""
+        """One line: running, failed, stopped and the best value so far (several objectives: the front's size and
+        each objective's best on it)."""
         running = (self.started() - self.done) if self.started is not None else 0
-        best = f"{self.best.value:.6g} (trial {self.best.number})" if self.best is not None else "-"
         parts = [f"running {running}", f"failed {self.counts[TrialState.FAILED]}"]
         if self.counts[TrialState.STOPPED]:
             parts.append(f"stopped {self.counts[TrialState.STOPPED]}")
-        parts.append(f"best {best}")
+        if self.multi_objective:
+            parts.append(f"front {len(self.front)}")
+            if self.front:
+                parts.append("best " + ", ".join(self._best_on_front(i) for i in range(len(self.directions))))
+        else:
+            parts.append(f"best {self.best.value:.6g} (trial {self.best.number})" if self.best is not None
+                         else "best -")
         return " | ".join(parts)
+
+    def _best_on_front(self, index: int) -> str:
+        """ "accuracy 0.91 (trial 3)": objective `index`'s best value on the front and its trial."""
+        better = self.directions[index].better
+        best = self.front[0]
+        for trial in self.front[1:]:
+            if better(trial.values[index], best.values[index]):  # type: ignore[index]
+                best = trial
+        return f"{self.names[index]} {best.values[index]:.6g} (trial {best.number})"  # type: ignore[index]
+
+    def _add_to_front(self, record: TrialRecord) -> None:
+        """Keep `front` the non-dominated feasible COMPLETE trials (minimising each objective's signed value)."""
+        if record.state is not TrialState.COMPLETE or not record.feasible or record.values is None \
+                or len(record.values) != len(self.directions):
+            return
+        signs = [1.0 if d is Direction.MINIMIZE else -1.0 for d in self.directions]
+        candidates = [*self.front, record]
+        mask = pareto_front_mask([[s * v for s, v in zip(signs, t.values or (), strict=True)] for t in candidates])
+        self.front = [t for t, keep in zip(candidates, mask, strict=True) if keep]
 
     def update(self, record: TrialRecord) -> None:
         """Count one finished trial."""
         self.counts[record.state] += 1
-        self.best = best_of([self.best, record] if self.best is not None else [record], self.direction)
+        if self.multi_objective:
+            self._add_to_front(record)
+        else:
+            self.best = best_of([self.best, record] if self.best is not None else [record], self.direction)
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
 

@@ -3,7 +3,9 @@
 ```yaml
 study: quickstart                 # the study's name
 objective: objectives:quadratic   # module:function, the module found beside this file or on sys.path
-direction: minimize
+direction: minimize               # or, for several objectives: directions: [maximize, minimize]
+                                  # (the objective returns one number each) with metric_names: [accuracy, size]
+constraints: {size: {max: 1.0e6}} # optional: limits on an objective or a user attribute the objective sets
 n_trials: 50                      # the study's total; optional: timeout (seconds), jobs, storage, seed,
                                   # heartbeat_interval (seconds, default 30)
 sampler: random                   # or {name: coarse_to_fine, round_size: 15}; random, sobol, tpe, gp, grid
@@ -17,6 +19,11 @@ space:                            # optional: declared parameters, sampled befor
 ```
 Every mistake is reported as one `ConfigError` naming the file, the field and the value.
 
+A constraint `{metric: {max: limit}}` (or `min:`, or both) becomes, after each trial's objective returns,
+`trial.set_constraint("metric <= limit", value - limit)` (`limit - value` for `min`), where the value is the
+objective of that name (`metric_names`) or else the user attribute the objective set
+(`trial.set_user_attr`): feasible trials then dominate infeasible ones, and only feasible ones are best.
+
 A study remembers what its file said (objective, sampler, scheduler, seeds, n_trials, heartbeat
 interval): `open_study` reopens it from that, the one way `zoomtune run`, `worker`, `resume` and
 `babysit` do, so every process samples and stops trials alike.
@@ -26,15 +33,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoomtune.errors import ConfigError, DuplicatedStudyError, SearchSpaceError, require, require_int, require_number, \
-    require_seed
-from zoomtune.samplers import (CoarseToFineSampler, GPSampler, GridSampler, RandomSampler, Sampler, SobolSampler,
-                               TPESampler)
+    require_seed, shown
+from zoomtune.records import Direction
+from zoomtune.samplers import (CoarseToFineSampler, GPSampler, GridSampler, NSGA2Sampler, RandomSampler, Sampler,
+                               SobolSampler, TPESampler)
 from zoomtune.samplers.multi_fidelity import MultiFidelitySampler
 from zoomtune.schedulers import ASHA, PBT, Hyperband, MedianStopping, Scheduler
 from zoomtune.space import Space, read_yaml
@@ -42,10 +51,11 @@ from zoomtune.space import Space, read_yaml
 if TYPE_CHECKING:
     from zoomtune.storage import Storage
     from zoomtune.study import Study
+    from zoomtune.trial import Trial
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {"random": RandomSampler, "grid": GridSampler, "sobol": SobolSampler,
                                                "coarse_to_fine": CoarseToFineSampler, "tpe": TPESampler,
-                                               "gp": GPSampler}
+                                               "gp": GPSampler, "nsga2": NSGA2Sampler}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {"median": MedianStopping, "asha": ASHA, "hyperband": Hyperband,
                                                    "pbt": PBT}
 
@@ -54,7 +64,7 @@ def _multi_fidelity(base: Any = "tpe", seed: int | None = None, **options: Any) 
     """`sampler: {name: multi_fidelity, base: tpe, min_trials: 8}`; `base` may carry options
     (`{name: gp, n_startup_trials: 5}`) and gets the seed."""
     spec = {"name": base} if isinstance(base, str) else dict(base) if isinstance(base, Mapping) else {}
-    bases = [name for name in SAMPLERS if name not in ("grid", "multi_fidelity")]
+    bases = [name for name in SAMPLERS if name not in ("grid", "multi_fidelity", "nsga2")]
     if spec.get("name") not in bases:
         raise ValueError(f"base must be one of {', '.join(bases)} (or a mapping with 'name' and options); got {base!r}")
     return MultiFidelitySampler(SAMPLERS[spec.pop("name")](seed=seed, **spec), seed=seed, **options)
@@ -62,8 +72,8 @@ def _multi_fidelity(base: Any = "tpe", seed: int | None = None, **options: Any) 
 
 SAMPLERS["multi_fidelity"] = _multi_fidelity
 
-_KEYS = {"study", "objective", "direction", "n_trials", "timeout", "jobs", "storage", "seed", "sampler", "scheduler",
-         "space", "heartbeat_interval"}
+_KEYS = {"study", "objective", "direction", "directions", "metric_names", "constraints", "n_trials", "timeout", "jobs",
+         "storage", "seed", "sampler", "scheduler", "space", "heartbeat_interval"}
 #: the largest n_trials: what a 64-bit integer (storage, NumPy) holds
 MAX_TRIALS = 2**63 - 1
 #: the most worker processes a file may ask for: each is a process of its own, started at once
@@ -71,8 +81,71 @@ MAX_JOBS = 1024
 #: the longest study name: what the storage's name column holds
 MAX_STUDY_NAME = 512
 #: what a study keeps of its file, checked against the file when `zoomtune run` continues it
-_KEPT = ("objective", "sampler", "scheduler", "seed")
+_KEPT = ("objective", "sampler", "scheduler", "seed", "constraints")
 SCHEDULER_SEED_ATTR = "scheduler_seed"
+
+
+class Bound(str, Enum):
+    """Which side of its limit a constrained metric must stay on."""
+
+    MAX = "max"  # at most the limit
+    MIN = "min"  # at least the limit
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One declared constraint: `metric` must be at most (`Bound.MAX`) or at least (`Bound.MIN`) `limit`."""
+
+    metric: str
+    bound: Bound
+    limit: float
+
+    @property
+    def name(self) -> str:
+        """The constraint's name as stored with each trial, e.g. "size <= 1e+06"."""
+        return f"{self.metric} {'<=' if self.bound is Bound.MAX else '>='} {self.limit:g}"
+
+    def excess(self, value: float) -> float:
+        """How far `value` lies past the limit: <= 0 when it keeps it, the sign `set_constraint` wants."""
+        return value - self.limit if self.bound is Bound.MAX else self.limit - value
+
+
+@dataclass(frozen=True)
+class ConstrainedObjective:
+    """A study file's objective with its declared `limits`: once it returns, each becomes
+    `trial.set_constraint(limit.name, limit.excess(value))`, the value being the returned objective of that
+    name (one of `names`) or else the user attribute of that name."""
+
+    objective: Callable[..., Any]
+    limits: tuple[Limit, ...]
+    names: tuple[str, ...]  # the objectives' names, in the order the objective returns them
+    source: str
+
+    def __call__(self, trial: Trial) -> Any:
+        result = self.objective(trial)
+        for limit in self.limits:
+            value = self._value(trial, result, limit)
+            if value is not None:
+                trial.set_constraint(limit.name, limit.excess(value))
+        return result
+
+    def _value(self, trial: Trial, result: Any, limit: Limit) -> float | None:
+        """The constrained metric's value; None when it is an objective whose value is no number (the
+        study then fails the trial for its bad result, saying why)."""
+        if limit.metric in self.names:
+            index = self.names.index(limit.metric)
+            picked = result if len(self.names) == 1 else (
+                result[index] if isinstance(result, Sequence) and len(result) == len(self.names) else None)
+            try:
+                return float(picked)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return None
+        value = trial.user_attrs.get(limit.metric)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"constraint {limit.name!r} ({self.source}) needs a number: an objective named "
+                             f"{limit.metric!r} (metric_names) or trial.set_user_attr({limit.metric!r}, value) in "
+                             f"the objective; got {shown(value)}")
+        return float(value)
 
 
 @dataclass
@@ -82,7 +155,9 @@ class StudySpec:
     name: str
     objective: str
     source: Path
-    direction: str = "minimize"
+    directions: tuple[Direction, ...] = (Direction.MINIMIZE,)
+    metric_names: tuple[str, ...] = ()  # the objectives' names, or none
+    constraints: tuple[Limit, ...] = ()
     space: Space | None = None
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "random"})
     scheduler: dict[str, Any] | None = None
@@ -123,27 +198,35 @@ class StudySpec:
     def attrs(self) -> dict[str, Any]:
         """What a worker on another machine needs to join this study (stored with the study)."""
         return {"objective": self.objective, "study_file": str(self.source.resolve()), "sampler": self.sampler,
-                "scheduler": self.scheduler, "seed": self.seed, "n_trials": self.n_trials}
+                "scheduler": self.scheduler, "seed": self.seed, "n_trials": self.n_trials,
+                "constraints": constraints_to_dict(self.constraints)}
 
     @classmethod
-    def from_attrs(cls, name: str, attrs: dict[str, Any], direction: str,
-                   space: Mapping[str, Any] | None = None) -> StudySpec:
+    def from_attrs(cls, name: str, attrs: dict[str, Any], directions: tuple[Direction, ...],
+                   space: Mapping[str, Any] | None = None, metric_names: tuple[str, ...] = ()) -> StudySpec:
         """The spec a `zoomtune run` stored with its study (`space`: the study's stored space)."""
         from zoomtune.study import HEARTBEAT_ATTR, SAMPLER_SEED_ATTR, stored_heartbeat
 
         if not attrs.get("objective"):
             raise ConfigError("--objective", f"study {name!r} was not created from a study file: pass "
                                              "--objective module:function")
-        return cls(name=name, objective=attrs["objective"], source=Path(attrs.get("study_file") or "study.yaml"),
-                   direction=direction, space=Space.from_dict(space) if space is not None else None,
+        source = Path(attrs.get("study_file") or "study.yaml")
+        return cls(name=name, objective=attrs["objective"], source=source, directions=directions,
+                   metric_names=metric_names, constraints=parse_constraints(attrs.get("constraints"), str(source)),
+                   space=Space.from_dict(space) if space is not None else None,
                    sampler=attrs.get("sampler") or {"name": "random"}, scheduler=attrs.get("scheduler"),
                    seed=attrs.get("seed"), n_trials=attrs.get("n_trials"),
                    heartbeat_interval=stored_heartbeat(attrs) if HEARTBEAT_ATTR in attrs else None,
                    sampler_seed=attrs.get(SAMPLER_SEED_ATTR), scheduler_seed=attrs.get(SCHEDULER_SEED_ATTR))
 
     def load_objective(self) -> Callable[..., Any]:
-        """Import `module:function`, looking beside the study file first."""
-        return import_objective(self.objective, self.source.parent, str(self.source))
+        """Import `module:function`, looking beside the study file first; with constraints, wrapped so that
+        every trial gets them (`ConstrainedObjective`)."""
+        function = import_objective(self.objective, self.source.parent, str(self.source))
+        if not self.constraints:
+            return function
+        names = self.metric_names or tuple(str(i) for i in range(len(self.directions)))
+        return ConstrainedObjective(function, self.constraints, names, str(self.source))
 
 
 @dataclass
@@ -186,7 +269,7 @@ def open_study(storage: str | Storage, name: str | None = None, *, spec: StudySp
         attrs = {**spec.attrs(), **attrs}  # a study made in Python gets the file's settings
     if objective:
         attrs["objective"] = objective
-    stored = StudySpec.from_attrs(info.name, attrs, info.direction.value, info.space)
+    stored = StudySpec.from_attrs(info.name, attrs, info.directions, info.space, info.metric_names)
     if spec is not None:
         stored.source, stored.jobs = spec.source, spec.jobs  # the file at hand says how many and how
         stored.n_trials, stored.timeout = spec.n_trials, spec.timeout
@@ -203,16 +286,22 @@ def _create_or_check(backend: Storage, spec: StudySpec) -> None:
     attrs = {**spec.attrs(), SCHEDULER_SEED_ATTR: scheduler.seed if scheduler is not None else None}
     interval: Any = spec.heartbeat_interval if spec.heartbeat_interval is not None else ...
     try:
-        create_study(spec.name, direction=spec.direction, storage=backend, sampler=sampler, scheduler=scheduler,
-                     space=spec.space, heartbeat_interval=interval, attrs=attrs)
+        create_study(spec.name, directions=list(spec.directions), metric_names=spec.metric_names or None,
+                     storage=backend, sampler=sampler, scheduler=scheduler, space=spec.space,
+                     heartbeat_interval=interval, attrs=attrs)
         return
     except DuplicatedStudyError:
         pass
     info = backend.get_study(spec.name)
     mine = spec.attrs()
     kept = [(key, info.attrs[key], mine[key]) for key in _KEPT if key in info.attrs]
-    if info.direction.value != spec.direction:
-        kept.append(("direction", info.direction.value, spec.direction))
+    if info.directions != spec.directions:
+        if len(spec.directions) == len(info.directions) == 1:
+            kept.append(("direction", info.direction.value, spec.directions[0].value))
+        else:
+            kept.append(("directions", [d.value for d in info.directions], [d.value for d in spec.directions]))
+    if spec.metric_names and info.metric_names != spec.metric_names:
+        kept.append(("metric_names", list(info.metric_names), list(spec.metric_names)))
     if spec.space is not None:
         kept.append(("space", info.space, spec.space.to_dict()))
     if spec.heartbeat_interval is not None:
@@ -290,6 +379,78 @@ def _named(data: Mapping[str, Any], key: str, registry: Mapping[str, Any], defau
     return dict(spec)
 
 
+def _direction(value: Any, field_name: str, where: str) -> Direction:
+    if not isinstance(value, str) or value not in {d.value for d in Direction}:
+        raise ConfigError(field_name, "must be 'minimize' or 'maximize'", value, where)
+    return Direction(value)
+
+
+def _objectives(data: Mapping[str, Any], where: str) -> tuple[tuple[Direction, ...], tuple[str, ...]]:
+    """The file's directions (`direction:` for one objective, `directions:` for several) and
+    `metric_names:` (one unique name per objective, or none)."""
+    if "direction" in data and "directions" in data:
+        raise ConfigError("directions", "give direction: (one objective) or directions: (several), not both",
+                          data["directions"], where)
+    if "directions" in data:
+        given = data["directions"]
+        require(isinstance(given, list) and bool(given), where, "directions",
+                "must be a list with one direction per objective, such as [maximize, minimize]", given)
+        directions = tuple(_direction(d, f"directions[{i}]", where) for i, d in enumerate(given))
+    else:
+        directions = (_direction(data.get("direction", "minimize"), "direction", where),)
+    names = data.get("metric_names")
+    if names is None:
+        return directions, ()
+    require(isinstance(names, list), where, "metric_names", "must be a list of names, one per objective", names)
+    require(len(names) == len(directions), where, "metric_names",
+            f"needs one name per objective: {len(directions)}, as directions: has", names)
+    for i, name in enumerate(names):
+        require(isinstance(name, str) and bool(name.strip()) and name == name.strip(), where, f"metric_names[{i}]",
+                "must be a non-empty name without surrounding spaces", name)
+    require(len(set(names)) == len(names), where, "metric_names", "must be unique", names)
+    return directions, tuple(names)
+
+
+def _limit_value(value: Any, field_name: str, where: str) -> float:
+    """A limit as a finite float; a numeric string is read too (YAML reads `1e6`, without a dot, as text)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(field_name, "must be a finite number", value, where) from None
+    return require_number(where, field_name, value)
+
+
+def parse_constraints(data: Any, where: str) -> tuple[Limit, ...]:
+    """`constraints: {size: {max: 1.0e6}, accuracy: {min: 0.8}}` as `Limit`s, in the file's order (also what a
+    study stored by `constraints_to_dict`); None or {} is none."""
+    if data is None:
+        return ()
+    require(isinstance(data, Mapping), where, "constraints",
+            "must be a mapping of metric names to limits, such as {size: {max: 1.0e6}}", data)
+    limits: list[Limit] = []
+    for metric, bounds in data.items():
+        require(isinstance(metric, str) and bool(metric.strip()) and metric == metric.strip(), where, "constraints",
+                "names a metric by a non-empty name without surrounding spaces", metric)
+        field_name = f"constraints.{metric}"
+        require(isinstance(bounds, Mapping) and bool(bounds) and set(bounds) <= {b.value for b in Bound}, where,
+                field_name, "must be {max: limit}, {min: limit} or both", bounds)
+        limits.extend(Limit(metric, bound, _limit_value(bounds[bound.value], f"{field_name}.{bound.value}", where))
+                      for bound in Bound if bound.value in bounds)
+        if len(bounds) == 2:
+            low, high = limits[-1].limit, limits[-2].limit
+            require(low <= high, where, field_name, "needs min <= max", dict(bounds))
+    return tuple(limits)
+
+
+def constraints_to_dict(limits: tuple[Limit, ...]) -> dict[str, dict[str, float]]:
+    """`limits` written as the file writes them (what a study stores; `parse_constraints` reads it back)."""
+    out: dict[str, dict[str, float]] = {}
+    for limit in limits:
+        out.setdefault(limit.metric, {})[limit.bound.value] = limit.limit
+    return out
+
+
 def parse_study(data: Any, source: Path) -> StudySpec:
     """Validate a study mapping (already read from YAML)."""
     where = str(source)
@@ -303,9 +464,8 @@ def parse_study(data: Any, source: Path) -> StudySpec:
             raise ConfigError(key, "is required and must be a string", data.get(key), where)
     require(len(data["study"]) <= MAX_STUDY_NAME, where, "study", f"must have at most {MAX_STUDY_NAME} characters",
             data["study"])
-    direction = data.get("direction", "minimize")
-    if direction not in ("minimize", "maximize"):
-        raise ConfigError("direction", "must be 'minimize' or 'maximize'", direction, where)
+    directions, metric_names = _objectives(data, where)
+    constraints = parse_constraints(data.get("constraints"), where)
     sampler = _named(data, "sampler", SAMPLERS, "random", where)
     scheduler = _named(data, "scheduler", SCHEDULERS, None, where)
     space = None
@@ -319,8 +479,9 @@ def parse_study(data: Any, source: Path) -> StudySpec:
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError("storage", "must be a URL such as sqlite:///zoomtune.db", storage, where)
-    return StudySpec(name=data["study"], objective=data["objective"], source=source, direction=direction,
-                     space=space, sampler=sampler, scheduler=scheduler,  # type: ignore[arg-type]
+    return StudySpec(name=data["study"], objective=data["objective"], source=source, directions=directions,
+                     metric_names=metric_names, constraints=constraints, space=space, sampler=sampler,  # type: ignore[arg-type]
+                     scheduler=scheduler,
                      n_trials=_count(data, "n_trials", where), timeout=_seconds(data, "timeout", where), jobs=jobs,
                      storage=storage, seed=seed, heartbeat_interval=_seconds(data, "heartbeat_interval", where))
 
@@ -346,6 +507,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     return spec
 
 
-__all__ = ["MAX_JOBS", "MAX_STUDY_NAME", "MAX_TRIALS", "SAMPLERS", "SCHEDULERS", "SCHEDULER_SEED_ATTR", "OpenedStudy",
-           "StudySpec", "check_jobs", "check_seconds", "import_objective", "load_study_file", "open_study",
+__all__ = ["MAX_JOBS", "MAX_STUDY_NAME", "MAX_TRIALS", "SAMPLERS", "SCHEDULERS", "SCHEDULER_SEED_ATTR", "Bound",
+           "ConstrainedObjective", "Limit", "OpenedStudy", "StudySpec", "check_jobs", "check_seconds",
+           "constraints_to_dict", "import_objective", "load_study_file", "open_study", "parse_constraints",
            "parse_study"]

@@ -94,9 +94,14 @@ def run_trials(study: Any, objective: Any, *, n_trials: int | None, timeout: flo
 
 
 def print_best(study: Any, out: Any) -> None:
-    """Print the best trial's number, value and parameters."""
+    """Print the best trial's number, value and parameters (several objectives: the Pareto front)."""
     from rich.table import Table
 
+    from zoomtune.cli.front import front_table
+
+    if study.is_multi_objective:
+        out.print(front_table(study) if study.best_trials else "[red]no trial completed[/] (no Pareto front)")
+        return
     try:
         best = study.best_trial
     except ValueError:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zoomtune.cli.common import console, fmt_value, open_existing_storage, remember_study, storage_option
+from zoomtune.cli.front import describe_constraints, objective_labels
 
 if TYPE_CHECKING:  # the command imports the library only when it runs, so `zoomtune --help` stays quick
     from zoomtune.records import TrialRecord
@@ -71,22 +72,27 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
     counts = ", ".join(f"{summary.counts[state]:,} {state.value.lower()}" for state in TrialState
                        if summary.counts[state])
     objectives = objective_columns(loaded)
+    constrained = any(t.constraints for t in shown)
+    feasible = " (feasible trials only)" if constrained else ""
     if loaded.is_multi_objective:
         front = [t.number for t in loaded.best_trials]
-        best = f"Pareto front: {len(front)} trial{'' if len(front) == 1 else 's'} ({', '.join(map(str, front[:20]))}" \
-               f"{', ...' if len(front) > 20 else ''})" if front else "no Pareto front yet"
+        best = f"Pareto front{feasible}: {len(front)} trial{'' if len(front) == 1 else 's'} " \
+               f"({', '.join(map(str, front[:20]))}{', ...' if len(front) > 20 else ''})" if front \
+            else "no Pareto front yet"
     else:
-        best = f"best {fmt_value(summary.best_value)}"
+        best = f"best {fmt_value(summary.best_value)}{feasible}"
     table = Table(title=f"study {fmt_value(loaded.name)} ({', '.join(objectives.values())}) in {backend.url}: "
                         f"showing {len(shown)} of {summary.n_trials} trials",
                   caption=f"{counts or 'no trials'}; {best}")
-    for column in ("#", "state", *objectives, *names, "steps", "seconds", "error"):
+    kept = ("constraints",) if constrained else ()
+    for column in ("#", "state", *objectives, *kept, *names, "steps", "seconds", "error"):
         table.add_column(column, justify="left" if column in ("state", "error") else "right", overflow="fold")
     colour = {TrialState.COMPLETE: "green", TrialState.FAILED: "red", TrialState.STOPPED: "yellow",
               TrialState.RUNNING: "cyan", TrialState.WAITING: "blue"}
     for t in shown:
         values = t.values if t.values is not None else (None,) * len(objectives)
         table.add_row(str(t.number), f"[{colour[t.state]}]{t.state.value}[/]", *(fmt_value(v) for v in values),
+                      *(fmt_value(describe_constraints(t)) for _ in kept),
                       *(fmt_value(t.params.get(n)) for n in names), str(len(t.intermediate_values)),
                       f"{t.duration:.2f}" if t.duration is not None else "-", fmt_value((t.error or "")[:80]))
     out.print(table)
@@ -104,8 +110,8 @@ def objective_columns(study: Study) -> dict[str, str]:
     """The value columns of the trials table, each with its direction: "value", or one per objective."""
     if not study.is_multi_objective:
         return {"value": study.direction.value}
-    names = study.metric_names or tuple(f"value {i}" for i in range(len(study.directions)))
-    return {name: f"{direction.value} {name}" for name, direction in zip(names, study.directions, strict=True)}
+    return {name: f"{direction.value} {name}"
+            for name, direction in zip(objective_labels(study), study.directions, strict=True)}
 
 
 def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> list[TrialRecord]:
@@ -128,17 +134,25 @@ def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> li
 def print_importance(out: Any, study: Study, n_trials: int, rank: bool) -> None:
     """The line saying which parameters mattered (nothing with too few complete trials); in a big study
     only when asked for, since it reads every complete trial."""
-    from zoomtune.importance import describe, importance
     from zoomtune.records import TrialState
 
     if n_trials > IMPORTANCE_MAX_TRIALS and not rank:
         out.print(f"what mattered: `zoomtune status {study.name} --importance` ranks the parameters (it reads "
                   f"all {n_trials:,} trials), as does `zoomtune report {study.name}`", markup=False, highlight=False)
         return
-    # in a multi-objective study: for the first objective, the one single-objective tools watch
-    mattered = describe(importance(study.get_trials((TrialState.COMPLETE,)), study.directions[0]))
-    if mattered:
-        out.print(mattered, markup=False, highlight=False)
+    for line in importance_lines(study, study.get_trials((TrialState.COMPLETE,))):
+        out.print(line, markup=False, highlight=False)
+
+
+def importance_lines(study: Study, trials: list[TrialRecord]) -> list[str]:
+    """Which parameters mattered: one line, or one per objective ("what mattered for size ...") in a study of
+    several; none with too few complete trials."""
+    from zoomtune.importance import describe, importance
+
+    labels = objective_labels(study) if study.is_multi_objective else (None,)
+    lines = [describe(importance(trials, direction, objective=i, objective_name=label))
+             for i, (direction, label) in enumerate(zip(study.directions, labels, strict=True))]
+    return [line for line in lines if line]
 
 
 def lineage_tree(study: Any) -> Any:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from zoomtune.trial import Trial
 
 _C = TypeVar("_C", bool, int, str)
+#: the user attribute holding a trial's model size (its number of parameters)
+PARAMETERS_ATTR = "parameters"
 
 
 class _OptimizerOptions(TypedDict, total=False):
@@ -59,7 +61,9 @@ class MLPRecipe:
     """An objective: tune an MLP on a dataset for a fixed number of epochs.
 
     Returns the validation accuracy after the last epoch (the model whose test accuracy is
-    stored as the trial's "test_accuracy"); the test set never steers the search.
+    stored as the trial's "test_accuracy"); the test set never steers the search. The model's
+    size (its number of parameters) is stored as the user attribute "parameters", what
+    `zoomtune demo --objectives accuracy,size` minimises.
     """
 
     dataset: str = "fashion-mnist"
@@ -91,6 +95,7 @@ class MLPRecipe:
         data = self.data()
         torch.manual_seed(self.seed + trial.number)  # the same trial starts from the same weights in any worker
         model = MLP(data.n_features, [units] * layers, data.n_classes, batchnorm=batchnorm, bn_beta=bn_beta)
+        trial.set_user_attr(PARAMETERS_ATTR, sum(p.numel() for p in model.parameters()))
         result = fit(model, data, trial=trial, optimizer=optimizer, lr=lr, lr_decay=lr_decay,
                      batch_size=batch_size, epochs=self.epochs, seed=self.seed + trial.number,
                      checkpoint=self.checkpoint, **options)
@@ -107,4 +112,4 @@ def digits_mlp(trial: Trial) -> float:
     return MLPRecipe(dataset="digits", epochs=int(os.environ.get("ZOOMTUNE_EPOCHS", "10")))(trial)
 
 
-__all__ = ["MLPRecipe", "digits_mlp", "fashion_mlp"]
+__all__ = ["PARAMETERS_ATTR", "MLPRecipe", "digits_mlp", "fashion_mlp"]
