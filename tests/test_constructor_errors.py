@@ -27,6 +27,7 @@ def bad_ints(minimum):
 
 BAD_SEEDS = [1.5, 0.0, True, False, "0", NAN, [0], -1]
 BAD_UNIT = [-0.1, 1.1, NAN, INF, "0.5", True]  # for a number in [0, 1]; True is 1 but a bool
+BAD_OBJECTIVES = [-1, 1.0, True, "", " ", ["acc"], NAN]  # a scheduler's objective: a name, an index >= 0 or None
 
 # (class, field, bad values); every argument of every class appears here (see the completeness test).
 BAD = [
@@ -66,6 +67,7 @@ BAD = [
     (PBT, "resample_probability", BAD_UNIT),
     (PBT, "step", BAD_UNIT),
     (PBT, "min_population", bad_ints(2)),
+    *[(cls, "objective", BAD_OBJECTIVES) for cls in (MedianStopping, ASHA, Hyperband, PBT)],
 ]
 CASES = [pytest.param(cls, field, value, id=f"{cls.__name__}-{field}-{value!r}")
          for cls, field, values in BAD for value in values]
@@ -84,8 +86,8 @@ def test_a_bad_argument_is_a_config_error_naming_class_field_and_value(cls, fiel
 
 @pytest.mark.parametrize("cls, field", [(cls, field) for cls, field, _ in BAD if field not in ("seed", "space")])
 def test_a_missing_value_names_class_and_field(cls, field):
-    if cls is ASHA and field == "max_resource":
-        cls(max_resource=None)  # ASHA's max_resource may be None: no maximum
+    if (cls is ASHA and field == "max_resource") or field == "objective":
+        cls(**{field: None})  # ASHA's max_resource may be None (no maximum); objective=None is the default one
         return
     with pytest.raises(ConfigError, match=f"^{cls.__name__}: {field}: must be "):
         cls(**{field: None})

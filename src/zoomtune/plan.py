@@ -10,6 +10,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,13 +73,16 @@ def make_plan(trial_seconds: float, reports: int, cores: int, gpus: int, budget_
     return Plan(trial_seconds, reports, cores, gpus, budget_seconds, parallel, total, with_asha, mode, pays, advice)
 
 
-def measure(objective: Objective, sampler: Sampler | None, direction: str | Direction) -> tuple[float, int, str]:
-    """Run one trial in memory: its seconds, its number of reports, and how it ended. Its checkpoints
-    go to a temporary folder, removed afterwards: measuring leaves nothing behind."""
+def measure(objective: Objective, sampler: Sampler | None,
+            directions: Sequence[str | Direction]) -> tuple[float, int, str]:
+    """Run one trial in memory (a study of the given `directions`, one per objective): its seconds, its number
+    of reports, and how it ended. Its checkpoints go to a temporary folder, removed afterwards: measuring
+    leaves nothing behind."""
     from zoomtune.study import create_study
 
     with tempfile.TemporaryDirectory(prefix="zoomtune-plan-") as artifacts:
-        study = create_study(direction=direction, sampler=sampler, heartbeat_interval=None, artifacts=artifacts)
+        study = create_study(directions=list(directions), sampler=sampler, heartbeat_interval=None,
+                             artifacts=artifacts)
         start = time.perf_counter()
         study.optimize(objective, n_trials=1, catch=())
         record = study.trials[0]

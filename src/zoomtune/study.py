@@ -66,6 +66,8 @@ class Study:
         self._info = info
         self.storage = storage
         self.sampler: Sampler = sampler or RandomSampler()
+        if scheduler is not None:  # a scheduler watching an objective the study lacks: say so before any trial
+            scheduler.check_study(info.directions, info.metric_names)
         self.scheduler = scheduler
         self.space: Space | None = space
         self.artifacts = Path(artifacts) if artifacts is not None else default_root(storage.url)

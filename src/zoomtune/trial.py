@@ -46,6 +46,9 @@ class TrialHost(Protocol):
     def directions(self) -> tuple[Direction, ...]: ...
 
     @property
+    def metric_names(self) -> tuple[str, ...]: ...
+
+    @property
     def storage(self) -> Storage: ...
 
     @property
@@ -338,7 +341,8 @@ class Trial:
         scheduler = self.study.scheduler
         if scheduler is None or not self.intermediate_values:
             return False
-        context = ScheduleContext(self._watched, self.study.get_trials, self.study.branch, self.study.directions)
+        study = self.study
+        context = ScheduleContext(self._watched, study.get_trials, study.branch, study.directions, study.metric_names)
         return scheduler.decide(self.snapshot(), context) is Decision.STOP
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def plan(study_file: Path, budget: float, storage: str | None, measure: bool) ->
         source = f"median of {count} completed trials of {spec.name} in {url}"
     else:
         out.print(f"timing one trial of {spec.name} ({spec.objective}) on this machine ...")
-        seconds, reports, state = planning.measure(spec.load_objective(), spec.build_sampler(), spec.directions[0])
+        seconds, reports, state = planning.measure(spec.load_objective(), spec.build_sampler(), spec.directions)
         source = state
     result = planning.make_plan(seconds, reports, planning.cores(), len(visible_gpus()), budget * 60)
     table = Table(title=f"plan for {budget:g} minutes")

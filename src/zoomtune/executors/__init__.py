@@ -71,8 +71,8 @@ def run_study(study: StudyRunner, objective: Objective, *, n_trials: int | None,
         raise ConfigError("timeout", "must be a positive number of seconds", timeout)
     chosen = make_executor(study, resolve_jobs(n_jobs), executor)
     budget = chosen.make_budget(n_trials, timeout, until)
-    with TrialProgress(study.directions[0], n_trials, lambda: budget.started, enabled=show_progress_bar,
-                       timeout=timeout) as progress, sigterm_interrupts():
+    with TrialProgress(study.directions, n_trials, lambda: budget.started, enabled=show_progress_bar,
+                       timeout=timeout, names=study.metric_names) as progress, sigterm_interrupts():
         def on_each(record: TrialRecord) -> None:
             progress.update(record)
             on_result(record)

@@ -74,6 +74,10 @@ class StudyRunner(TrialHost, Protocol):
     def settings(self) -> StudySettings:
         """How to open this study elsewhere."""
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The objectives' names (empty when none were given), for the progress display."""
+
 
 def describe(error: BaseException) -> str:
     """A one-line message for a failed trial: the exception type and text."""
