@@ -27,7 +27,7 @@ from zoomtune.storage import Storage
 from zoomtune.study import Study, load_study
 
 # the dashboard's modules in dependency order (each only imports modules listed before it)
-MODULES = ("dom.js", "source.js", "plots.js", "lineage.js", "table.js", "views.js", "trial.js", "main.js")
+MODULES = ("dom.js", "source.js", "plots.js", "front.js", "lineage.js", "table.js", "views.js", "trial.js", "main.js")
 MAX_FAILED_DETAILS = 500
 _IMPORT = re.compile(r"^import\s.*?from\s+[\"']\./[\w.]+[\"'];?\s*$", re.MULTILINE)
 _EXPORT = re.compile(r"^export\s+(?=(?:async\s+)?(?:function|class|const|let)\b)", re.MULTILINE)
@@ -64,8 +64,7 @@ def report_data(study: Study) -> dict[str, Any]:
 
     trials = study.trials
     events = [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)]
-    # a multi-objective study is drawn for its first objective until the report draws its front
-    data = pl.study_payload(study.name, study.directions[0], trials, events)
+    data = pl.study_payload(study.name, study.directions, trials, events, objective_names=study.metric_names)
     data["rev"] = 1
     wanted = {int(n) for n in data["curves"]}
     wanted |= set([t.number for t in trials if t.state is TrialState.FAILED][-MAX_FAILED_DETAILS:])
@@ -80,6 +79,7 @@ def report_data(study: Study) -> dict[str, Any]:
     best = (min(values) if study.directions[0].value == "minimize" else max(values)) \
         if values and not study.is_multi_objective else None
     summary = {"name": study.name, "direction": ", ".join(d.value for d in study.directions),
+               "directions": [d.value for d in study.directions],
                "n_trials": len(trials), "counts": counts,
                "best_value": best, "created": None}
     return {"version": __version__, "study": data, "summary": summary, "details": details}

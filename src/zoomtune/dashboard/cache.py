@@ -27,8 +27,8 @@ MAX_SINGLE_RELOADS = 200
 def _fingerprint(t: TrialRecord) -> tuple[Any, ...]:
     """What the page shows of a trial, to tell whether it changed."""
     last = t.intermediate_values.get(t.last_step) if t.last_step is not None else None
-    return (t.state, repr(t.value), len(t.intermediate_values), t.last_step, repr(last),
-            repr(sorted(t.params.items())), len(t.events), t.error)
+    return (t.state, repr(t.value), repr(t.objective_values), repr(sorted(t.constraints.items())),
+            len(t.intermediate_values), t.last_step, repr(last), repr(sorted(t.params.items())), len(t.events), t.error)
 
 
 @dataclass
@@ -114,8 +114,9 @@ class StudyCache:
                 return entry.rev, json.dumps({"rev": entry.rev, "unchanged": True}).encode()
             if entry.body is None:
                 ordered = [entry.trials[n] for n in sorted(entry.trials)]
-                # a multi-objective study is drawn for its first objective until the dashboard draws its front
-                data = pl.study_payload(name, entry.study.directions[0], ordered, entry.events)
+                study = entry.study
+                data = pl.study_payload(name, study.directions, ordered, entry.events,
+                                        objective_names=study.metric_names)
                 data["rev"] = entry.rev
                 entry.body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
             return entry.rev, entry.body

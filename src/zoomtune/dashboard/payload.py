@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from zoomtune.dashboard.front import pareto_payload
 from zoomtune.lineage import LineageNode
 from zoomtune.lineage import lineage as lineage_forest
 from zoomtune.records import Direction, Event, EventKind, TrialRecord, TrialState, ZoomPayload, payload_to_dict
@@ -173,14 +174,19 @@ def trial_columns(trials: Sequence[TrialRecord], names: Sequence[str]) -> dict[s
     return cols
 
 
-def study_payload(name: str, direction: Direction, trials: Sequence[TrialRecord], study_events: Sequence[Event],
-                  extra_curves: Iterable[int] = ()) -> dict[str, Any]:
-    """Everything one study page draws, in one JSON-ready dict."""
+def study_payload(name: str, directions: Direction | Sequence[Direction], trials: Sequence[TrialRecord],
+                  study_events: Sequence[Event], extra_curves: Iterable[int] = (),
+                  objective_names: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything one study page draws, in one JSON-ready dict. With several `directions` (one per objective,
+    named by `objective_names`, numbered when empty) it adds `pareto` (`zoomtune.dashboard.front`); the
+    history, importance and curves use the first objective."""
+    wanted_directions = (directions,) if isinstance(directions, Direction) else tuple(directions)
+    direction = wanted_directions[0]
     dists = parameters(trials)
     names = list(dists)
     wanted = curve_numbers(trials, direction, extra_curves)
     by_number = {t.number: t for t in trials}
-    return {
+    data = {
         "name": name,
         "direction": direction.value,
         "params": [describe_distribution(n, d) for n, d in dists.items()],
@@ -190,11 +196,16 @@ def study_payload(name: str, direction: Direction, trials: Sequence[TrialRecord]
         "importance": importance(trials, dists, direction),
         "lineage": lineage(trials, study_events),
     }
+    if len(wanted_directions) > 1:
+        labels = tuple(objective_names) or tuple(str(i) for i in range(len(wanted_directions)))
+        data["pareto"] = pareto_payload(trials, wanted_directions, labels)
+    return data
 
 
 def trial_payload(trial: TrialRecord) -> dict[str, Any]:
-    """One trial in full: params with their distributions, curve, events, error, attributes."""
-    return {
+    """One trial in full: params with their distributions, curve, events, error, attributes; every objective's
+    value in a multi-objective study (`values`) and the constraints when it has any."""
+    data = {
         "number": trial.number, "state": trial.state.value, "value": _num(trial.value),
         "params": [{"name": n, "value": clean(v),
                     "distribution": describe_distribution(n, trial.distributions[n])
@@ -206,15 +217,21 @@ def trial_payload(trial: TrialRecord) -> dict[str, Any]:
         "start": _time(trial.datetime_start), "complete": _time(trial.datetime_complete),
         "duration": trial.duration,
     }
+    if trial.objective_values is not None:
+        data["values"] = clean(list(trial.objective_values))
+    if trial.constraints:
+        data["constraints"] = clean(trial.constraints)
+    return data
 
 
 def summaries(storage: Any) -> list[dict[str, Any]]:
-    """Every study in `storage` with counts and best value."""
+    """Every study in `storage` with counts, best value and one direction per objective."""
     out = []
     for s in storage.list_studies():
         counts = {state.value: s.counts.get(state, 0) for state in TrialState}
-        out.append({"name": s.name, "direction": s.direction.value, "n_trials": s.n_trials, "counts": counts,
-                    "best_value": _num(s.best_value), "created": _time(s.created)})
+        out.append({"name": s.name, "direction": s.direction.value, "directions": [d.value for d in s.directions],
+                    "n_trials": s.n_trials, "counts": counts, "best_value": _num(s.best_value),
+                    "created": _time(s.created)})
     return out
 
 

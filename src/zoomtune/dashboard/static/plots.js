@@ -6,7 +6,7 @@ import { fmt, plotText } from "./dom.js";
 export const PLOT_CONFIG = {displaylogo: false, responsive: true};
 const GL_ABOVE = 1500;  // WebGL markers above this many points, SVG below
 const ROUND_COLOURS = ["#e4572e", "#2e86ab", "#f3a712", "#7b2d8b", "#29bf12", "#a23b72", "#3f88c5", "#6b4226"];
-const MARGIN = {l: 60, r: 20, t: 40, b: 50};
+export const MARGIN = {l: 60, r: 20, t: 40, b: 50};
 
 /** Draw (or update in place) a figure into a div. */
 export function draw(div, fig) {
@@ -42,6 +42,12 @@ export function thinNote(shown, total) {
   return shown < total ? ` (${shown.toLocaleString("en")} of ${total.toLocaleString("en")} trials: the best and an even sample)` : "";
 }
 
+/** What the plots of one objective call it: "objective", or in a multi-objective study the first one's name
+ *  (the history, importance, pair and parallel coordinates use the first objective). */
+export function objectiveLabel(study) {
+  return study.pareto ? `${plotText(study.pareto.objectives[0].name)} (first objective)` : "objective";
+}
+
 function markerType(n) { return n > GL_ABOVE ? "scattergl" : "scatter"; }
 
 /** Optimisation history: every scored trial and the best-so-far line. */
@@ -65,7 +71,7 @@ export function historyFigure(study) {
       {type: "scatter", mode: "lines", name: "best so far", x: bestX, y: bestY, line: {shape: "hv", color: "#c23b32"}},
     ],
     layout: {title: {text: "Optimisation history" + thinNote(idx.length, all.length), font: {size: 13}}, margin: MARGIN, xaxis: {title: {text: "trial"}},
-             yaxis: {title: {text: `objective (${study.direction})`}}, legend: {orientation: "h", y: -0.2}},
+             yaxis: {title: {text: `${objectiveLabel(study)} (${study.direction})`}}, legend: {orientation: "h", y: -0.2}},
   };
 }
 
@@ -144,7 +150,7 @@ export function paramsFigure(study) {
     const x0 = col / ncol + (col ? gx / 2 : 0), x1 = (col + 1) / ncol - (col < ncol - 1 ? gx / 2 : 0);
     const y1 = 1 - row / nrow - (row ? gy / 2 : 0), y0 = 1 - (row + 1) / nrow + (row < nrow - 1 ? gy / 2 : 0);
     layout[`xaxis${ax}`] = {...paramAxis(param), domain: [x0, x1], anchor: `y${ax}`};
-    layout[`yaxis${ax}`] = {domain: [y0, y1], anchor: `x${ax}`, title: {text: col === 0 ? "objective" : ""}};
+    layout[`yaxis${ax}`] = {domain: [y0, y1], anchor: `x${ax}`, title: {text: col === 0 ? objectiveLabel(study) : ""}};
     const importance = study.importance[param.name];
     annotations.push({text: `<b>${plotText(param.name)}</b>  importance ${fmt(importance)}`, showarrow: false,
                       hovertext: IMPORTANCE_HELP,
@@ -209,7 +215,7 @@ export function pairFigure(study) {
             y: idx.map((i) => axisValue(py, cols.params[py.name][i])), customdata: idx.map((i) => cols.number[i]),
             text: idx.map((i) => fmt(cols.value[i])), showlegend: false,
             marker: {size: 6, color: idx.map((i) => cols.value[i]), colorscale: "Viridis", reversescale: minimise,
-                     showscale: true, colorbar: {title: {text: "objective"}, thickness: 10}},
+                     showscale: true, colorbar: {title: {text: objectiveLabel(study)}, thickness: 10}},
             hovertemplate: "trial #%{customdata}<br>value %{text}<extra></extra>"}],
     layout: {title: {text: "Coarse-to-fine boxes over the two most important parameters" + thinNote(idx.length, all.length),
                      font: {size: 13}}, margin: MARGIN,
@@ -243,7 +249,7 @@ export function parcoordsFigure(study) {
   const use = thin(study, all, MAX_LINES);
   const dims = study.params.map((p) => parcoordsDimension(p, use.map((i) => cols.params[p.name][i])));
   const values = use.map((i) => cols.value[i]);
-  dims.push({label: "objective", values});
+  dims.push({label: objectiveLabel(study), values});
   return {
     data: [{type: "parcoords", dimensions: dims,
             line: {color: values, colorscale: "Viridis", reversescale: study.direction === "minimize", showscale: true}}],

@@ -22,7 +22,7 @@ export class TrialsTable {
     const base = [
       {key: "number", label: "#", get: (i) => cols.number[i]},
       {key: "state", label: "state", text: true, get: (i) => cols.state[i], cell: (i) => stateBadge(cols.state[i])},
-      {key: "value", label: "value", get: (i) => cols.value[i]},
+      ...this.objectiveColumns(),
     ];
     const params = study.params.map((p) => ({key: `p:${p.name}`, label: p.name, text: p.scale === "categorical",
                                              get: (i) => cols.params[p.name][i]}));
@@ -34,6 +34,14 @@ export class TrialsTable {
       {key: "error", label: "error", text: true, get: (i) => cols.error[i]},
     ];
     return [...base, ...params, ...tail];
+  }
+
+  /** The value column, or in a multi-objective study one per objective and the constraint violation. */
+  objectiveColumns() {
+    const study = this.study, pareto = study.pareto;
+    if (!pareto) return [{key: "value", label: "value", get: (i) => study.trials.value[i]}];
+    return [...pareto.objectives.map((o, k) => ({key: `o:${k}`, label: o.name, get: (i) => pareto.values[k][i]})),
+            {key: "violation", label: "violation", get: (i) => pareto.violation[i]}];
   }
 
   /** Show new data (a fresh payload), keeping the user's sort, filter and page. */

@@ -48,7 +48,9 @@ export class TrialView {
     }
     clear(this.head).append(
       el("h1", {}, `Trial #${data.number} `, stateBadge(data.state)),
-      kv([["study", link(studyHref(this.name), this.name)], ["value", fmt(data.value)],
+      kv([["study", link(studyHref(this.name), this.name)],
+          data.values ? ["values", data.values.map((v) => fmt(v)).join(", ")] : ["value", fmt(data.value)],
+          ...Object.entries(data.constraints || {}).map(([name, v]) => [`constraint ${name}`, `${fmt(v)}${v > 0 ? " (violated)" : ""}`]),
           ["parent", data.parent === null ? "-" : link(trialHref(this.name, data.parent), `#${data.parent}`)],
           ["started", data.start ? new Date(data.start * 1000).toLocaleString() : "-"],
           ["duration", fmtSeconds(data.duration)], ["reports", data.curve[0].length]]));

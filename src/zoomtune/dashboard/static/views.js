@@ -1,8 +1,16 @@
 // The studies list and the study page. Each view draws once, then `poll()` refreshes it in place.
 import { clear, el, fmt, link, studyHref, trialHref } from "./dom.js";
 import { draw, historyFigure, paramsFigure, pairFigure, parcoordsFigure, curvesFigure } from "./plots.js";
+import { frontFigure, hypervolumeFigure } from "./front.js";
 import { lineageFigure } from "./lineage.js";
 import { TrialsTable } from "./table.js";
+
+/** A study's direction, or "k objectives" (their directions on hover) when it has several. */
+function directionCell(summary) {
+  const directions = summary.directions || [summary.direction];
+  if (directions.length < 2) return el("td", {class: "text"}, summary.direction);
+  return el("td", {class: "text", title: directions.join(", "), "data-testid": "objectives"}, `${directions.length} objectives`);
+}
 
 /** Every study in the storage with its counts. */
 export class StudiesView {
@@ -21,7 +29,7 @@ export class StudiesView {
   render(studies) {
     const rows = studies.map((s) => el("tr", {"data-testid": "study-row"},
       el("td", {class: "text"}, link(studyHref(s.name), s.name, {"data-testid": "study-link"})),
-      el("td", {class: "text"}, s.direction), el("td", {}, s.n_trials), el("td", {}, s.counts.COMPLETE),
+      directionCell(s), el("td", {}, s.n_trials), el("td", {}, s.counts.COMPLETE),
       el("td", {}, s.counts.RUNNING), el("td", {}, s.counts.FAILED), el("td", {}, s.counts.STOPPED),
       el("td", {"data-testid": "best"}, fmt(s.best_value))));
     const head = el("tr", {}, ["study", "direction", "trials", "complete", "running", "failed", "stopped", "best"]
@@ -45,7 +53,7 @@ export class StudyView {
     const start = performance.now();
     const data = await this.source.study(this.name);
     const fetched = performance.now();
-    this.layout();
+    this.layout(data);
     await this.update(data);
     window.__ztTimings.fetch = Math.round(fetched - start);
     window.__ztTimings.total = Math.round(performance.now() - start);
@@ -57,19 +65,35 @@ export class StudyView {
     if (!data.unchanged) await this.update(data);
   }
 
-  layout() {
+  layout(data) {
     const plot = (id) => el("div", {class: "plot card", id, "data-testid": id});
+    const pareto = data.pareto;
     this.summary = el("div", {"data-testid": "study-summary"});
     this.zooms = el("div", {});
     this.table = el("div", {});
     this.lineage = plot("plot-lineage");
     clear(this.root).append(
       el("h1", {}, this.name), this.summary, this.zooms,
+      ...(pareto ? [el("h2", {}, "The front of the objectives"),
+                    el("div", {class: "grid2"}, plot("plot-front"), plot("plot-hypervolume"))] : []),
       el("div", {class: "grid2"}, plot("plot-history"), plot("plot-curves")),
-      el("h2", {}, "Each hyperparameter against the objective, on its own scale"), plot("plot-params"),
+      el("h2", {}, pareto ? `Each hyperparameter against the first objective (${pareto.objectives[0].name}), on its own scale`
+                          : "Each hyperparameter against the objective, on its own scale"), plot("plot-params"),
       el("div", {class: "grid2"}, plot("plot-pair"), plot("plot-parcoords")),
       this.lineage, el("h2", {}, "Trials"), this.table);
     this.trialsTable = new TrialsTable(this.table, this.name);
+  }
+
+  /** The front in words: its size, its first trials (linked) and the last normalised hypervolume. */
+  frontSummary(data) {
+    const pareto = data.pareto, hv = pareto.hypervolume, shown = pareto.front.slice(0, 20);
+    const links = shown.flatMap((n, k) => [k ? ", " : "", link(trialHref(this.name, n), `#${n}`)]);
+    return el("p", {"data-testid": "front-summary"},
+      pareto.front.length ? [`Pareto front: ${pareto.front.length} trial${pareto.front.length === 1 ? "" : "s"} (`,
+                             ...links, pareto.front.length > shown.length ? ", …)" : ")"]
+                          : "No feasible complete trial yet, so no Pareto front.",
+      hv ? ` · normalised hypervolume ${fmt(hv.value[hv.value.length - 1])}`
+         : pareto.front.length ? " · hypervolume drawn up to 3 objectives" : "");
   }
 
   renderSummary(data) {
@@ -81,10 +105,13 @@ export class StudyView {
       if (cols.state[i] !== "COMPLETE" || v === null) continue;
       if (best === null || (data.direction === "minimize" ? v < cols.value[best] : v > cols.value[best])) best = i;
     }
-    const parts = [`${data.direction} · ${cols.number.length} trials`];
+    const objectives = data.pareto && data.pareto.objectives;
+    const heading = objectives ? `${objectives.length} objectives: ${objectives.map((o) => `${o.direction} ${o.name}`).join(", ")}`
+                               : data.direction;
+    const parts = [`${heading} · ${cols.number.length} trials`];
     for (const s of ["RUNNING", "COMPLETE", "STOPPED", "FAILED", "WAITING"]) if (counts[s]) parts.push(`${counts[s]} ${s.toLowerCase()}`);
     clear(this.summary).append(el("p", {class: "muted"}, parts.join(" · ")),
-      best === null ? el("p", {}, "No complete trial yet.") :
+      objectives ? this.frontSummary(data) : best === null ? el("p", {}, "No complete trial yet.") :
         el("p", {}, "Best: ", link(trialHref(this.name, cols.number[best]), `trial #${cols.number[best]}`),
            ` value ${fmt(cols.value[best])} — `,
            data.params.map((p) => `${p.name}=${fmt(cols.params[p.name][best])}`).join(", ")));
@@ -106,7 +133,8 @@ export class StudyView {
       const point = event.points && event.points[0];
       if (point && point.customdata !== undefined) location.hash = trialHref(this.name, point.customdata);
     };
-    const figures = [["plot-history", historyFigure(data)], ["plot-curves", curvesFigure(data)],
+    const front = data.pareto ? [["plot-front", frontFigure(data)], ["plot-hypervolume", hypervolumeFigure(data)]] : [];
+    const figures = [...front, ["plot-history", historyFigure(data)], ["plot-curves", curvesFigure(data)],
                      ["plot-params", data.params.length ? paramsFigure(data) : null], ["plot-pair", pairFigure(data)],
                      ["plot-parcoords", data.params.length ? parcoordsFigure(data) : null],
                      ["plot-lineage", lineageFigure(data)]];
