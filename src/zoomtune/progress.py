@@ -85,22 +85,22 @@ class TrialProgress:
         if self.counts[TrialState.STOPPED]:
             parts.append(f"stopped {self.counts[TrialState.STOPPED]}")
         if self.multi_objective:
-            parts.append(f"front {len(self.front)}")
-            if self.front:
-                parts.append("best " + ", ".join(self._best_on_front(i) for i in range(len(self.directions))))
+            best = ", ".join(self._best_on_front(i) for i in range(len(self.directions))) if self.front else ""
+            parts.append(f"front {len(self.front)}" + (f": {best}" if best else ""))
         else:
             parts.append(f"best {self.best.value:.6g} (trial {self.best.number})" if self.best is not None
                          else "best -")
         return " | ".join(parts)
 
     def _best_on_front(self, index: int) -> str:
-        """ "accuracy 0.91 (trial 3)": objective `index`'s best value on the front and its trial."""
+        """ "accuracy 0.9123 (#3)": objective `index`'s best value on the front and its trial (short: the line
+        holds one per objective)."""
         better = self.directions[index].better
         best = self.front[0]
         for trial in self.front[1:]:
             if better(trial.values[index], best.values[index]):  # type: ignore[index]
                 best = trial
-        return f"{self.names[index]} {best.values[index]:.6g} (trial {best.number})"  # type: ignore[index]
+        return f"{self.names[index]} {best.values[index]:.4g} (#{best.number})"  # type: ignore[index]
 
     def _add_to_front(self, record: TrialRecord) -> None:
         """Keep `front` the non-dominated feasible COMPLETE trials (minimising each objective's signed value)."""

@@ -44,9 +44,10 @@ def front_table(study: Study, extra: Mapping[str, Callable[[TrialRecord], Any]] 
     what = " feasible" if constrained else ""
     table = Table(title=title or f"Pareto front: {len(front)}{what} trial{'' if len(front) == 1 else 's'} no "
                                  "other beats on every objective")
-    table.add_column("trial", justify="right")
-    for label, direction in zip(labels, study.directions, strict=True):
-        table.add_column(f"{label} ({'max' if direction.value == 'maximize' else 'min'})", justify="right")
+    table.add_column("trial", justify="right", no_wrap=True)
+    for label, direction in zip(labels, study.directions, strict=True):  # whole, however narrow the terminal
+        table.add_column(f"{label} ({'max' if direction.value == 'maximize' else 'min'})", justify="right",
+                         no_wrap=True)
     for column in (*(extra or {}), *params):
         table.add_column(column, justify="right")
     for t in front:
