@@ -63,6 +63,7 @@ class MedianStopping(Scheduler):
         self.objective = require_objective("MedianStopping", objective)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
+        index = self.watched(context) or 0
         step = trial.last_step
         if step is None or step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
             return Decision.CONTINUE
@@ -70,7 +71,6 @@ class MedianStopping(Scheduler):
         finished = sum(t.state in (TrialState.COMPLETE, TrialState.STOPPED) for t in others)
         if finished < self.n_startup_trials:
             return Decision.CONTINUE
-        index = self.watched(context) or 0
         direction = context.directions[index]
         curves = [objective_curve(t, index) for t in others]
         peers = [best_so_far(curve, step, direction) for curve in curves if step in curve]

@@ -62,10 +62,10 @@ class PBT(Scheduler):
         self.objective = require_objective("PBT", objective)
 
     def decide(self, trial: TrialRecord, context: ScheduleContext) -> Decision:
+        index = self.watched(context) or 0
         step = trial.last_step
         if step is None or (step + 1) % self.interval:
             return Decision.CONTINUE
-        index = self.watched(context) or 0
         reported = {t.number: (t, curve[step]) for t in context.history()
                     if step in (curve := objective_curve(t, index))}
         own = objective_curve(trial, index)
