@@ -188,7 +188,7 @@ class ASHA(Scheduler):
     non-dominated sorting in a multi-objective study, unless `objective` names the one to watch)."""
 
     def __init__(self, min_resource: int = 1, reduction_factor: int = 3, max_resource: int | None = None,
-                 objective: Objective = None, seed: int | None = None) -> None:
+                 seed: int | None = None, *, objective: Objective = None) -> None:
         super().__init__(seed)
         self.min_resource, self.reduction_factor, self.max_resource = check_resources(
             min_resource, reduction_factor, max_resource, "ASHA")

@@ -45,7 +45,7 @@ class Hyperband(Scheduler):
     """Successive halving hedged over s_max + 1 minimum resources; trials split among brackets."""
 
     def __init__(self, min_resource: int = 1, max_resource: int = 81, reduction_factor: int = 3,
-                 objective: Objective = None, seed: int | None = None) -> None:
+                 seed: int | None = None, *, objective: Objective = None) -> None:
         super().__init__(seed)
         min_resource, reduction_factor, checked_max = check_resources(
             min_resource, reduction_factor, max_resource, "Hyperband", max_optional=False)

@@ -55,7 +55,7 @@ class MedianStopping(Scheduler):
     """Stop a trial whose best-so-far value is worse than the median of the others' at that step."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, interval_steps: int = 1,
-                 objective: Objective = None, seed: int | None = None) -> None:
+                 seed: int | None = None, *, objective: Objective = None) -> None:
         super().__init__(seed)
         self.n_startup_trials: int = require_int("MedianStopping", "n_startup_trials", n_startup_trials, 0)
         self.n_warmup_steps: int = require_int("MedianStopping", "n_warmup_steps", n_warmup_steps, 0)

@@ -51,8 +51,8 @@ class PBT(Scheduler):
     """
 
     def __init__(self, interval: int = 4, quantile: float = 0.25, resample_probability: float = 0.25,
-                 step: float = 0.1, min_population: int = 4, objective: Objective = None,
-                 seed: int | None = None) -> None:
+                 step: float = 0.1, min_population: int = 4, seed: int | None = None, *,
+                 objective: Objective = None) -> None:
         super().__init__(seed)
         self.interval: int = require_int("PBT", "interval", interval, 1)
         self.quantile = require_number("PBT", "quantile", quantile, 0, 0.5, low_open=True)
