@@ -157,6 +157,9 @@ class DemoRun:
         return (f"{self.minutes:g} min budget" if self.trials_wanted is None
                 else f"{self.trials_wanted} trials (at most {self.minutes:g} min)")
 
+    def worker_count(self) -> str:
+        return f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+
     def sizes(self) -> str:
         data = self.data
         return f"{len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test"
@@ -182,7 +185,7 @@ def _tune_accuracy(run: DemoRun, recipe: MLPRecipe, seed: int, quick: bool) -> N
     from zoomtune.schedulers import ASHA
     from zoomtune.study import create_study
 
-    out, data, name, url, workers = run.out, run.data, run.name, run.url, run.workers
+    out, data, name, url = run.out, run.data, run.name, run.url
     scheduler = ASHA(min_resource=2, reduction_factor=3, max_resource=recipe.epochs, seed=seed)
     study = run.study = create_study(name, direction="maximize", storage=url, scheduler=scheduler,
                                      sampler=GPSampler(seed=seed, n_startup_trials=4 if quick else 10))
@@ -192,7 +195,7 @@ def _tune_accuracy(run: DemoRun, recipe: MLPRecipe, seed: int, quick: bool) -> N
     words = [str(r) for r in rungs]
     stops = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words) or "no epoch"
     out.print(f"[bold]{run.command}[/]: tuning a batch-norm MLP on {data.name} ({run.sizes()}), "
-              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at {stops}), {workers} workers, "
+              f"up to {recipe.epochs} epochs per trial (ASHA stops the weak ones at {stops}), {run.worker_count()}, "
               f"a Gaussian process on log / log1m scales, {run.budget()}")
     elapsed = run.optimize(recipe)
     try:
@@ -239,7 +242,7 @@ def _tune_front(run: DemoRun, recipe: MLPRecipe, objectives: tuple[DemoObjective
     words = " and ".join(f"{o.meaning} ({o.direction.value})" for o in objectives)
     out.print(f"[bold]{run.command} --objectives {','.join(o.value for o in objectives)}[/]: tuning a batch-norm "
               f"MLP on {run.data.name} ({run.sizes()}) for {words}, NSGA-II (population {population}) on "
-              f"log / log1m scales, {recipe.epochs} epochs per trial (none stopped early), {run.workers} workers, "
+              f"log / log1m scales, {recipe.epochs} epochs per trial (none stopped early), {run.worker_count()}, "
               f"{run.budget()}")
     elapsed = run.optimize(RecipeObjectives(recipe, objectives))
     trials = study.trials

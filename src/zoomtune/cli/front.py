@@ -20,6 +20,12 @@ def objective_labels(study: Study) -> tuple[str, ...]:
     return ("value",) if len(study.directions) == 1 else tuple(f"value {i}" for i in range(len(study.directions)))
 
 
+def objective_headers(study: Study) -> tuple[str, ...]:
+    """Each objective's column header, its name and direction: "accuracy (max)", "size (min)"."""
+    return tuple(f"{label} ({'max' if direction.value == 'maximize' else 'min'})"
+                 for label, direction in zip(objective_labels(study), study.directions, strict=True))
+
+
 def describe_constraints(trial: TrialRecord) -> str:
     """ "ok" when every constraint holds, else the broken ones and by how much ("size <= 1e+06 by 2.5e+05");
     "-" without constraints."""
@@ -38,16 +44,14 @@ def front_table(study: Study, extra: Mapping[str, Callable[[TrialRecord], Any]] 
     front = study.best_trials
     first = study.directions[0]
     front.sort(key=lambda t: t.values[0] if first.value == "minimize" else -t.values[0])  # type: ignore[index]
-    labels = objective_labels(study)
     constrained = any(t.constraints for t in front)
     params = sorted({name for t in front for name in t.params})
     what = " feasible" if constrained else ""
     table = Table(title=title or f"Pareto front: {len(front)}{what} trial{'' if len(front) == 1 else 's'} no "
                                  "other beats on every objective")
     table.add_column("trial", justify="right", no_wrap=True)
-    for label, direction in zip(labels, study.directions, strict=True):  # whole, however narrow the terminal
-        table.add_column(f"{label} ({'max' if direction.value == 'maximize' else 'min'})", justify="right",
-                         no_wrap=True)
+    for header in objective_headers(study):
+        table.add_column(header, justify="right", no_wrap=True)  # whole, however narrow the terminal
     for column in (*(extra or {}), *params):
         table.add_column(column, justify="right")
     for t in front:
@@ -57,4 +61,4 @@ def front_table(study: Study, extra: Mapping[str, Callable[[TrialRecord], Any]] 
     return table
 
 
-__all__ = ["describe_constraints", "front_table", "objective_labels"]
+__all__ = ["describe_constraints", "front_table", "objective_headers", "objective_labels"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zoomtune.cli.common import console, fmt_value, open_existing_storage, remember_study, storage_option
-from zoomtune.cli.front import describe_constraints, objective_labels
+from zoomtune.cli.front import describe_constraints, objective_headers, objective_labels
 
 if TYPE_CHECKING:  # the command imports the library only when it runs, so `zoomtune --help` stays quick
     from zoomtune.records import TrialRecord
@@ -107,11 +107,12 @@ def status(study: str | None, storage: str | None, limit: int, sort_best: bool, 
 
 
 def objective_columns(study: Study) -> dict[str, str]:
-    """The value columns of the trials table, each with its direction: "value", or one per objective."""
+    """The value columns of the trials table, each with its direction: "value", or one per objective
+    ("size (min)": not to be confused with the table's other columns, say a metric called "error")."""
     if not study.is_multi_objective:
         return {"value": study.direction.value}
-    return {name: f"{direction.value} {name}"
-            for name, direction in zip(objective_labels(study), study.directions, strict=True)}
+    return {header: f"{direction.value} {name}" for header, name, direction
+            in zip(objective_headers(study), objective_labels(study), study.directions, strict=True)}
 
 
 def shown_trials(study: Study, n_trials: int, limit: int, sort_best: bool) -> list[TrialRecord]:
