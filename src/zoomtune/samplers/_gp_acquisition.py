@@ -1,4 +1,4 @@
-"""Where `GPSampler` maximises log expected improvement: candidates, polish, discrete search.
+"""What `GPSampler` maximises (`Acquisition`) and where: candidates, polish, discrete search.
 
 Points are in the internal form of `_gp_math` (unit cube; categorical coordinates hold the choice's
 index). Sobol candidates and points near the best trials are scored, the best few polished by
@@ -6,17 +6,94 @@ L-BFGS-B over the continuous dimensions, integer dimensions searched on their va
 categorical ones at every allowed choice; a point the GP already holds is never returned while any
 other is left. `Region` confines the search to a box (model-guided coarse-to-fine); `Conditions`
 and `impute` handle the parameters a define-by-run branch switches off.
+
+Acquisitions: `LogEI` (one objective, with its analytic gradient), `LogEHVI` (several objectives, one GP
+each), either plus the log probability that every constraint is satisfied (`Constrained`, a GP per
+constraint); only log EI has an analytic gradient, the others take forward differences in the polish.
 """
 
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
 
-from zoomtune.samplers._gp_math import GP, log_ei, log_ei_grad, scaled_r2
+from zoomtune.samplers._gp_math import GP, log_ehvi, log_ei, log_ei_grad, log_feasibility, scaled_r2
+
+
+_STEP = 1e-6  # of a forward difference, in the unit cube
+
+
+class Acquisition(ABC):
+    """A log acquisition value per point (internal form), larger is better; `gp` holds the evaluated points."""
+
+    gp: GP
+
+    @abstractmethod
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The value at each row of `x`."""
+
+    def with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The value at each row of `x` and its gradient over the GP's numeric dimensions; here by forward
+        differences, all of a row's shifted points scored in one call."""
+        num = self.gp.num
+        shifted = np.repeat(x, len(num) + 1, axis=0).reshape(len(x), len(num) + 1, x.shape[1])
+        shifted[:, np.arange(1, len(num) + 1), num] += _STEP
+        values = self(shifted.reshape(-1, x.shape[1])).reshape(len(x), len(num) + 1)
+        return values[:, 0], (values[:, 1:] - values[:, :1]) / _STEP
+
+
+@dataclass(frozen=True)
+class LogEI(Acquisition):
+    """log expected improvement over `best` (lower values are better)."""
+
+    gp: GP
+    best: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return log_ei(*self.gp.posterior(x), self.best)
+
+    def with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return log_ei_grad(self.gp, x, self.best)
+
+
+@dataclass(frozen=True)
+class LogEHVI(Acquisition):
+    """log expected hypervolume improvement, one GP per objective, over the boxes no front point dominates
+    (`_gp_math.non_dominated_boxes`)."""
+
+    gps: tuple[GP, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def gp(self) -> GP:  # type: ignore[override]
+        return self.gps[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        posteriors = [gp.posterior(x) for gp in self.gps]
+        means = np.column_stack([mean for mean, _ in posteriors])
+        variances = np.column_stack([var for _, var in posteriors])
+        return log_ehvi(means, variances, self.lower, self.upper)
+
+
+@dataclass(frozen=True)
+class Constrained(Acquisition):
+    """`base` (None: feasibility alone, while no trial is feasible) plus log P(every constraint <= its
+    threshold), one GP per constraint on its standardised values."""
+
+    gp: GP
+    base: Acquisition | None
+    constraints: tuple[tuple[GP, float], ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        total = self.base(x) if self.base is not None else np.zeros(len(x))
+        for gp, threshold in self.constraints:
+            total = total + log_feasibility(*gp.posterior(x), threshold)
+        return np.asarray(total)
 
 
 def snap(u: np.ndarray, n_choices: np.ndarray) -> np.ndarray:
@@ -139,10 +216,10 @@ def to_levels(x: np.ndarray, levels: dict[int, np.ndarray]) -> np.ndarray:
     return out
 
 
-def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
-                    n_candidates: int, n_polish: int, region: Region | None = None,
-                    conditions: Conditions | None = None, levels: dict[int, np.ndarray] | None = None) -> np.ndarray:
-    """The point (internal form) with the largest log EI found in `region` (default the whole cube):
+def maximize(acquisition: Acquisition, n_choices: np.ndarray, starts: np.ndarray, rng: np.random.Generator,
+             n_candidates: int, n_polish: int, region: Region | None = None,
+             conditions: Conditions | None = None, levels: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """The point (internal form) with the largest `acquisition` found in `region` (default the whole cube):
     scrambled Sobol candidates plus `starts` (points near the best trials), the best `n_polish`
     polished by L-BFGS-B over the numeric dimensions, then each categorical dimension of the winner
     tried at every allowed choice. With `conditions`, every point is scored with the dimensions its
@@ -160,11 +237,12 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     d = len(n_choices)
     region = region or Region.whole(n_choices)
     levels = levels or {}
+    gp = acquisition.gp
 
-    def acquisition(x: np.ndarray) -> np.ndarray:
-        """log EI, minus infinity at the points the GP holds."""
+    def score(x: np.ndarray) -> np.ndarray:
+        """The acquisition, minus infinity at the points the GP holds."""
         held = scaled_r2(x, gp.x, gp.is_cat, np.ones(d)).min(axis=1) < 1e-18
-        return np.where(held, -np.inf, log_ei(*gp.posterior(x), best))
+        return np.where(held, -np.inf, acquisition(x))
 
     def active(x: np.ndarray) -> np.ndarray:
         return x if conditions is None else conditions.apply(x)[0]
@@ -174,7 +252,7 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
         sobol = qmc.Sobol(d, scramble=True, seed=rng).random(n_candidates)
     candidates = active(to_levels(np.vstack([region.place(sobol, n_choices), region.clip(starts, n_choices, rng)]),
                                   levels))
-    scores = acquisition(candidates)
+    scores = score(candidates)
     order = np.argsort(-scores, kind="stable")
     picked: list[int] = []
     for i in order:
@@ -187,11 +265,11 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
     results = [(float(scores[i]), candidates[i]) for i in picked]
     if len(num):
         polished = []
-        for score, point in results:
+        for best, point in results:
             def objective(u: np.ndarray, point: np.ndarray = point) -> tuple[float, np.ndarray]:
                 x = point.copy()
                 x[num] = u
-                value, grad = log_ei_grad(gp, x[None, :], best)  # switched-off coordinates stay inactive
+                value, grad = acquisition.with_grad(x[None, :])  # switched-off coordinates stay inactive
                 return -float(value[0]), -grad[0, cont]
 
             if conditions is not None:  # a branch's inactive dimensions are not searched
@@ -205,10 +283,10 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
                               options={"maxiter": 50})
             moved = point.copy()
             moved[num] = np.clip(result.x, low, high)
-            moved_score = float(acquisition(moved[None, :])[0])
-            polished.append((moved_score, moved) if moved_score > score else (score, point))
+            moved_score = float(score(moved[None, :])[0])
+            polished.append((moved_score, moved) if moved_score > best else (best, point))
         results = polished
-    score, point = max(results, key=lambda item: item[0])
+    best, point = max(results, key=lambda item: item[0])
     options = {int(j): region.choices(int(j), int(n_choices[j])) for j in np.flatnonzero(n_choices)}
     for j, lv in levels.items():
         inside = lv[(lv >= region.low[j] - 1e-12) & (lv <= region.high[j] + 1e-12)]
@@ -222,13 +300,14 @@ def maximize_log_ei(gp: GP, best: float, n_choices: np.ndarray, starts: np.ndarr
             trial = np.repeat(point[None, :], len(allowed), axis=0)
             trial[:, j] = allowed
             trial = active(trial)
-            values = acquisition(trial)
+            values = score(trial)
             k = int(np.argmax(values))
-            if values[k] > score + 1e-12:
-                point, score, changed = trial[k], float(values[k]), True
+            if values[k] > best + 1e-12:
+                point, best, changed = trial[k], float(values[k]), True
         if not changed:
             break
     return np.asarray(point)
 
 
-__all__ = ["Conditions", "Region", "impute", "inactive_values", "maximize_log_ei", "snap", "to_levels"]
+__all__ = ["Acquisition", "Conditions", "Constrained", "LogEHVI", "LogEI", "Region", "impute", "inactive_values",
+           "maximize", "snap", "to_levels"]

@@ -14,8 +14,11 @@ median (`log_lengthscale_bounds`), s2 ~ Gamma(2, 1),
 noise ~ Gamma(1.1, 30) (each with the Jacobian of the log).
 
 Acquisition: log expected improvement for minimisation, computed without underflow far in the
-tail (Ament et al. 2023, "Unexpected improvements to expected improvement"); where it is maximised:
-`_gp_acquisition`.
+tail (Ament et al. 2023, "Unexpected improvements to expected improvement"); with several objectives,
+log expected hypervolume improvement, exact for independent normal objectives: the region no front
+point dominates is cut into disjoint boxes (`non_dominated_boxes`), and the expected improvement in
+each box is a product of one-dimensional expectations, each a difference of two EI terms; where it is
+maximised: `_gp_acquisition`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
-from scipy.special import erfcx, ndtr
+from scipy.special import erfcx, log_ndtr, ndtr
 
 SQRT5 = math.sqrt(5.0)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -345,5 +348,66 @@ def log_ei_grad(gp: GP, xs: np.ndarray, best: float) -> tuple[np.ndarray, np.nda
     return np.log(sigma) + value, grad
 
 
-__all__ = ["GP", "Params", "fit", "log_ei", "log_ei_grad", "log_h", "log_lengthscale_bounds", "neg_log_posterior",
-           "one_blas_thread", "pair_terms", "prior_log_lengthscale", "scaled_r2"]
+# -- several objectives and constraints --------------------------------------------------------
+
+def non_dominated_boxes(front: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint boxes [lower, upper) whose union is the part of {z < reference} that no row of `front`
+    dominates (minimisation); lower bounds may be -inf. Each point cuts every box its dominated orthant
+    meets into the at most m pieces outside the orthant (z_i < p_i with z_j >= p_j for j < i)."""
+    m = len(reference)
+    lower, upper = np.full((1, m), -np.inf), np.asarray(reference, dtype=float).reshape(1, m)
+    for p in front[np.lexsort(front.T[::-1])] if len(front) else front:
+        hit = (p < upper).all(axis=1)
+        if not hit.any():
+            continue
+        lo, hi = lower[hit].copy(), upper[hit]
+        pieces_lo, pieces_hi = [lower[~hit]], [upper[~hit]]
+        for i in range(m):
+            keep = p[i] > lo[:, i]
+            piece_hi = hi[keep].copy()
+            piece_hi[:, i] = p[i]
+            pieces_lo.append(lo[keep].copy())
+            pieces_hi.append(piece_hi)
+            lo[:, i] = np.maximum(lo[:, i], p[i])
+        lower, upper = np.vstack(pieces_lo), np.vstack(pieces_hi)
+    return lower, upper
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """log(1 - exp(x)) for x <= 0, accurate at both ends (-inf at 0)."""
+    with np.errstate(divide="ignore"):
+        return np.asarray(np.where(x > -math.log(2.0), np.log(-np.expm1(np.minimum(x, 0.0))),
+                                   np.log1p(-np.exp(np.minimum(x, -math.log(2.0))))))
+
+
+def log_ehvi(means: np.ndarray, variances: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """log expected hypervolume improvement at each row of `means` / `variances` ((c, m): independent normal
+    objectives, minimised) over the disjoint boxes `lower` / `upper` ((k, m), `non_dominated_boxes`).
+
+    In a box the improvement is prod_i (u_i - max(l_i, Y_i))+, and with independent objectives its mean is
+    the product of E[(u - max(l, Y))+] = E[(u - Y)+] - E[(l - Y)+] = sigma (h(zu) - h(zl)), h as in `log_h`;
+    log h is computed once per distinct bound."""
+    sigma = np.sqrt(variances)
+    total = np.zeros((len(means), len(lower)))
+    for i in range(means.shape[1]):
+        bounds, inverse = np.unique(np.concatenate([lower[:, i], upper[:, i]]), return_inverse=True)
+        inverse = inverse.reshape(-1)
+        finite = np.isfinite(bounds)
+        log_hb = np.full((len(means), len(bounds)), -np.inf)
+        z = (bounds[None, finite] - means[:, i, None]) / sigma[:, i, None]
+        log_hb[:, finite] = log_h(z.reshape(-1))[0].reshape(z.shape)
+        log_hu, log_hl = log_hb[:, inverse[len(lower):]], log_hb[:, inverse[:len(lower)]]
+        total += np.log(sigma[:, i, None]) + log_hu + _log1mexp(np.minimum(log_hl - log_hu, 0.0))
+    top = total.max(axis=1, keepdims=True)
+    top[~np.isfinite(top)] = 0.0  # a row of -inf (no box it can improve) stays -inf
+    return np.asarray(top[:, 0] + np.log(np.exp(total - top).sum(axis=1)))
+
+
+def log_feasibility(mean: np.ndarray, var: np.ndarray, threshold: float) -> np.ndarray:
+    """log P(f <= threshold) for f ~ N(mean, var): a constraint's chance of being satisfied."""
+    return np.asarray(log_ndtr((threshold - mean) / np.sqrt(var)))
+
+
+__all__ = ["GP", "Params", "fit", "log_ehvi", "log_ei", "log_ei_grad", "log_feasibility", "log_h",
+           "log_lengthscale_bounds", "neg_log_posterior", "non_dominated_boxes", "one_blas_thread", "pair_terms",
+           "prior_log_lengthscale", "scaled_r2"]

@@ -26,6 +26,12 @@ The boxes are trust regions (TuRBO, Eriksson et al. 2019), one per basin:
   when it has the same best trial as an earlier box, or, for the box whose best is worst, when
   the study's best trial lies outside every box.
 
+With several objectives (`SampleContext.directions`) "best" is Pareto's: round 1 boxes the current
+Pareto set (the non-dominated feasible trials, at least the best three by constrained non-domination
+rank), a box is centred on its trial with the largest hypervolume contribution, and a trial succeeds
+when no earlier trial of its box dominates it (it joins the box's front). Inside a box the GP then
+maximises expected hypervolume improvement.
+
 What is stored, per round and box (`ZoomPayload.boxes`): "unit" (bounds) and "choices" (as
 before, what the dashboard draws), "centre" and "width" (the numeric sides before clipping to
 the cube), "successes" / "failures" (the counters in a row), and "change" / "why" (new, grew,
@@ -45,9 +51,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoomtune.errors import require_int, require_number
-from zoomtune.records import Event, EventKind, ZoomPayload
+from zoomtune.pareto import non_dominated_ranks, pareto_front_mask
+from zoomtune.records import Direction, Event, EventKind, ZoomPayload
 from zoomtune.samplers.base import SampleContext, Sampler, history_points
-from zoomtune.samplers.gp import GPSampler
+from zoomtune.samplers.gp import GPSampler, front_contributions, observations
 from zoomtune.space import Categorical, Space
 
 if TYPE_CHECKING:
@@ -116,6 +123,32 @@ class _Box:
         return (all(w < min_width for w in self.width.values())
                 and all(len(self.choices.get(name, [0, 1])) == 1 for name, d in space.items()
                         if isinstance(d, Categorical)))
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """The finished trials boxes are made from: unit-cube `points`, `values` (lower is better: the sign-flipped
+    value with one objective; with several, the constrained non-domination rank, less half the share of the
+    largest hypervolume contribution for the front's trials) and `numbers`; with several objectives, the
+    minimised `objectives` and the `violations`, which decide whether a trial joins its box's front."""
+
+    points: np.ndarray
+    values: np.ndarray
+    numbers: np.ndarray
+    objectives: np.ndarray | None = None
+    violations: np.ndarray | None = None
+
+    def top_count(self, keep: np.ndarray, n_top: int) -> int:
+        """How many of the rows in `keep` a box is fitted to: `n_top`, or all of the front's among them."""
+        return n_top if self.objectives is None else max(n_top, int(np.sum(keep & (self.values <= 0))))
+
+    def improves(self, row: int, earlier: list[int], best: float) -> bool:
+        """Whether trial `row` is a success after the box's `earlier` rows (their best value `best`): it beats
+        `best` by `_MARGIN`, or with several objectives no earlier row dominates it."""
+        if self.objectives is None or self.violations is None:
+            return bool(self.values[row] < best - _MARGIN * abs(best))
+        rows = [*earlier, row]
+        return bool(pareto_front_mask(self.objectives[rows], self.violations[rows])[-1])
 
 
 def _indices(column: np.ndarray, n: int) -> np.ndarray:
@@ -213,19 +246,19 @@ class CoarseToFineSampler(Sampler):
         stored = self._stored(space, context, round_)
         if stored is not None:
             return stored
-        points, values = history_points(space, context.history(), context.direction)
-        if len(values) < 2:
+        scores = self._scored(space, context)
+        if len(scores.values) < 2:
             return None
         previous = self._stored(space, context, round_ - 1)
         if previous is None:
-            boxes = self._first_boxes(space, points, values)
+            boxes = self._first_boxes(space, scores)
         else:
-            numbers = self._numbers(space, context)
-            boxes = self._updated([_Box.from_dict(b) for b in previous], space, points, values, numbers, round_ - 1)
+            boxes = self._updated([_Box.from_dict(b) for b in previous], space, scores, round_ - 1)
         dicts = [b.to_dict() for b in boxes]
+        first = scores.values if scores.objectives is None else scores.objectives[:, 0]  # minimised
         context.add_event(Event(ZoomPayload(
-            round=round_, names=sorted(space), boxes=dicts, n_trials=len(values),
-            best=float(-values.min() if context.direction.value == "maximize" else values.min()),
+            round=round_, names=sorted(space), boxes=dicts, n_trials=len(scores.values),
+            best=float(-first.min() if context.direction is Direction.MAXIMIZE else first.min()),
             described=[describe_box(b, space) for b in dicts])))
         return self._stored(space, context, round_)
 
@@ -239,19 +272,29 @@ class CoarseToFineSampler(Sampler):
         return None
 
     @staticmethod
-    def _numbers(space: Space, context: SampleContext) -> np.ndarray:
-        """The trial numbers of the rows `history_points` returns, in the same order."""
-        return np.array([t.number for t in context.history()
-                         if len(history_points(space, [t], context.direction)[1])], dtype=int)
+    def _scored(space: Space, context: SampleContext) -> _Scores:
+        """The finished trials in `space` (`history_points`'s, or with several objectives `observations`'),
+        scored."""
+        history = context.history()
+        if len(context.directions) == 1:
+            points, values = history_points(space, history, context.direction)
+            numbers = [t.number for t in history if len(history_points(space, [t], context.direction)[1])]
+            return _Scores(points, values, np.array(numbers, dtype=int))
+        trials = [t for t in history if len(observations(space, [t], context.directions))]
+        observed = observations(space, trials, context.directions)
+        violations = observed.violations()
+        contributions = front_contributions(observed.y, violations)
+        values = non_dominated_ranks(observed.y, violations) - 0.5 * contributions / max(contributions.max(), 1e-300)
+        return _Scores(observed.x, values, np.array([t.number for t in trials], dtype=int), observed.y, violations)
 
-    def _top(self, points: np.ndarray, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """The best `n_top` of the rows in `keep`, best first."""
-        order = [i for i in np.argsort(values, kind="stable") if keep[i]]
-        return points[order[:self.n_top(len(values))]]
+    def _top(self, scores: _Scores, keep: np.ndarray) -> np.ndarray:
+        """The best `n_top` of the rows in `keep` (all of the front's, with several objectives), best first."""
+        order = [i for i in np.argsort(scores.values, kind="stable") if keep[i]]
+        return scores.points[order[:scores.top_count(keep, self.n_top(len(scores.values)))]]
 
-    def _first_boxes(self, space: Space, points: np.ndarray, values: np.ndarray) -> list[_Box]:
+    def _first_boxes(self, space: Space, scores: _Scores) -> list[_Box]:
         """Round 1: the best trials boxed, one box per cluster when they form two."""
-        top = self._top(points, values, np.ones(len(values), dtype=bool))
+        top = self._top(scores, np.ones(len(scores.values), dtype=bool))
         boxes = [_fit_box(top, space, self.margin, self.min_width)]
         split = _two_clusters(top) if self.max_boxes > 1 and len(space) else None
         if split is not None:
@@ -262,9 +305,9 @@ class CoarseToFineSampler(Sampler):
             box.why = f"around the best {len(top)} trials" + (" (one of two clusters)" if len(boxes) > 1 else "")
         return boxes
 
-    def _updated(self, boxes: list[_Box], space: Space, points: np.ndarray, values: np.ndarray,
-                 numbers: np.ndarray, last_round: int) -> list[_Box]:
+    def _updated(self, boxes: list[_Box], space: Space, scores: _Scores, last_round: int) -> list[_Box]:
         """The boxes of the round after `last_round`, from its boxes and the trials it assigned them."""
+        points, values, numbers = scores.points, scores.values, scores.numbers
         start = last_round * self.round_size
         shrink_after = max(4, len(space))
         ranks = self._choice_ranks(space, points, values)
@@ -273,16 +316,18 @@ class CoarseToFineSampler(Sampler):
             inside = box.contains(points, space)
             before = inside & (numbers < start)
             best = float(values[before].min()) if before.any() else math.inf
+            earlier = [int(i) for i in np.flatnonzero(before)]
             successes, failures, grew, shrank = box.successes, box.failures, 0, 0
             for i in np.argsort(numbers):
                 n = int(numbers[i])
                 if not start <= n < start + self.round_size or self.box_of(n, len(boxes)) != k or not inside[i]:
                     continue
-                if values[i] < best - _MARGIN * abs(best):
+                if scores.improves(int(i), earlier, best):
                     successes, failures = successes + 1, 0
                 else:
                     successes, failures = 0, failures + 1
                 best = min(best, float(values[i]))
+                earlier.append(int(i))
                 if successes >= _GROW_AFTER:
                     successes, grew = 0, grew + 1
                 elif failures >= shrink_after:
@@ -303,10 +348,11 @@ class CoarseToFineSampler(Sampler):
                              ((grew, _GROW_AFTER, "improvements"), (shrank, shrink_after, "failures")) if count)
                    or f"{successes}/{_GROW_AFTER} improvements, {failures}/{shrink_after} failures in a row")
             new.append(_Box(centre, width, choices, successes, failures, change, why))
-        return self._restarted(new, space, points, values)
+        return self._restarted(new, space, scores)
 
-    def _restarted(self, boxes: list[_Box], space: Space, points: np.ndarray, values: np.ndarray) -> list[_Box]:
+    def _restarted(self, boxes: list[_Box], space: Space, scores: _Scores) -> list[_Box]:
         """`boxes` with the collapsed, duplicated and worst-when-the-best-is-elsewhere ones refitted."""
+        points, values = scores.points, scores.values
         reasons: dict[int, str] = {}
         bests: list[tuple[float, int]] = []
         for k, box in enumerate(boxes):
@@ -323,7 +369,7 @@ class CoarseToFineSampler(Sampler):
                 reasons[worst] = "the best trial lies outside every box"
         for k, reason in sorted(reasons.items()):
             outside = ~np.any([b.contains(points, space) for b in boxes], axis=0)
-            top = self._top(points, values, outside)
+            top = self._top(scores, outside)
             if len(top):
                 box = _fit_box(top, space, self.margin, self.min_width)
             else:  # every trial is in a box: search the whole cube
@@ -361,7 +407,7 @@ class CoarseToFineSampler(Sampler):
             return self._gp.sample(space, context)
         k = self.box_of(context.number, len(boxes))
         region = None if k is None else _Box.from_dict(boxes[k]).region(space)
-        if len(history_points(space, context.history(), context.direction)[1]) >= self._gp.n_startup(space):
+        if len(observations(space, context.history(), context.directions)) >= self._gp.n_startup(space):
             return self._gp.propose_in(space, context, region)
         rng = self.rng(context.number, "coarse-to-fine")
         if region is None:

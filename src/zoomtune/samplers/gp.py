@@ -44,21 +44,97 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoomtune.errors import require, require_int
-from zoomtune.records import TrialRecord, TrialState
+from zoomtune.pareto import hypervolume_contributions, non_dominated_ranks, pareto_front_mask
+from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext, Sampler, history_points
 from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.space import Categorical, Distribution, Int, Space
 
 if TYPE_CHECKING:
-    from zoomtune.samplers._gp_acquisition import Region
-    from zoomtune.samplers._gp_math import Params
+    from zoomtune.samplers._gp_acquisition import Acquisition, Region
+    from zoomtune.samplers._gp_math import GP, Params
 
 _OWNER = "GPSampler"
+_N_BEST = 5  # trials whose neighbourhoods seed the acquisition search
+
+
+@dataclass(frozen=True)
+class Observations:
+    """The finished trials a GP models: points `x` (n, d; unit cube, NaN where imputed), objective values `y`
+    (n, m; sign-flipped so that every objective is minimised) and `constraints` (n, k; a column per constraint
+    name, NaN where a trial does not report it)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    constraints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, rows: np.ndarray) -> Observations:
+        return Observations(self.x[rows], self.y[rows], self.constraints[rows])
+
+    def violations(self) -> np.ndarray:
+        """Each row's total violation (a constraint it does not report counts as satisfied)."""
+        return np.asarray(np.nansum(np.maximum(self.constraints, 0.0), axis=1))
+
+    def order(self, tie_break: np.ndarray | None = None) -> np.ndarray:
+        """The rows best first: by constrained non-domination rank (by value with one objective), then by
+        `tie_break` (lower first), then by position."""
+        ranks = non_dominated_ranks(self.y, self.violations())
+        keys = (ranks,) if tie_break is None else (tie_break, ranks)
+        return np.lexsort((np.arange(len(ranks)), *keys))
+
+
+def observations(space: Space, history: list[TrialRecord], directions: Sequence[Direction],
+                 partial: bool = False) -> Observations:
+    """The finished trials of `history` in `space` (as `history_points` selects them; with several objectives,
+    the COMPLETE trials with a finite value of each), with their objective and constraint values."""
+    names = sorted({name for trial in history for name in trial.constraints})
+    signs = np.array([1.0 if d is Direction.MINIMIZE else -1.0 for d in directions])
+    xs, ys, cs = [], [], []
+    for trial in history:
+        values = trial.values
+        if len(signs) > 1 and (trial.state is not TrialState.COMPLETE or values is None or len(values) != len(signs)
+                               or not np.isfinite(values).all()):
+            continue
+        point, value = history_points(space, [trial], directions[0], partial)
+        if len(value):
+            xs.append(point[0])
+            ys.append(signs * np.asarray(values, dtype=float) if len(signs) > 1 else value)
+            cs.append([trial.constraints.get(name, np.nan) for name in names])
+    return Observations(np.array(xs, dtype=float).reshape(len(xs), len(space)),
+                        np.array(ys, dtype=float).reshape(len(ys), len(signs)),
+                        np.array(cs, dtype=float).reshape(len(cs), len(names)))
+
+
+def reference_point(values: np.ndarray) -> np.ndarray:
+    """The hypervolume reference point for `values` (n, m; minimised, n >= 1): each objective's worst value plus
+    a tenth of its range, so that every point counts, the extreme ones too."""
+    worst, best = values.max(axis=0), values.min(axis=0)
+    return np.asarray(worst + 0.1 * np.maximum(worst - best, 1e-3))
+
+
+def front_contributions(values: np.ndarray, violations: np.ndarray) -> np.ndarray:
+    """Each row's exclusive hypervolume contribution among the feasible rows (`reference_point` of theirs); 0 for
+    a dominated or infeasible row."""
+    contributions = np.zeros(len(values))
+    feasible = np.flatnonzero(violations == 0)
+    if len(feasible):
+        on_front = feasible[pareto_front_mask(values[feasible])]
+        contributions[on_front] = hypervolume_contributions(values[on_front], reference_point(values[feasible]))
+    return contributions
+
+
+def _standardised(y: np.ndarray) -> np.ndarray:
+    mean, std = float(np.mean(y)), float(np.std(y))
+    return np.asarray((y - mean) / (std if std > 1e-12 else 1.0))
 
 
 def _space_size(space: Space) -> float:
@@ -141,57 +217,56 @@ class GPSampler(Sampler):
         return Space(union) if union else None
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        x, y = self._points(space, context)
-        if len(y) < self.n_startup(space):
+        observed = self._points(space, context)
+        if len(observed) < self.n_startup(space):
             return self._startup.sample(space, context)
-        return self._propose(space, context, x, y, None)
+        return self._propose(space, context, observed, None)
 
     def propose_in(self, space: Space, context: SampleContext, region: Region | None) -> list[float]:
         """The GP's proposal (unit cube) with the acquisition maximised inside `region` (the whole cube
         when None), from however many finished trials there are (at least two): what a sampler that
         chooses regions itself (model-guided coarse-to-fine) asks for. The trials modelled are those with
         all of `space`'s parameters (no imputation: the space is the caller's)."""
-        x, y = history_points(space, context.history(), context.direction)  # the caller's space, as it models it
-        require(len(y) >= 2, _OWNER, "history", "needs at least 2 finished trials in the space to fit a GP", len(y))
-        return self._propose(space, context, x, y, region)
+        observed = observations(space, context.history(), context.directions)  # the caller's space, as it models it
+        require(len(observed) >= 2, _OWNER, "history", "needs at least 2 finished trials in the space to fit a GP",
+                len(observed))
+        return self._propose(space, context, observed, region)
 
     @staticmethod
-    def _points(space: Space, context: SampleContext) -> tuple[np.ndarray, np.ndarray]:
+    def _points(space: Space, context: SampleContext) -> Observations:
         """The finished trials the GP models (unit cube, NaN where imputed). With no declared space the
         space is `joint_space`'s union, and a trial counts even without the parameters of branches it did
         not take; a declared space models, as always, the trials that have all of its parameters."""
-        return history_points(space, context.history(), context.direction, partial=context.declared_space is None)
+        return observations(space, context.history(), context.directions, partial=context.declared_space is None)
 
-    def _propose(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
+    def _propose(self, space: Space, context: SampleContext, observed: Observations,
                  region: Region | None) -> list[float]:
         from zoomtune.samplers import _gp_math as gpm
 
         with gpm.one_blas_thread():
-            return self._propose_unlocked(space, context, x, y, region)
+            return self._propose_unlocked(space, context, observed, region)
 
-    def _propose_unlocked(self, space: Space, context: SampleContext, x: np.ndarray, y: np.ndarray,
+    def _propose_unlocked(self, space: Space, context: SampleContext, observed: Observations,
                           region: Region | None) -> list[float]:
-        from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
+        from zoomtune.samplers import _gp_acquisition as acq
 
         rng = self.rng(context.number, "gp")
         n_choices = np.array([len(d.choices) if isinstance(d, Categorical) else 0 for d in space.values()])
         is_cat = n_choices > 0
-        if len(y) > self.max_history:
-            x, y = self._subset(x, y, self.rng(context.number, "gp:subset"))
-        x = acq.snap(x, n_choices)
+        if len(observed) > self.max_history:
+            observed = observed.subset(self._subset(observed.order(), self.rng(context.number, "gp:subset")))
+        x = acq.snap(observed.x, n_choices)
         conditions = acq.Conditions.learn(x, n_choices) if np.isnan(x).any() else None
         x = acq.impute(x, n_choices)
-        mean, std = float(np.mean(y)), float(np.std(y))
-        ys = (y - mean) / (std if std > 1e-12 else 1.0)
-        params = self._fit(x, ys, is_cat)
-        best = float(np.min(ys))
         fantasies = self._pending_points(space, context, n_choices)
-        if len(fantasies):  # constant liar: pending points enter with the best value seen
-            gp = gpm.GP(np.vstack([x, fantasies]), np.append(ys, np.full(len(fantasies), best)), is_cat, params)
+        if observed.y.shape[1] == 1:
+            objective, lengthscales, best_rows = self._single(x, observed, is_cat, fantasies)
         else:
-            gp = gpm.GP(x, ys, is_cat, params)
-        point = acq.maximize_log_ei(gp, best, n_choices, self._local_starts(x, ys, n_choices, params, rng), rng,
-                                    self.n_candidates, self.n_polish, region, conditions, _levels(space))
+            objective, lengthscales, best_rows = self._several(x, observed, is_cat, fantasies)
+        acquisition = self._constrained(objective, x, observed, is_cat)
+        starts = self._local_starts(x[best_rows], n_choices, lengthscales, rng)
+        point = acq.maximize(acquisition, n_choices, starts, rng, self.n_candidates, self.n_polish, region,
+                             conditions, _levels(space))
         unit = np.array([(u + 0.5) / k if k else min(1.0, max(0.0, u)) for u, k in zip(point, n_choices, strict=True)])
         # a coordinate the point's choices switch off is what the objective should not ask for; if it does
         # (a branch never seen with this choice), it gets a seeded uniform draw, not the inactive value
@@ -199,13 +274,76 @@ class GPSampler(Sampler):
         unit[off] = rng.random(int(off.sum()))
         return [float(u) for u in unit]
 
-    def _subset(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The best third of `max_history` plus a random sample of the rest."""
-        order = np.argsort(y, kind="stable")
+    def _single(self, x: np.ndarray, observed: Observations, is_cat: np.ndarray,
+                fantasies: np.ndarray) -> tuple[Acquisition | GP, np.ndarray, np.ndarray]:
+        """One objective: log EI over the best feasible value (the GP alone while no trial is feasible, for
+        `_constrained`), the lengthscales and the rows best first. Pending points enter with the best value seen
+        as a constant liar, so parallel workers do not propose the same point."""
+        from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
+
+        ys = _standardised(observed.y[:, 0])
+        params = self._fit(x, ys, is_cat)
+        feasible = observed.violations() == 0
+        best = float(np.min(ys[feasible] if feasible.any() else ys))
+        if len(fantasies):
+            gp = gpm.GP(np.vstack([x, fantasies]), np.append(ys, np.full(len(fantasies), best)), is_cat, params)
+        else:
+            gp = gpm.GP(x, ys, is_cat, params)
+        return (acq.LogEI(gp, best) if feasible.any() else gp), params.lengthscales, observed.order()[:_N_BEST]
+
+    def _several(self, x: np.ndarray, observed: Observations, is_cat: np.ndarray,
+                 fantasies: np.ndarray) -> tuple[Acquisition | GP, np.ndarray, np.ndarray]:
+        """Several objectives: a GP per (standardised) objective and log expected hypervolume improvement over
+        the feasible trials' front, reference point the worst feasible value of each objective plus a tenth of
+        its range (the GP of the first objective alone while no trial is feasible); the shortest lengthscale of
+        each dimension; the rows by constrained rank, the front by hypervolume contribution. Pending points
+        enter every GP with its mean there (kriging believer) and join the front, so parallel workers spread."""
+        from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
+
+        ys = np.column_stack([_standardised(column) for column in observed.y.T])
+        fits = [self._fit(x, column, is_cat) for column in ys.T]
+        gps = [gpm.GP(x, column, is_cat, params) for column, params in zip(ys.T, fits, strict=True)]
+        feasible = observed.violations() == 0
+        front = ys[feasible]
+        if len(fantasies):
+            believed = np.column_stack([gp.posterior(fantasies)[0] for gp in gps])
+            gps = [gpm.GP(np.vstack([x, fantasies]), np.append(column, guess), is_cat, params)
+                   for column, guess, params in zip(ys.T, believed.T, fits, strict=True)]
+            front = np.vstack([front, believed])
+        lengthscales = np.min([params.lengthscales for params in fits], axis=0)
+        if not feasible.any():
+            return gps[0], lengthscales, observed.order()[:_N_BEST]
+        lower, upper = gpm.non_dominated_boxes(front[pareto_front_mask(front)], reference_point(ys[feasible]))
+        contributions = front_contributions(ys, observed.violations())
+        return acq.LogEHVI(tuple(gps), lower, upper), lengthscales, observed.order(-contributions)[:_N_BEST]
+
+    def _constrained(self, objective: Acquisition | GP, x: np.ndarray, observed: Observations,
+                     is_cat: np.ndarray) -> Acquisition:
+        """`objective` times the probability that every constraint is satisfied, a GP per constraint (fitted on
+        the trials that report it); `objective` as it is in a study without constraints. A bare GP (no trial
+        feasible yet) makes the search one for feasibility alone."""
+        from zoomtune.samplers import _gp_acquisition as acq, _gp_math as gpm
+
+        models = []
+        for column in observed.constraints.T:
+            rows = ~np.isnan(column)
+            if rows.sum() < 2:
+                continue
+            mean, std = float(np.mean(column[rows])), float(np.std(column[rows]))
+            scale = std if std > 1e-12 else 1.0
+            cs = (column[rows] - mean) / scale
+            models.append((gpm.GP(x[rows], cs, is_cat, self._fit(x[rows], cs, is_cat)), -mean / scale))
+        if isinstance(objective, acq.Acquisition) and not models:
+            return objective
+        gp = objective.gp if isinstance(objective, acq.Acquisition) else objective
+        return acq.Constrained(gp, objective if isinstance(objective, acq.Acquisition) else None, tuple(models))
+
+    def _subset(self, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The rows kept past `max_history`: the best third (of `order`, best first) plus a random sample of the
+        rest, in their original order."""
         n_best = self.max_history // 3
         rest = rng.choice(order[n_best:], size=self.max_history - n_best, replace=False)
-        keep = np.sort(np.concatenate([order[:n_best], rest]))
-        return x[keep], y[keep]
+        return np.sort(np.concatenate([order[:n_best], rest]))
 
     def _fit(self, x: np.ndarray, ys: np.ndarray, is_cat: np.ndarray) -> Params:
         from zoomtune.samplers import _gp_math as gpm
@@ -216,7 +354,7 @@ class GPSampler(Sampler):
         if params is None:
             params = gpm.fit(x, ys, is_cat, fixed_noise=self.deterministic_objective)
             self._fits[digest] = params
-            while len(self._fits) > 8:  # no lock (a sampler must pickle): each step is atomic
+            while len(self._fits) > 16:  # no lock (a sampler must pickle): each step is atomic
                 try:
                     self._fits.popitem(last=False)
                 except KeyError:
@@ -233,15 +371,14 @@ class GPSampler(Sampler):
         return acq.snap(np.array(points, dtype=float).reshape(len(points), len(space)), n_choices)
 
     @staticmethod
-    def _local_starts(x: np.ndarray, ys: np.ndarray, n_choices: np.ndarray, params: Params,
-                      rng: np.random.Generator, n_best: int = 5, per_point: int = 16) -> np.ndarray:
-        """Candidates near the best trials: numeric coordinates moved by a fraction of their lengthscale
+    def _local_starts(best: np.ndarray, n_choices: np.ndarray, lengthscales: np.ndarray, rng: np.random.Generator,
+                      per_point: int = 16) -> np.ndarray:
+        """Candidates near the best trials `best`: numeric coordinates moved by a fraction of their lengthscale
         (half close, half farther), each categorical coordinate redrawn with probability 1 / d."""
-        best = x[np.argsort(ys, kind="stable")[:n_best]]
         out = np.repeat(best, per_point, axis=0)
-        d = x.shape[1]
+        d = best.shape[1]
         num = n_choices == 0
-        scale = np.minimum(params.lengthscales[num], 1.0) * np.where(np.arange(len(out)) % 2, 0.05, 0.2)[:, None]
+        scale = np.minimum(lengthscales[num], 1.0) * np.where(np.arange(len(out)) % 2, 0.05, 0.2)[:, None]
         out[:, num] = np.clip(out[:, num] + scale * rng.standard_normal((len(out), int(num.sum()))), 0.0, 1.0)
         for j in np.flatnonzero(n_choices):
             redraw = rng.random(len(out)) < 1.0 / d
@@ -253,4 +390,4 @@ class GPSampler(Sampler):
                 f"n_candidates={self.n_candidates}, max_history={self.max_history})")
 
 
-__all__ = ["GPSampler"]
+__all__ = ["GPSampler", "Observations", "front_contributions", "observations", "reference_point"]
