@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import zoomtune as zt
-from zoomtune.dashboard.front import hypervolume_history, observed_box, pareto_payload
+from zoomtune.dashboard.front import FrontHistory, front_history, observed_box, pareto_payload
 from zoomtune.dashboard.payload import summaries
 from zoomtune.pareto import normalized_hypervolume
 from zoomtune.records import Direction, TrialRecord, TrialState
@@ -74,10 +74,12 @@ def test_the_hypervolume_line_steps_where_the_feasible_front_grows() -> None:
     feasible = [False, True, True, True, True, True]
     box = observed_box(points[feasible])
     assert box.ideal.tolist() == [1.0, 1.0] and box.reference.tolist() == pytest.approx([3.2, 4.3])
-    numbers, values = hypervolume_history([0, 1, 2, 3, 4, 5], points, feasible, box)
-    assert numbers == [0, 1, 2, 5]
+    history = front_history([0, 1, 2, 3, 4, 5], points, feasible, box)
+    assert history.front == [1, 2, 4, 5] and history.numbers == [0, 1, 2, 5]
     prefix = [normalized_hypervolume(points[1:k + 1], box.reference, box.ideal) for k in (1, 2, 5)]
-    assert values == pytest.approx([0.0, *prefix], rel=1e-12) and values[-1] > values[-2]
+    assert history.hypervolume == pytest.approx([0.0, *prefix], rel=1e-12)
+    assert history.hypervolume[-1] > history.hypervolume[-2]
+    assert front_history([0, 1, 2, 3, 4, 5], points, feasible, None) == FrontHistory([1, 2, 4, 5], [], [])
 
 
 def test_four_objectives_have_a_front_but_no_hypervolume(mo_study: zt.Study) -> None:

@@ -59,26 +59,42 @@ def _vector(trial: TrialRecord, m: int) -> tuple[float, ...] | None:
     return values
 
 
-def hypervolume_history(numbers: Sequence[int], points: FloatArray, feasible: Sequence[bool],
-                        box: ObservedBox) -> tuple[list[int], list[float]]:
-    """(trial numbers, normalised hypervolume of the feasible front after each) for minimised `points` in trial
-    order: a point at the first and last trial and wherever the hypervolume changed (a step line)."""
+@dataclass(frozen=True)
+class FrontHistory:
+    """The feasible front of a study's trials, grown trial by trial: its members at the end, and the normalised
+    hypervolume as a step line (a point at the first and last trial and wherever the volume changed)."""
+
+    front: list[int]
+    numbers: list[int]
+    hypervolume: list[float]
+
+
+def front_history(numbers: Sequence[int], points: FloatArray, feasible: Sequence[bool],
+                  box: ObservedBox | None) -> FrontHistory:
+    """The front and hypervolume history of minimised `points` (trials `numbers`, in order); no hypervolume
+    without a `box`. Equal points are all on the front, as in `Study.best_trials`."""
     front = np.empty((0, points.shape[1]))
+    members: list[int] = []
     volume = 0.0
     xs: list[int] = []
     ys: list[float] = []
     for k, (number, point, ok) in enumerate(zip(numbers, points, feasible, strict=True)):
         changed = False
-        # a point some front member is at least as good as in every objective cannot add volume
-        if ok and not (front <= point).all(axis=1).any():
+        # a point some member is at least as good as in every objective cannot move the front
+        covered = ok and bool((front <= point).all(axis=1).any())
+        if covered and (front == point).all(axis=1).any():
+            front, members = np.vstack([front, point]), [*members, number]
+        elif ok and not covered:
             candidate = np.vstack([front, point])
-            front = candidate[pareto_front_mask(candidate)]
-            new = normalized_hypervolume(front, box.reference, box.ideal)
-            changed, volume = new != volume, new
-        if changed or k == 0 or k == len(numbers) - 1:
+            mask = pareto_front_mask(candidate)
+            front, members = candidate[mask], [n for n, keep in zip([*members, number], mask, strict=True) if keep]
+            if box is not None:
+                new = normalized_hypervolume(front, box.reference, box.ideal)
+                changed, volume = new != volume, new
+        if box is not None and (changed or k == 0 or k == len(numbers) - 1):
             xs.append(number)
             ys.append(volume)
-    return xs, ys
+    return FrontHistory(sorted(members), xs, ys)
 
 
 def pareto_payload(trials: Sequence[TrialRecord], directions: Sequence[Direction],
@@ -102,21 +118,17 @@ def pareto_payload(trials: Sequence[TrialRecord], directions: Sequence[Direction
             numbers.append(trial.number)
             vectors.append(vector)
             feasible.append(trial.feasible)
-    points = np.asarray(vectors, dtype=np.float64).reshape(-1, m) * signs(directions)
+    sign = signs(directions)
+    points = np.asarray(vectors, dtype=np.float64).reshape(-1, m) * sign
     ok = np.asarray(feasible, dtype=bool)
-    front: list[int] = []
-    hypervolume: dict[str, Any] | None = None
-    if ok.any():
-        mask = pareto_front_mask(points[ok])
-        front = [n for n, keep in zip(np.asarray(numbers)[ok].tolist(), mask, strict=True) if keep]
-        if m <= MAX_HYPERVOLUME_OBJECTIVES:
-            box = observed_box(points[ok])
-            xs, ys = hypervolume_history(numbers, points, feasible, box)
-            hypervolume = {"number": xs, "value": ys, "ideal": (box.ideal * signs(directions)).tolist(),
-                           "reference": (box.reference * signs(directions)).tolist()}
+    box = observed_box(points[ok]) if ok.any() and m <= MAX_HYPERVOLUME_OBJECTIVES else None
+    history = front_history(numbers, points, feasible, box)
+    hypervolume = None if box is None else {
+        "number": history.numbers, "value": history.hypervolume,
+        "ideal": (box.ideal * sign).tolist(), "reference": (box.reference * sign).tolist()}
     return {"objectives": [{"name": n, "direction": d.value} for n, d in zip(names, directions, strict=True)],
-            "values": columns, "violation": violation, "front": front, "hypervolume": hypervolume}
+            "values": columns, "violation": violation, "front": history.front, "hypervolume": hypervolume}
 
 
-__all__ = ["MARGIN", "MAX_HYPERVOLUME_OBJECTIVES", "ObservedBox", "hypervolume_history", "observed_box",
+__all__ = ["MARGIN", "MAX_HYPERVOLUME_OBJECTIVES", "FrontHistory", "ObservedBox", "front_history", "observed_box",
            "pareto_payload", "signs"]

@@ -2,7 +2,7 @@
 // zoomtune/dashboard/front.py): the front of the objectives (2-D, 3-D, or parallel coordinates
 // beyond) and the normalised hypervolume of the feasible front after each trial.
 import { fmt, plotText } from "./dom.js";
-import { MARGIN, MAX_POINTS } from "./plots.js";
+import { MARGIN, MAX_POINTS, evenSample } from "./plots.js";
 
 const FRONT = "#c23b32", DOMINATED = "#2f6fdb", INFEASIBLE = "#9aa3ad";
 
@@ -21,14 +21,6 @@ export function frontGroups(study) {
     else groups[onFront.has(cols.number[i]) ? "front" : "dominated"].push(i);
   }
   return groups;
-}
-
-/** At most `limit` indices, every k-th, in order. */
-function evenSample(indices, limit) {
-  if (indices.length <= limit) return indices;
-  const step = indices.length / limit, out = [];
-  for (let k = 0; k < limit; k++) out.push(indices[Math.floor(k * step)]);
-  return out;
 }
 
 /** The hover text of one trial: every objective, its violation when infeasible, its parameters. */

@@ -26,14 +26,21 @@ export function scoredIndices(study) {
 export const MAX_POINTS = 3000;  // markers per plot; beyond this, the best and an even sample of the rest
 export const MAX_LINES = 500;   // lines in the parallel coordinates
 
-/** At most `limit` of `indices`: the best quarter of the limit, then every k-th of the others, in order. */
+/** At most `limit` of `indices`, evenly spread over them (every k-th), in order. */
+export function evenSample(indices, limit) {
+  if (indices.length <= limit) return indices;
+  const step = indices.length / limit, out = [];
+  for (let k = 0; k < limit; k++) out.push(indices[Math.floor(k * step)]);
+  return out;
+}
+
+/** At most `limit` of `indices`: the best quarter of the limit, then an even sample of the others, in order. */
 export function thin(study, indices, limit) {
   if (indices.length <= limit) return indices;
   const values = study.trials.value, sign = study.direction === "minimize" ? 1 : -1;
   const ranked = indices.slice().sort((a, b) => sign * (values[a] - values[b]));
   const keep = new Set(ranked.slice(0, Math.floor(limit / 4)));
-  const rest = indices.filter((i) => !keep.has(i)), step = rest.length / (limit - keep.size);
-  for (let k = 0; k < limit - keep.size; k++) keep.add(rest[Math.floor(k * step)]);
+  for (const i of evenSample(indices.filter((j) => !keep.has(j)), limit - keep.size)) keep.add(i);
   return indices.filter((i) => keep.has(i));
 }
 
