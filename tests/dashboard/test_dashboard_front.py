@@ -82,8 +82,12 @@ def test_the_front_of_two_objectives_with_a_constraint(page: Any, mo_server: Liv
     hv = page.evaluate(TRACES, "plot-hypervolume")[0]
     assert hv["y"][-1] == pytest.approx(expected_hypervolume(study), rel=1e-12)
     assert hv["x"][-1] == complete[-1].number and hv["y"] == sorted(hv["y"])
+    note = page.evaluate("() => document.getElementById('plot-hypervolume').layout.annotations[0].text")
+    assert "to the worst + 10% of the range: error " in note
     summary = page.inner_text("[data-testid=front-summary]")
-    assert f"Pareto front: {len(front)} trials" in summary and f"{hv['y'][-1]:.4f}"[:5] in summary
+    assert f"Pareto front: {len(front)} trials" in summary and f"hypervolume {hv['y'][-1]:.5g}" in summary
+    assert page.locator("th[data-key='o:1']").inner_text() == "score"
+    assert page.locator("th[data-key=violation]").count() == 1 and page.locator("th[data-key=value]").count() == 0
     assert "error (first objective)" in page.evaluate(
         "() => document.getElementById('plot-history').layout.yaxis.title.text")
     assert page.errors == []

@@ -124,7 +124,7 @@ def pareto_payload(trials: Sequence[TrialRecord], directions: Sequence[Direction
     box = observed_box(points[ok]) if ok.any() and m <= MAX_HYPERVOLUME_OBJECTIVES else None
     history = front_history(numbers, points, feasible, box)
     hypervolume = None if box is None else {
-        "number": history.numbers, "value": history.hypervolume,
+        "number": history.numbers, "value": history.hypervolume, "margin": MARGIN,
         "ideal": (box.ideal * sign).tolist(), "reference": (box.reference * sign).tolist()}
     return {"objectives": [{"name": n, "direction": d.value} for n, d in zip(names, directions, strict=True)],
             "values": columns, "violation": violation, "front": history.front, "hypervolume": hypervolume}

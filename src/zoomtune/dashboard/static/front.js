@@ -98,7 +98,8 @@ export function frontFigure(study) {
 export function referenceNote(study) {
   const hv = study.pareto.hypervolume, objectives = study.pareto.objectives;
   const part = (k) => `${plotText(objectives[k].name)} ${fmt(hv.ideal[k])}…${fmt(hv.reference[k])}`;
-  return `from the best feasible value to the worst + 10% of the range: ${objectives.map((_, k) => part(k)).join(", ")}`;
+  return `from the best feasible value to the worst + ${Math.round(hv.margin * 100)}% of the range: ` +
+    objectives.map((_, k) => part(k)).join(", ");
 }
 
 /** Normalised hypervolume of the feasible front after each trial (a step line; null without one). */
