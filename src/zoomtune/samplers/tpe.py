@@ -39,15 +39,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from zoomtune.errors import require, require_int, require_number
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.samplers.ranking import hypervolume_weights, preference_order
 from zoomtune.space import Categorical, Distribution, Space
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: the weight of a good trial off the good group's front (multi-objective, `weigh_by_hypervolume`)
+_WEIGHT_FLOOR = 1e-3
 
 
 def default_gamma(n: int) -> int:
@@ -92,11 +96,12 @@ def _aitchison_aitken(idx: np.ndarray, k: int, prior_weight: float) -> np.ndarra
 class _Parzen:
     """A mixture over [0, 1]^d: one component per observation plus a prior component."""
 
-    def __init__(self, points: np.ndarray, n_choices: list[int], prior_weight: float) -> None:
+    def __init__(self, points: np.ndarray, n_choices: list[int], prior_weight: float,
+                 weights: np.ndarray | None = None) -> None:
         n, d = points.shape
         self.numeric = np.array([k == 0 for k in n_choices], dtype=bool)
         self.n_choices = n_choices
-        weights = np.append(np.ones(n), prior_weight)
+        weights = np.append(np.ones(n) if weights is None else weights, prior_weight)
         self.log_w = np.log(weights / weights.sum())
         self.mu = np.vstack([points, np.full((1, d), 0.5)])  # (n + 1, d); the last row is the prior
         self.sigma = np.vstack([_neighbour_bandwidths(points), np.ones((1, d))])  # the prior is wide
@@ -145,6 +150,15 @@ class _Parzen:
         return np.asarray(logsumexp(total, axis=1))
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """The trials a proposal models: the good group (with its components' weights, None for uniform) and the bad."""
+
+    good: list[TrialRecord]
+    bad: list[TrialRecord]
+    good_weights: np.ndarray | None
+
+
 class TPESampler(Sampler):
     """Multivariate TPE over the (declared or inferred) joint space.
 
@@ -157,7 +171,7 @@ class TPESampler(Sampler):
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10, n_candidates: int = 24,
                  gamma: Callable[[int], int] = default_gamma, prior_weight: float = 1.0,
-                 max_observations: int = 300) -> None:
+                 max_observations: int = 300, weigh_by_hypervolume: bool = True) -> None:
         super().__init__(seed)
         self.n_startup_trials: int = require_int("TPESampler", "n_startup_trials", n_startup_trials, 0)
         self.n_candidates: int = require_int("TPESampler", "n_candidates", n_candidates, 1)
@@ -166,6 +180,9 @@ class TPESampler(Sampler):
         self.gamma = gamma
         self.prior_weight = require_number("TPESampler", "prior_weight", prior_weight, 0, low_open=True)
         self.max_observations: int = require_int("TPESampler", "max_observations", max_observations, 1)
+        require(isinstance(weigh_by_hypervolume, bool), "TPESampler", "weigh_by_hypervolume", "must be True or False",
+                weigh_by_hypervolume)
+        self.weigh_by_hypervolume = weigh_by_hypervolume
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
         return self._propose(space, context, "tpe")
@@ -173,14 +190,15 @@ class TPESampler(Sampler):
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
         return self._propose(Space({name: dist}), context, "tpe:" + name)[0]
 
-    def _observations(self, space: Space, history: list[TrialRecord],
-                      direction: Direction) -> tuple[list[TrialRecord], list[TrialRecord]]:
-        """The usable trials split into (good, bad), bad capped to the most recent ones."""
+    def _observations(self, space: Space, history: list[TrialRecord], directions: tuple[Direction, ...]) -> _Groups:
+        """The usable trials split into good and bad by `preference_order`, bad capped to the most recent ones."""
         items = list(space.items())
         same: dict[int, bool] = {}  # id(distribution) -> equal to the space's; objects live in history
         usable: list[TrialRecord] = []
         for t in history:
-            if t.state is not TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
+            values = t.values
+            if (t.state is not TrialState.COMPLETE or values is None or len(values) != len(directions)
+                    or not all(math.isfinite(v) for v in values)):
                 continue
             dists = t.distributions
             for name, dist in items:
@@ -194,19 +212,27 @@ class TPESampler(Sampler):
                     break
             else:
                 usable.append(t)
-        sign = 1.0 if direction is Direction.MINIMIZE else -1.0
-        ranked = sorted(usable, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
-        n_good = max(1, min(int(self.gamma(len(ranked))), len(ranked))) if ranked else 0
-        good, bad = ranked[:n_good], ranked[n_good:]
+        usable.sort(key=lambda t: t.number)
+        signs = np.array([1.0 if d is Direction.MINIMIZE else -1.0 for d in directions])
+        values = signs * np.array([t.values for t in usable], dtype=float).reshape(-1, len(directions))
+        violations = np.array([t.violation for t in usable]) if any(t.constraints for t in usable) else None
+        n_good = max(1, min(int(self.gamma(len(usable))), len(usable))) if usable else 0
+        order = preference_order(values, violations, n_good)
+        good, bad = [usable[i] for i in order[:n_good]], [usable[i] for i in order[n_good:]]
+        weights = None
+        if len(directions) > 1 and self.weigh_by_hypervolume and n_good:
+            weights = hypervolume_weights(values[order[:n_good]], None if violations is None
+                                          else violations[order[:n_good]], _WEIGHT_FLOOR)
         cap = max(self.max_observations - n_good, 1)
         if len(bad) > cap:
             bad = sorted(bad, key=lambda t: t.number)[-cap:]
-        return good, bad
+        return _Groups(good, bad, weights)
 
     def _propose(self, space: Space, context: SampleContext, key: str) -> list[float]:
         rng = self.rng(context.number, key)
         d = len(space)
-        good, bad = self._observations(space, context.history(), context.direction)
+        groups = self._observations(space, context.history(), context.directions)
+        good, bad = groups.good, groups.bad
         n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
         if len(good) + len(bad) < max(self.n_startup_trials, 1):
             point = rng.random(d)
@@ -214,7 +240,7 @@ class TPESampler(Sampler):
             def unit(trials: list[TrialRecord]) -> np.ndarray:
                 return np.array([space.to_unit(t.params) for t in trials], dtype=float).reshape(-1, d)
 
-            below = _Parzen(unit(good), n_choices, self.prior_weight)
+            below = _Parzen(unit(good), n_choices, self.prior_weight, groups.good_weights)
             above = _Parzen(unit(bad), n_choices, self.prior_weight)
             candidates = below.sample(rng, self.n_candidates)
             score = below.log_pdf(candidates) - above.log_pdf(candidates)
