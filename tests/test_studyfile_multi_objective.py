@@ -148,3 +148,19 @@ def test_a_constraint_on_a_metric_nobody_reports_fails_the_trial_saying_so(tmp_p
     [first, _] = zt.load_study("mo", storage="sqlite:///zoomtune.db").trials
     assert first.state is zt.TrialState.FAILED
     assert "constraint 'cost >= 0.2'" in first.error and "trial.set_user_attr('cost', value)" in first.error
+
+
+def test_a_constrained_objective_leaves_a_bad_result_to_the_study_and_constrains_a_single_objective(tmp_path):
+    from zoomtune.studyfile import ConstrainedObjective
+
+    limits = (Limit("loss", Bound.MIN, 0.25),)
+    study = zt.create_study(metric_names=["loss"], heartbeat_interval=None, sampler=zt.samplers.RandomSampler(seed=0))
+    study.optimize(ConstrainedObjective(lambda t: t.suggest_float("x", 0.0, 1.0), limits, ("loss",), "f.yaml"),
+                   n_trials=12)
+    assert all(t.constraints == {"loss >= 0.25": pytest.approx(0.25 - t.value)} for t in study.trials)
+    assert study.best_value >= 0.25 > min(t.value for t in study.trials)  # the best is the best feasible one
+    pair = zt.create_study(directions=["minimize", "minimize"], metric_names=["a", "b"], heartbeat_interval=None)
+    pair.optimize(ConstrainedObjective(lambda t: ("text", 1.0), (Limit("a", Bound.MAX, 1.0),), ("a", "b"), "f.yaml"),
+                  n_trials=1)
+    [failed] = pair.trials  # refused for its value, by the study, as without constraints
+    assert failed.state is zt.TrialState.FAILED and "not a number" in failed.error and not failed.constraints

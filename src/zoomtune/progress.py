@@ -22,11 +22,11 @@ class TrialProgress:
     def __init__(self, direction: Direction | Sequence[Direction], total: int | None,
                  started: Callable[[], int] | None = None, enabled: bool = True, timeout: float | None = None,
                  names: Sequence[str] = ()) -> None:
-        """`direction`: the study's, or one per objective; `names`: the objectives' names (none: "0", "1", ...).
-        `started()` counts the trials started so far (what makes "running" in the status line)."""
+        """`direction`: the study's, or one per objective; `names`: the objectives' names (none: "value 0",
+        "value 1", ...). `started()` counts the trials started so far (what makes "running" in the status line)."""
         self.directions = (direction,) if isinstance(direction, Direction) else tuple(direction)
         self.direction = self.directions[0]
-        self.names = tuple(names) or tuple(str(i) for i in range(len(self.directions)))
+        self.names = tuple(names) or tuple(f"value {i}" for i in range(len(self.directions)))
         self.total, self.started, self.enabled = total, started, enabled
         self.timeout = timeout  # with no trial count, the bar measures the time budget instead
         self._start = time.monotonic()
