@@ -10,7 +10,7 @@ import pytest
 
 import zoomtune as zt
 from zoomtune.dashboard.front import FrontHistory, front_history, observed_box, pareto_payload
-from zoomtune.dashboard.payload import summaries
+from zoomtune.dashboard.payload import study_payload, summaries
 from zoomtune.pareto import normalized_hypervolume
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.report import report_data, report_html
@@ -57,6 +57,14 @@ def test_the_report_carries_the_front_and_the_hypervolume(mo_study: zt.Study) ->
     embedded = json.loads(page.split('id="zt-data">', 1)[1].split("</script>", 1)[0])
     assert embedded["study"]["pareto"] == json.loads(json.dumps(pareto))
     assert "function frontFigure" in page and "function hypervolumeFigure" in page and '"plot-front"' in page
+
+
+def test_unnamed_objectives_are_numbered_and_a_payload_needs_every_name(sqlite_url: str) -> None:
+    study = zt.create_study("plain", storage=sqlite_url, directions=["minimize", "minimize"], heartbeat_interval=None)
+    study.tell(study.ask(), (1.0, 2.0))
+    assert [o["name"] for o in report_data(study)["study"]["pareto"]["objectives"]] == ["0", "1"]
+    with pytest.raises(ValueError, match="objective_names: one name per objective"):
+        study_payload("plain", study.directions, study.trials, [], objective_names=["only one"])
 
 
 def test_a_single_objective_report_has_no_front(sqlite_url: str) -> None:

@@ -64,7 +64,8 @@ def report_data(study: Study) -> dict[str, Any]:
 
     trials = study.trials
     events = [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)]
-    data = pl.study_payload(study.name, study.directions, trials, events, objective_names=study.metric_names)
+    names = study.storage.get_study(study.name).objective_names()
+    data = pl.study_payload(study.name, study.directions, trials, events, objective_names=names)
     data["rev"] = 1
     wanted = {int(n) for n in data["curves"]}
     wanted |= set([t.number for t in trials if t.state is TrialState.FAILED][-MAX_FAILED_DETAILS:])

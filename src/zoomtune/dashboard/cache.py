@@ -114,9 +114,9 @@ class StudyCache:
                 return entry.rev, json.dumps({"rev": entry.rev, "unchanged": True}).encode()
             if entry.body is None:
                 ordered = [entry.trials[n] for n in sorted(entry.trials)]
-                study = entry.study
-                data = pl.study_payload(name, study.directions, ordered, entry.events,
-                                        objective_names=study.metric_names)
+                info = self.storage.get_study(name)
+                data = pl.study_payload(name, info.directions, ordered, entry.events,
+                                        objective_names=info.objective_names())
                 data["rev"] = entry.rev
                 entry.body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
             return entry.rev, entry.body

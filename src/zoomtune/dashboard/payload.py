@@ -178,8 +178,8 @@ def study_payload(name: str, directions: Direction | Sequence[Direction], trials
                   study_events: Sequence[Event], extra_curves: Iterable[int] = (),
                   objective_names: Sequence[str] = ()) -> dict[str, Any]:
     """Everything one study page draws, in one JSON-ready dict. With several `directions` (one per objective,
-    named by `objective_names`, numbered when empty) it adds `pareto` (`zoomtune.dashboard.front`); the
-    history, importance and curves use the first objective."""
+    named by `objective_names`, e.g. `StudyInfo.objective_names()`) it adds `pareto` (`zoomtune.dashboard.front`);
+    the history, importance and curves use the first objective."""
     wanted_directions = (directions,) if isinstance(directions, Direction) else tuple(directions)
     direction = wanted_directions[0]
     dists = parameters(trials)
@@ -197,8 +197,10 @@ def study_payload(name: str, directions: Direction | Sequence[Direction], trials
         "lineage": lineage(trials, study_events),
     }
     if len(wanted_directions) > 1:
-        labels = tuple(objective_names) or tuple(str(i) for i in range(len(wanted_directions)))
-        data["pareto"] = pareto_payload(trials, wanted_directions, labels)
+        if len(objective_names) != len(wanted_directions):
+            raise ValueError(f"objective_names: one name per objective ({len(wanted_directions)}); got "
+                             f"{list(objective_names)}")
+        data["pareto"] = pareto_payload(trials, wanted_directions, objective_names)
     return data
 
 
