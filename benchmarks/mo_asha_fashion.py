@@ -23,10 +23,10 @@ they happened (each report is time-stamped).
 
 The measure: the normalised hypervolume of the front of the COMPLETE trials (those that ran all E
 epochs, counted from the moment their last epoch was reported) against the cumulative epochs trained by
-all trials. Normalisation: in (1 - accuracy, params), the ideal point is the best value of each objective
-and the reference point the worst plus 10% of the range, both over the COMPLETE trials of every run, so
-every run is scored in the same box. "Reached" means a normalised HV >= (1 - HV_TOL) times the
-no-stopping run's final one.
+all trials. Normalisation: in (1 - accuracy, params), the box of the Pareto front of all runs'
+COMPLETE trials together, from its ideal point to its nadir pushed out by 10% of the range, the same
+box for every run (a box over all trials, bad ones included, would put every front's HV near 1).
+"Reached" means a normalised HV >= (1 - HV_TOL) times the no-stopping run's final one.
 
 Outputs: a markdown report on stdout and in docs/mo_asha_fashion.md, the plot docs/mo_asha_fashion.png
 (--quick writes both to a temporary directory, so a smoke run never overwrites them).
@@ -148,17 +148,30 @@ def make_scheduler(key: str, epochs: int, seed: int) -> Any:
     raise ValueError(f"unknown scheduler {key!r}; choose from {', '.join(LABELS)}")
 
 
-def run_one(key: str, args: argparse.Namespace, objective: Any, tmpdir: str) -> Run:
+def run_one(key: str, args: argparse.Namespace, objective: Any, db_dir: str) -> Run:
+    """One run's trials; a run already finished in `db_dir` with the same settings is read back, not rerun."""
     import zoomtune as zt
 
-    study = zt.create_study(name=f"mo-asha-fashion-{key}", directions=list(DIRECTIONS), metric_names=list(METRICS),
-                            storage=f"sqlite:///{os.path.join(tmpdir, key + '.db')}",
-                            sampler=af.make_sampler("random", args.seed),
+    name = f"mo-asha-fashion-{key}"
+    path = os.path.join(db_dir, f"{key}-{args.dataset}-t{args.trials}-e{args.epochs}-n{args.train}-s{args.seed}.db")
+    if os.path.exists(path):
+        trials = zt.load_study(name, storage=f"sqlite:///{path}").trials
+        if len(trials) == args.trials and all(t.state.is_finished for t in trials):
+            return Run(key, LABELS[key], wall_time(trials), sorted(trials, key=lambda t: t.number))
+        os.remove(path)  # an interrupted run: start it again
+    study = zt.create_study(name=name, directions=list(DIRECTIONS), metric_names=list(METRICS),
+                            storage=f"sqlite:///{path}", sampler=af.make_sampler("random", args.seed),
                             scheduler=make_scheduler(key, args.epochs, args.seed))
-    started = time.perf_counter()
     study.optimize(objective, n_trials=args.trials, n_jobs=args.jobs)
-    wall = time.perf_counter() - started
-    return Run(key, LABELS[key], wall, sorted(study.trials, key=lambda t: t.number))
+    trials = study.trials
+    return Run(key, LABELS[key], wall_time(trials), sorted(trials, key=lambda t: t.number))
+
+
+def wall_time(trials: list[Any]) -> float:
+    """Seconds from the first trial's start to the last one's end."""
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    return (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
 
 
 def complete_values(run: Run) -> dict[int, tuple[float, float]]:
@@ -170,11 +183,16 @@ def complete_values(run: Run) -> dict[int, tuple[float, float]]:
 
 
 def normalisation(runs: list[Run]) -> tuple[list[float], list[float]]:
-    """(ideal, reference) in the minimised objectives (1 - accuracy, params), over every run's COMPLETE trials."""
+    """(ideal, reference) in the minimised objectives (1 - accuracy, params): the box of the Pareto front of every
+    run's COMPLETE trials together, from its ideal point to its nadir plus 10% of the range (what lies beyond
+    that adds nothing; a box over every trial would squeeze every front's HV near 1)."""
+    from zoomtune.pareto import pareto_front_mask
+
     points = [(1 - a, p) for run in runs for a, p in complete_values(run).values()]
-    ideal = [min(column) for column in zip(*points, strict=True)]
-    worst = [max(column) for column in zip(*points, strict=True)]
-    reference = [w + 0.1 * (w - i) if w > i else w + 1.0 for i, w in zip(ideal, worst, strict=True)]
+    front = [point for point, on in zip(points, pareto_front_mask(points), strict=True) if on]
+    ideal = [min(column) for column in zip(*front, strict=True)]
+    nadir = [max(column) for column in zip(*front, strict=True)]
+    reference = [n + 0.1 * (n - i) if n > i else n + 1.0 for i, n in zip(ideal, nadir, strict=True)]
     return ideal, reference
 
 
@@ -266,7 +284,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="comma-separated runs from none, moasha, hyperband (default: all three)")
     ap.add_argument("--quick", action="store_true", help="smoke run on 8x8 digits, outputs to a temp dir")
     ap.add_argument("--out-dir", default=None, help="where the .md and .png go (default docs/, quick: temp dir)")
+    ap.add_argument("--db-dir", default=None, help="keep each run's SQLite file here (default: a temp dir); a run "
+                                                   "already finished there with the same settings is read back")
     args = ap.parse_args(argv)
+    args.dataset = "digits" if args.quick else "fashion-mnist"
     args.trials = args.trials or (12 if args.quick else 27)
     args.epochs = args.epochs or (3 if args.quick else 9)
     keys = ["none"] + [k.strip() for k in args.schedulers.split(",") if k.strip() and k.strip() != "none"]
@@ -280,7 +301,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> str:
     """Run the comparison, write the report and the plot; the report's text."""
     args = parse_args(argv)
-    dataset = "digits" if args.quick else "fashion-mnist"
+    dataset = args.dataset
     out_dir = args.out_dir or (tempfile.mkdtemp(prefix="mo_asha_fashion_") if args.quick
                                else os.path.join(REPO, "docs"))
     os.makedirs(out_dir, exist_ok=True)
@@ -299,7 +320,7 @@ def main(argv: list[str] | None = None) -> str:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="mo_asha_fashion_db_") as tmpdir:
         for key in args.keys:
-            run = run_one(key, args, objective, tmpdir)
+            run = run_one(key, args, objective, args.db_dir or tmpdir)
             runs.append(run)
             print(f"  {run.label:<15} {sum(len(t.intermediate_values) for t in run.trials):4d} epochs "
                   f"in {run.wall_s:6.1f} s", flush=True)
@@ -368,8 +389,9 @@ def main(argv: list[str] | None = None) -> str:
         f"Hyperband(min_resource=1, max_resource={args.epochs}, reduction_factor=3) on the same rule.", "",
         "Definitions: *front* = the non-dominated COMPLETE trials (all epochs run); *HV* = hypervolume of that front "
         f"in (1 − accuracy, params), normalised with ideal = ({ideal[0]:.4f}, {ideal[1]:.0f}) and reference = "
-        f"({reference[0]:.4f}, {reference[1]:.0f}) (best, and worst + 10% of the range, over every run's COMPLETE "
-        "trials); *epochs to HV* = cumulative epochs trained by all trials, in time order, when the HV first reached "
+        f"({reference[0]:.4f}, {reference[1]:.0f}) (the ideal and nadir points of the front of every run's COMPLETE "
+        "trials together, the nadir pushed out by 10% of the range); *epochs to HV* = cumulative epochs trained by "
+        "all trials, in time order, when the HV first reached "
         f"(1 − {HV_TOL}) × the no-stopping run's final HV.", "",
         table, "",
         goal_line, "",
