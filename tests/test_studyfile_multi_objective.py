@@ -91,7 +91,7 @@ def test_bad_objectives_and_constraints_name_the_file_field_and_value(tmp_path, 
 def test_a_multi_objective_file_runs_with_its_constraints_and_status_shows_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path, MO_FILE)
-    result = invoke("run", "study.yaml", "-q")
+    result = invoke("run", "study.yaml")  # with the progress line, on stderr
     assert result.exit_code == 0, result.output
     assert "Pareto front: " in result.output and "error (min)" in result.output and "size (min)" in result.output
     study = zt.load_study("mo", storage=f"sqlite:///{tmp_path / 'zoomtune.db'}")
@@ -104,6 +104,9 @@ def test_a_multi_objective_file_runs_with_its_constraints_and_status_shows_them(
     infeasible = [t for t in trials if not t.feasible]
     front = study.best_trials
     assert infeasible and front and all(t.feasible for t in front)
+    smallest = min(front, key=lambda t: t.values[1])
+    assert f"front {len(front)}: error " in result.stderr and f"size {smallest.values[1]:.4g} (#{smallest.number})" \
+        in result.stderr, result.stderr
     assert not {t.number for t in infeasible} & {t.number for t in front}
 
     status = invoke("status", "mo", "--limit", "0")
