@@ -30,6 +30,19 @@ exploits too early (cifar10 21x). Scott's width lost on HPOBench vehicle (1.3x -
 noisy Hartmann-6 (3.1x -> 2.5x). Decaying the weights of old bad trials did not help; Optuna's
 rule for the outermost points was mixed (HPOBench car better, vehicle and Hartmann-6 worse).
 
+Several objectives and constraints (issue 13): the split follows `zoomtune.samplers.ranking`. Trials are
+ordered by constrained non-domination rank (feasible trials first, infeasible ones by total violation,
+Deb's rule); the good group is filled rank by rank and the rank that does not fit whole is cut by greedy
+hypervolume subset selection, with each objective normalised to that rank's extent and the reference point
+at 1.1 (Ozaki et al. 2020/2022, "Multiobjective TPE"). With several objectives the good components are
+weighted by their hypervolume contribution within the good group (`weigh_by_hypervolume`; dominated good
+trials weigh 1e-3), and the dimensions are modelled one by one (`multivariate=None`): a candidate then mixes
+coordinates of different good trials, which spreads points along the front. Measured on the
+multi-objective dev problems (benchmarks/multi_objective.py, 3-4 seeds): the joint model reached normalised
+hypervolume 0.30 on DTLZ2 at 100 trials against 0.36 one by one (Optuna's TPE: 0.345); without the weights
+ZDT2 fell from 0.90 to 0.85 at 300 trials. With one objective, constraints only reorder the split (feasible
+first), and without constraints nothing changes.
+
 History cap: at most `max_observations` trials are modelled, the good group (ranked over the
 whole history) plus the most recent bad trials, which keeps one proposal well under 20 ms with
 thousands of finished trials.
@@ -97,8 +110,9 @@ class _Parzen:
     """A mixture over [0, 1]^d: one component per observation plus a prior component."""
 
     def __init__(self, points: np.ndarray, n_choices: list[int], prior_weight: float,
-                 weights: np.ndarray | None = None) -> None:
+                 weights: np.ndarray | None = None, independent: bool = False) -> None:
         n, d = points.shape
+        self.independent = independent
         self.numeric = np.array([k == 0 for k in n_choices], dtype=bool)
         self.n_choices = n_choices
         weights = np.append(np.ones(n) if weights is None else weights, prior_weight)
@@ -119,34 +133,40 @@ class _Parzen:
                 self.log_cat[j] = np.log(_aitchison_aitken(idx, k, prior_weight))
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        comp = rng.choice(len(self.log_w), size=size, p=np.exp(self.log_w))
+        """`size` draws; each takes one component for all its coordinates, or (`independent`) one per coordinate."""
         d = self.mu.shape[1]
+        comp = rng.choice(len(self.log_w), size=(size, d) if self.independent else size, p=np.exp(self.log_w))
+        rows, cols = (comp, np.arange(d)) if self.independent else (comp[:, None], np.arange(d))
         u = rng.random((size, d))
-        lo, hi = self.cdf_lo[comp], self.cdf_hi[comp]
+        lo, hi = self.cdf_lo[rows, cols], self.cdf_hi[rows, cols]
         from scipy.special import ndtri
 
         z = ndtri(np.clip(lo + u * (hi - lo), 1e-300, 1.0 - 1e-16))
-        out = np.clip(self.mu[comp] + self.sigma[comp] * z, 0.0, 1.0)
+        out = np.clip(self.mu[rows, cols] + self.sigma[rows, cols] * z, 0.0, 1.0)
         for j, log_p in self.log_cat.items():
-            cum = np.cumsum(np.exp(log_p[comp]), axis=1)
+            cum = np.cumsum(np.exp(log_p[comp[:, j] if self.independent else comp]), axis=1)
             choice = np.minimum((u[:, j:j + 1] > cum).sum(axis=1), self.n_choices[j] - 1)
             out[:, j] = (choice + 0.5) / self.n_choices[j]
         return np.asarray(out)
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """log density at each row of x (m, d), summed over dims, mixed over components."""
-        total = np.tile(self.log_w, (len(x), 1))  # (m, components)
+        """log density at each row of x (m, d): summed over dims and mixed over components, or (`independent`)
+        mixed over components in each dimension and then summed."""
+        kernels = np.zeros((len(x), len(self.log_w), x.shape[1]))  # (m, components, d): log kernel values
         num = self.numeric
         if num.any():
             z = (x[:, None, num] - self.mu[None, :, num]) / self.sigma[None, :, num]
-            per_dim = -0.5 * z * z - _LOG_SQRT_2PI - np.log(self.sigma[:, num]) - self.log_mass[:, num]
-            total += per_dim.sum(axis=2)
+            kernels[:, :, num] = -0.5 * z * z - _LOG_SQRT_2PI - np.log(self.sigma[:, num]) - self.log_mass[:, num]
         for j, log_p in self.log_cat.items():
             k = self.n_choices[j]
-            idx = np.minimum((x[:, j] * k).astype(int), k - 1)
-            total += log_p[:, idx].T
+            kernels[:, :, j] = log_p[:, np.minimum((x[:, j] * k).astype(int), k - 1)].T
         from scipy.special import logsumexp
 
+        if self.independent:
+            return np.asarray(logsumexp(kernels + self.log_w[None, :, None], axis=1).sum(axis=1))
+        total = self.log_w + kernels[:, :, num].sum(axis=2)
+        for j in self.log_cat:
+            total = total + kernels[:, :, j]
         return np.asarray(logsumexp(total, axis=1))
 
 
@@ -163,15 +183,19 @@ class TPESampler(Sampler):
     """Multivariate TPE over the (declared or inferred) joint space.
 
     Parameters suggested outside the joint space (define-by-run, conditional) get a 1-D TPE
-    on the trials that have them. Only COMPLETE trials with a finite value and every parameter
-    of the space, each with the same distribution, are modelled.
+    on the trials that have them. Only COMPLETE trials with a finite value (every objective's) and every
+    parameter of the space, each with the same distribution, are modelled. `multivariate`: model the
+    dimensions jointly (True) or one by one (False); None (the default) is jointly for one objective and one
+    by one for several. `weigh_by_hypervolume`: with several objectives, weight the good trials by their
+    hypervolume contribution (see the module).
     """
 
     uses_history = True
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10, n_candidates: int = 24,
                  gamma: Callable[[int], int] = default_gamma, prior_weight: float = 1.0,
-                 max_observations: int = 300, weigh_by_hypervolume: bool = True) -> None:
+                 max_observations: int = 300, weigh_by_hypervolume: bool = True,
+                 multivariate: bool | None = None) -> None:
         super().__init__(seed)
         self.n_startup_trials: int = require_int("TPESampler", "n_startup_trials", n_startup_trials, 0)
         self.n_candidates: int = require_int("TPESampler", "n_candidates", n_candidates, 1)
@@ -183,6 +207,9 @@ class TPESampler(Sampler):
         require(isinstance(weigh_by_hypervolume, bool), "TPESampler", "weigh_by_hypervolume", "must be True or False",
                 weigh_by_hypervolume)
         self.weigh_by_hypervolume = weigh_by_hypervolume
+        require(multivariate is None or isinstance(multivariate, bool), "TPESampler", "multivariate",
+                "must be True, False or None", multivariate)
+        self.multivariate = multivariate
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
         return self._propose(space, context, "tpe")
@@ -240,8 +267,9 @@ class TPESampler(Sampler):
             def unit(trials: list[TrialRecord]) -> np.ndarray:
                 return np.array([space.to_unit(t.params) for t in trials], dtype=float).reshape(-1, d)
 
-            below = _Parzen(unit(good), n_choices, self.prior_weight, groups.good_weights)
-            above = _Parzen(unit(bad), n_choices, self.prior_weight)
+            independent = not (len(context.directions) == 1 if self.multivariate is None else self.multivariate)
+            below = _Parzen(unit(good), n_choices, self.prior_weight, groups.good_weights, independent)
+            above = _Parzen(unit(bad), n_choices, self.prior_weight, independent=independent)
             candidates = below.sample(rng, self.n_candidates)
             score = below.log_pdf(candidates) - above.log_pdf(candidates)
             point = candidates[int(np.argmax(score))]
