@@ -121,12 +121,14 @@ def test_zdt1_front_beats_random_search() -> None:
 
 
 def test_constraint_steers_the_search_into_the_feasible_region() -> None:
+    # the feasible part of the front starts on the boundary x0 = 0.5: the constraint's density ratio keeps the
+    # good group's kernels from spilling over it (without it about a third of the late trials did)
     def late_feasible_share(sampler: Sampler) -> float:
         late = zdt1_study(sampler, 70, constrained=True).trials[40:]
         return sum(t.feasible for t in late) / len(late)
 
     tpe, random = late_feasible_share(TPESampler(seed=1)), late_feasible_share(RandomSampler(seed=1))
-    assert tpe >= 0.7 and tpe > random + 0.2, (tpe, random)  # the feasible optimum is on the boundary: some spill
+    assert tpe >= 0.9 and random < 0.7, (tpe, random)
 
 
 def test_constraint_in_a_single_objective_study_leads_away_from_a_better_infeasible_basin() -> None:
