@@ -138,3 +138,24 @@ def test_bad_arguments_are_refused(kwargs: dict[str, float]) -> None:
 def test_repr_names_every_setting() -> None:
     assert repr(NSGA2Sampler(seed=4)) == ("NSGA2Sampler(population_size=50, crossover_prob=0.9, swap_prob=0.5, "
                                            "mutation_prob=1/d, eta_c=20, eta_m=20, seed=4)")
+
+
+def test_children_do_not_repeat_the_population_in_a_small_discrete_space() -> None:
+    """Without crossover and mutation (or with integer coordinates rounding back) a child would copy its
+    parent and spend a trial on a known result; NSGA-II mutates such a child until it is new."""
+    space = zt.Space({"layers": zt.Int(1, 4), "units": zt.Int(16, 512, scale="log"),
+                      "batchnorm": zt.Categorical([True, False]), "lr": zt.Float(1e-4, 1e-1, scale="log")})
+
+    def objective(trial: zt.Trial) -> tuple[float, float]:
+        p = trial.params
+        size = p["layers"] * p["units"] + (0 if p["batchnorm"] else 50)
+        return size, abs(math.log10(p["lr"]) + 2.5) + 1 / p["layers"]
+
+    repeats = 0
+    for seed in range(3):
+        study = zt.create_study(directions=["minimize", "minimize"], space=space,
+                                sampler=NSGA2Sampler(population_size=10, seed=seed))
+        study.optimize(objective, n_trials=100)
+        seen = [tuple(sorted(t.params.items())) for t in study.trials]
+        repeats += len(seen) - len(set(seen))
+    assert repeats <= 5, repeats  # 41 before children were checked against the population

@@ -104,13 +104,23 @@ def polynomial_mutation(x: float, u: float, eta: float) -> float:
     return min(max(x + float(step), 0.0), 1.0)
 
 
+#: how many forced mutations a child that repeats a member of the population gets before it is kept anyway
+_MAX_RETRIES = 16
+
+
+def _snapped(point: np.ndarray, n_choices: list[int]) -> list[float]:
+    """The point with each categorical coordinate moved to the middle of its choice's cell."""
+    return [(min(int(u * k), k - 1) + 0.5) / k if k else float(u) for u, k in zip(point, n_choices, strict=True)]
+
+
 class NSGA2Sampler(Sampler):
     """NSGA-II over the (declared or inferred) joint space; see the module's docstring.
 
     `population_size` P trials make a generation; `crossover_prob` is the chance a child is bred by
     crossover rather than copied from its first parent; `swap_prob` the chance a categorical coordinate
     comes from the second parent in a crossover; `mutation_prob` each coordinate's chance to mutate (None:
-    1 / d); `eta_c` and `eta_m` the distribution indices of SBX and polynomial mutation (larger: children
+    1 / d; a child that repeats a member of the population is mutated until it is new, unless this is 0);
+    `eta_c` and `eta_m` the distribution indices of SBX and polynomial mutation (larger: children
     nearer their parents). A single-objective study ranks by value, so this is a plain genetic algorithm.
     """
 
@@ -155,8 +165,23 @@ class NSGA2Sampler(Sampler):
         rng = self.rng(context.number, key)
         n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
         elite = self._elite(space, context) if context.number >= self.population_size else None
-        point = rng.random(len(space)) if elite is None else self._child(elite, n_choices, context.number, rng)
-        return [(min(int(u * k), k - 1) + 0.5) / k if k else float(u) for u, k in zip(point, n_choices, strict=True)]
+        if elite is None:
+            return _snapped(rng.random(len(space)), n_choices)
+        child = _snapped(self._child(elite, n_choices, context.number, rng), n_choices)
+        # A child equal to a member of the population (no crossover and no mutation, or integer and categorical
+        # coordinates that round back) would spend a trial on a known result: mutate it until it is new
+        # (unless mutation is off).
+        if self.mutation_prob == 0.0:
+            return child
+        taken = {tuple(space.from_unit(_snapped(p, n_choices)).values()) for p in elite.points}
+        for _ in range(_MAX_RETRIES):
+            if tuple(space.from_unit(child).values()) not in taken:
+                break
+            j = int(rng.integers(len(child)))
+            fresh = rng.random()
+            child[j] = fresh if n_choices[j] else polynomial_mutation(child[j], rng.random(), self.eta_m)
+            child = _snapped(np.array(child), n_choices)
+        return child
 
     def _child(self, elite: _Elite, n_choices: list[int], number: int, rng: np.random.Generator) -> np.ndarray:
         """One child of two tournament winners: crossover (maybe), then mutation, in the unit cube."""
