@@ -14,12 +14,17 @@ from zoomtune.errors import ConfigError
 from zoomtune.pareto import normalized_hypervolume
 from zoomtune.samplers import NSGA2Sampler, RandomSampler, SampleContext, Sampler
 from zoomtune.samplers.nsga2 import polynomial_mutation, sbx_pair, select_elite
-from zoomtune.testing.sampler_suite import SamplerConformance
+from zoomtune.testing.sampler_suite import MultiObjectiveSamplerConformance, SamplerConformance
 
 ZDT_SPACE = zt.Space({f"x{i}": zt.Float(0.0, 1.0) for i in range(6)})
 
 
 class TestNSGA2Conformance(SamplerConformance):
+    def make_sampler(self, seed: int) -> Sampler:
+        return NSGA2Sampler(population_size=8, seed=seed)
+
+
+class TestNSGA2MultiObjectiveConformance(MultiObjectiveSamplerConformance):
     def make_sampler(self, seed: int) -> Sampler:
         return NSGA2Sampler(population_size=8, seed=seed)
 
