@@ -227,16 +227,20 @@ class Results:
         values = self.hv(problem, method, budget)
         return float(np.median(values)) if len(values) else float("nan")
 
-    def seeds(self, names: Iterable[str], method: str) -> int:
-        return min(len(self.runs.get((n, method), [])) for n in names)
+    def seeds(self, names: Iterable[str], method: str) -> str:
+        """How many seeds `method` ran: '20', or '0-1' where problems differ (a --cached-only table)."""
+        counts = [len(self.runs.get((n, method), [])) for n in names]
+        return str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
 
 
-def run_all(names: list[str], methods: list[str], plan: Plan, jobs: int, cache: str | None) -> Results:
-    """Every (problem, method, seed), in a pool of `jobs` processes (in this one for jobs=1)."""
+def run_all(names: list[str], methods: list[str], plan: Plan, jobs: int, cache: str | None,
+            cached_only: bool = False) -> Results:
+    """Every (problem, method, seed), in a pool of `jobs` processes (in this one for jobs=1); with
+    `cached_only`, only the runs the cache already holds."""
     res = Results(plan.budgets)
     cached = load_cache(cache)
     tasks = plan.tasks(names, methods)
-    todo = [t for t in tasks if t not in cached]
+    todo = [] if cached_only else [t for t in tasks if t not in cached]
     for task in tasks:
         if task in cached:
             res.add(cached[task])
@@ -281,7 +285,7 @@ def hv_table(res: Results, names: list[str], methods: list[str]) -> str:
         for budget in res.budgets:
             rows.append([name, prob.split.value, f"{prob.ceiling():.3f}", budget,
                          *[iqr(res.hv(name, m, budget)) for m in methods]])
-    seeds = ["seeds", "", "", "", *[str(res.seeds(names, m)) for m in methods]]
+    seeds = ["seeds", "", "", "", *[res.seeds(names, m) for m in methods]]
     seconds = ["s / run (mean)", "", "", "",
                *[f"{np.mean([r.seconds for n in names for r in res.runs.get((n, m), [])] or [np.nan]):.2f}"
                  for m in methods]]
@@ -346,17 +350,24 @@ def ratio_table(res: Results, names: list[str], methods: list[str]) -> Verdict:
     rows, cells = [], []
     wins: dict[Split, tuple[int, int]] = {}
     for name in names:
-        won_all = True
+        won_all, compared = True, False
         for budget in res.budgets:
-            best_zt = max((m for m in ours if len(res.hv(name, m, budget))), key=lambda m: res.median(name, m, budget))
-            best_peer = max((m for m in peers if len(res.hv(name, m, budget))),
-                            key=lambda m: res.median(name, m, budget))
+            ran_zt = [m for m in ours if len(res.hv(name, m, budget))]
+            ran_peer = [m for m in peers if len(res.hv(name, m, budget))]
+            if not ran_zt or not ran_peer:  # --cached-only, before every run is in
+                rows.append([name, budget, "-", "-", "-", "-", "-", "-"])
+                continue
+            best_zt = max(ran_zt, key=lambda m: res.median(name, m, budget))
+            best_peer = max(ran_peer, key=lambda m: res.median(name, m, budget))
             cell = Cell(name, budget, best_zt, res.median(name, best_zt, budget), best_peer,
                         res.median(name, best_peer, budget))
             cells.append(cell)
             won_all &= cell.won
+            compared = True
             rows.append([name, budget, best_zt, f"{cell.zt_hv:.3f}", best_peer, f"{cell.peer_hv:.3f}",
                          f"{cell.ratio:.3f}", "yes" if cell.won else "no"])
+        if not compared:
+            continue
         split = problem(name).split
         won, total = wins.get(split, (0, 0))
         wins[split] = (won + won_all, total + 1)
@@ -384,6 +395,8 @@ def main(argv: list[str] | None = None) -> str:
                              f"--quick: nor {GP_METHOD})")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cache", default=None, help="JSON-lines file of finished runs (resume)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="run nothing: the tables of the --cache file's runs ('-' where none)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (3 if args.quick else 20)
     budgets = tuple(int(b) for b in (args.budgets or ("20,60" if args.quick else "100,300")).split(","))
@@ -396,7 +409,7 @@ def main(argv: list[str] | None = None) -> str:
         parser.error(f"unknown method or problem: {', '.join(unknown)}")
 
     start = time.perf_counter()
-    res = run_all(names, methods, plan, args.jobs, args.cache)
+    res = run_all(names, methods, plan, args.jobs, args.cache, args.cached_only)
     gp_note = (f", {GP_METHOD}: {plan.gp_seeds} to {max(plan.budgets_of(GP_METHOD), default=0)} trials"
                if GP_METHOD in methods else "")
     lines = [header("Multi-objective search quality", "zoomtune", "optuna"),

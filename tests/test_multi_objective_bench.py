@@ -206,3 +206,8 @@ def test_one_tiny_run_prints_both_tables_with_every_column(tmp_path: Path) -> No
 
     assert tables(multi_objective.main(argv)) == tables(text)  # read back from the cache, not rerun
     assert len(cache.read_text().splitlines()) == 9
+    # --cached-only runs nothing: a second seed asked for stays missing.
+    only = multi_objective.main([*argv, "--seeds", "2", "--cached-only"])
+    assert len(cache.read_text().splitlines()) == 9
+    seeds = next(r for r in tables(only) if r.startswith("| seeds"))
+    assert [c.strip() for c in seeds.strip("|").split("|")][4:] == ["1", "1", "1"]
