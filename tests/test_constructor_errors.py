@@ -49,6 +49,9 @@ BAD = [
     (TPESampler, "gamma", [0.25, 10, "default"]),
     (TPESampler, "prior_weight", [0, -1.0, NAN, INF, "1", True]),
     (TPESampler, "max_observations", bad_ints(1)),
+    (TPESampler, "weigh_by_hypervolume", [1, 0, "yes"]),
+    (TPESampler, "multivariate", [1, 0, "yes"]),
+    (TPESampler, "model_constraints", [1, 0, "yes"]),
     (MedianStopping, "seed", BAD_SEEDS),
     (MedianStopping, "n_startup_trials", bad_ints(0)),
     (MedianStopping, "n_warmup_steps", bad_ints(0)),
@@ -86,8 +89,11 @@ def test_a_bad_argument_is_a_config_error_naming_class_field_and_value(cls, fiel
 
 @pytest.mark.parametrize("cls, field", [(cls, field) for cls, field, _ in BAD if field not in ("seed", "space")])
 def test_a_missing_value_names_class_and_field(cls, field):
-    if (cls is ASHA and field == "max_resource") or field == "objective":
-        cls(**{field: None})  # ASHA's max_resource may be None (no maximum); objective=None is the default one
+    if (cls is ASHA and field == "max_resource") or field == "objective" or (cls is TPESampler
+                                                                             and field == "multivariate"):
+        # ASHA's max_resource may be None (no maximum); objective=None is the default one; TPE's multivariate=None
+        # is the default (jointly for one objective, one by one for several)
+        cls(**{field: None})
         return
     with pytest.raises(ConfigError, match=f"^{cls.__name__}: {field}: must be "):
         cls(**{field: None})
