@@ -16,12 +16,12 @@ uniformly and one that ignores the scale crowds ``u`` towards one end. Known opt
 - DTLZ2: the Pareto set is ``u[2:] = 0.5``, where the objectives lie on the unit sphere's positive octant.
 - ZDT1 noisy: the sampler sees each objective plus Gaussian noise (sd 0.1, a tenth of the front's
   extent); the hypervolume is measured on the noise-free values.
-- ZDT1 f1+f2>=1: feasible when ``f1 + f2 >= 1`` (a constraint ``1 - f1 - f2 <= 0``, in the style of
-  Deb's CTP problems), which makes the whole convex front but its two ends infeasible: the feasible
-  front is the constraint's boundary, the line ``f2 = 1 - f1``, reached only with ``g`` close to 1, so
-  the constraint binds where a sampler's trials are after 100-300 trials (a first version, with
-  ``f1 + f2 >= 0.85``, cut only the knee and changed no run of Optuna's TPE or NSGA-II); only
-  feasible trials count towards the hypervolume.
+- ZDT1 f1+f2>=1.5: feasible when ``f1 + f2 >= 1.5`` (a constraint ``1.5 - f1 - f2 <= 0``, in the
+  style of Deb's CTP problems), which makes ZDT1's whole front infeasible: the feasible front is the
+  constraint's boundary, the line ``f2 = 1.5 - f1``, and the constraint binds wherever g < ~2, where a
+  sampler's trials are after 100-300 trials. (``f1 + f2 >= 0.85`` and ``>= 1`` bound only for g close
+  to 1 and changed no run of Optuna's TPE, NSGA-II or Random.) Only feasible trials count towards
+  the hypervolume.
 
 Tabulated problems (`_problems.TableObjective`, its snapping of each numeric column to the nearest
 tabulated value on its natural scale, reused): the mean over the table's repeated runs of a
@@ -112,11 +112,11 @@ def dtlz2(u: np.ndarray, objectives: int = 3) -> np.ndarray:
     return out
 
 
-LINE = 1.0  # the constrained ZDT1's feasible region: f1 + f2 >= LINE
+LINE = 1.5  # the constrained ZDT1's feasible region: f1 + f2 >= LINE
 
 
 def above_line(values: np.ndarray) -> float:
-    """The constrained ZDT1's constraint (<= 0 feasible): every point below the line f1 + f2 = 1 is infeasible."""
+    """The constrained ZDT1's constraint (<= 0 feasible): every point below the line f1 + f2 = 1.5 is infeasible."""
     return float(LINE - values[0] - values[1])
 
 
@@ -272,9 +272,9 @@ def cube_problems() -> list[CubeProblem]:
         CubeProblem("ZDT1 noisy (8-d)", held, Cube(_ZDT_PARAMS), zdt1, convex, (0.0, 0.0), (1.0, 10.0),
                     f"ZDT1 seen with Gaussian noise, sd 0.1 per objective, scored noise-free; {zdt}",
                     noise=Noise((0.1, 0.1))),
-        CubeProblem("ZDT1 f1+f2>=1 (8-d)", held, Cube(_ZDT_PARAMS), zdt1,
+        CubeProblem("ZDT1 f1+f2>=1.5 (8-d)", held, Cube(_ZDT_PARAMS), zdt1,
                     _curve_front(lambda f1: np.maximum(1 - np.sqrt(f1), LINE - f1)), (0.0, 0.0), (1.0, 10.0),
-                    f"ZDT1 constrained to f1 + f2 >= {LINE:g} (its front infeasible but its ends); {zdt}",
+                    f"ZDT1 constrained to f1 + f2 >= {LINE:g} (its whole front infeasible); {zdt}",
                     constraint=above_line),
     ]
 
