@@ -79,7 +79,7 @@ METHODS = [*ZT_METHODS, *OPTUNA_METHODS]
 WEAKER_PEER = "Optuna TPE multivariate"
 DEFAULT_METHODS = [m for m in METHODS if m != WEAKER_PEER]
 TPE_METHODS = ("Optuna TPE", WEAKER_PEER)  # the methods --tpe-seeds caps
-GP_METHOD = "Optuna GP"  # the method --gp-seeds and --gp-trials cap
+GP_METHODS = ("zt GP", "Optuna GP")  # the methods --gp-seeds and --gp-trials cap: a GP costs O(n^3) per trial
 QUICK_PROBLEMS = ["ZDT1 (8-d)", "DTLZ2 (7-d)", "ZDT3 (8-d)", "ZDT1 f1+f2>=1.5 (8-d)", "NB201 cifar10 (err vs latency)"]
 CONSTRAINT = "constraint"  # the constraint's name in zoomtune, the user attribute holding it in Optuna
 
@@ -95,7 +95,7 @@ def make_optuna_sampler(name: str, seed: int, constrained: bool) -> Any:
         return optuna.samplers.TPESampler(seed=seed, **given)
     if name == WEAKER_PEER:  # Optuna 5 uses independent TPE on several objectives unless told otherwise
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False, **given)
-    if name == GP_METHOD:
+    if name == "Optuna GP":
         return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, **given)
     if name == "Optuna Random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -190,10 +190,10 @@ class Plan:
     budgets: tuple[int, ...]
 
     def seeds_of(self, method: str) -> int:
-        return self.tpe_seeds if method in TPE_METHODS else self.gp_seeds if method == GP_METHOD else self.seeds
+        return self.tpe_seeds if method in TPE_METHODS else self.gp_seeds if method in GP_METHODS else self.seeds
 
     def budgets_of(self, method: str) -> tuple[int, ...]:
-        if method != GP_METHOD:
+        if method not in GP_METHODS:
             return self.budgets
         return tuple(b for b in self.budgets if b <= self.gp_trials)
 
@@ -246,7 +246,7 @@ def run_all(names: list[str], methods: list[str], plan: Plan, jobs: int, cache: 
         if task in cached:
             res.add(cached[task])
     # The fast methods first, then TPE seed by seed, then Optuna's GP (by far the slowest) seed by seed.
-    todo.sort(key=lambda t: (t[1] == GP_METHOD, t[1] in TPE_METHODS, t[2]))
+    todo.sort(key=lambda t: (t[1] in GP_METHODS, t[1] in TPE_METHODS, t[2]))
     with multiprocessing.get_context("spawn").Pool(jobs) if jobs > 1 else _Serial() as pool:
         for run in pool.imap_unordered(run_one, todo):
             res.add(run)
@@ -380,20 +380,20 @@ def ratio_table(res: Results, names: list[str], methods: list[str]) -> Verdict:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help=f"3 seeds, budgets 20,60, {len(QUICK_PROBLEMS)} problems, no {GP_METHOD}")
+                        help=f"3 seeds, budgets 20,60, {len(QUICK_PROBLEMS)} problems, no GP")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 20; --quick 3)")
     parser.add_argument("--tpe-seeds", type=int, default=None,
                         help=f"at most this many seeds for {' and '.join(TPE_METHODS)} (default: --seeds)")
     parser.add_argument("--gp-seeds", type=int, default=None,
-                        help=f"at most this many seeds for {GP_METHOD} (default 3)")
+                        help=f"at most this many seeds for {' and '.join(GP_METHODS)} (default 3)")
     parser.add_argument("--gp-trials", type=int, default=100,
-                        help=f"{GP_METHOD} runs to the budgets up to this many trials only (default 100)")
+                        help="the GPs run to the budgets up to this many trials only (default 100)")
     parser.add_argument("--budgets", default=None, help="comma-separated trial counts (default 100,300)")
     parser.add_argument("--problems", default=None,
                         help=f"comma-separated problem names (default all; --quick: {', '.join(QUICK_PROBLEMS)})")
     parser.add_argument("--methods", default=None,
                         help=f"comma-separated, of: {', '.join(METHODS)} (default all but {WEAKER_PEER}; "
-                             f"--quick: nor {GP_METHOD})")
+                             "--quick: nor the GPs)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cache", default=None, help="JSON-lines file of finished runs (resume)")
     parser.add_argument("--cached-only", action="store_true",
@@ -404,15 +404,15 @@ def main(argv: list[str] | None = None) -> str:
     plan = Plan(seeds, min(seeds, args.tpe_seeds or seeds), min(seeds, args.gp_seeds or 3), args.gp_trials, budgets)
     names = args.problems.split(",") if args.problems else QUICK_PROBLEMS if args.quick else list(builders())
     methods = (args.methods.split(",") if args.methods else
-               [m for m in DEFAULT_METHODS if m != GP_METHOD] if args.quick else DEFAULT_METHODS)
+               [m for m in DEFAULT_METHODS if m not in GP_METHODS] if args.quick else DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS] + [n for n in names if n not in builders()]
     if unknown:
         parser.error(f"unknown method or problem: {', '.join(unknown)}")
 
     start = time.perf_counter()
     res = run_all(names, methods, plan, args.jobs, args.cache, args.cached_only)
-    gp_note = (f", {GP_METHOD}: {plan.gp_seeds} to {max(plan.budgets_of(GP_METHOD), default=0)} trials"
-               if GP_METHOD in methods else "")
+    gp_note = (f", GPs: {plan.gp_seeds} to {max(plan.budgets_of(GP_METHODS[0]), default=0)} trials"
+               if set(GP_METHODS) & set(methods) else "")
     lines = [header("Multi-objective search quality", "zoomtune", "optuna"),
              f"{seeds} seeds (Optuna TPE: {plan.tpe_seeds}{gp_note}), budgets {', '.join(map(str, budgets))}, "
              f"{args.jobs} jobs, {time.perf_counter() - start:.0f} s wall", "",
