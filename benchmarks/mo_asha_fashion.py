@@ -137,15 +137,8 @@ class Run:
 
 
 def make_scheduler(key: str, epochs: int, seed: int) -> Any:
-    import zoomtune as zt
-
-    if key == "none":
-        return None
-    if key == "moasha":
-        return zt.schedulers.ASHA(min_resource=1, reduction_factor=3, max_resource=epochs, seed=seed)
-    if key == "hyperband":
-        return zt.schedulers.Hyperband(min_resource=1, max_resource=epochs, reduction_factor=3, seed=seed)
-    raise ValueError(f"unknown scheduler {key!r}; choose from {', '.join(LABELS)}")
+    """asha_fashion's schedulers: in a study of two directions its ASHA ranks the report vectors (MO-ASHA)."""
+    return af.make_scheduler("asha" if key == "moasha" else key, epochs, seed)
 
 
 def run_one(key: str, args: argparse.Namespace, objective: Any, db_dir: str) -> Run:
