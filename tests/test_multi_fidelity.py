@@ -133,11 +133,11 @@ def test_tpe_accepts_the_projected_records():
     history = rung_history()
     mf = MultiFidelitySampler(TPESampler(seed=0, n_startup_trials=5), min_trials=5)
     context = mf.projected(SPACE, SampleContext(20, Direction.MINIMIZE, SPACE, lambda: history))
-    good, bad = mf.base._observations(SPACE, context.history(), Direction.MINIMIZE)
-    assert len(good) + len(bad) == 12
+    groups = mf.base._observations(SPACE, context.history(), (Direction.MINIMIZE,))
+    assert len(groups.good) + len(groups.bad) == 12
     # TPE alone would see only the 2 COMPLETE trials and draw at random
-    good, bad = mf.base._observations(SPACE, history, Direction.MINIMIZE)
-    assert len(good) + len(bad) == 2
+    groups = mf.base._observations(SPACE, history, (Direction.MINIMIZE,))
+    assert len(groups.good) + len(groups.bad) == 2
 
 
 def test_constructor_arguments_are_checked():
