@@ -94,6 +94,10 @@ def _worker(study: StudyRunner, objective: Objective, budget: Budget, catch: tup
             results.put((WorkerMessage.RESULT, evaluate(study, trial, objective, catch)))
             slots[slot] = -1
     except BaseException as error:  # noqa: BLE001 - handed to the parent
+        # Already stopping: a second signal (SIGINT to the group, then the parent's SIGTERM) must not cut
+        # this report short with a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         budget.stop()
         results.put((WorkerMessage.ERROR, sendable(error)))
     finally:
