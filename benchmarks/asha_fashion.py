@@ -37,6 +37,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,6 +274,35 @@ def plot(runs: list[Run], target: float, budget: int, path: str, title: str) -> 
     plt.close(fig)
 
 
+def report_header(title: str, quick: bool, load_start: tuple[float, ...] | None, runtime: str) -> list[str]:
+    """A benchmark report's title and its command, versions, git state, machine load and runtime lines."""
+    if quick:
+        title += " (--quick: 8x8 digits smoke run)"
+    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return [
+        f"# {title}", "",
+        f"command:  `{command_line()}`  ",
+        f"versions: {versions('zoomtune', 'torch', 'numpy', 'matplotlib')}  ",
+        f"git:      {git_state()}  ",
+        f"machine:  {cpu_model()}, {os.cpu_count()} CPUs; load average "
+        + (f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at end" if load_start and load_end else "n/a")
+        + " (other jobs may share the CPUs: wall times are indicative, epochs are exact)  ",
+        f"runtime:  {runtime}", "",
+    ]
+
+
+def write_report(lines: list[str], md_path: str, png_path: str, draw: Callable[[str], None]) -> str:
+    """Print the report's lines, write them to `md_path` and `draw` the plot into `png_path`; the report."""
+    report = "\n".join(lines)
+    print()
+    print(report)
+    with open(md_path, "w") as handle:
+        handle.write(report)
+    draw(png_path)
+    print(f"wrote {md_path} and {png_path}")
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=27, help="trials per run (default 27)")
@@ -380,19 +410,10 @@ def main() -> None:
                      f"{base.epochs_to_target} of its {budget} epochs (trial #{base.trial_at_target}); "
                      f"the last column compares with that.")
 
-    title = "The batch-norm network on Fashion-MNIST: accuracy reached vs trials and vs total epochs, with and without ASHA"
-    if args.quick:
-        title += " (--quick: 8x8 digits smoke run)"
-    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     lines = [
-        f"# {title}", "",
-        f"command:  `{command_line()}`  ",
-        f"versions: {versions('zoomtune', 'torch', 'numpy', 'matplotlib')}  ",
-        f"git:      {git_state()}  ",
-        f"machine:  {cpu_model()}, {os.cpu_count()} CPUs; load average "
-        + (f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at end" if load_start and load_end else "n/a")
-        + " (other jobs may share the CPUs: wall times are indicative, epochs are exact)  ",
-        f"runtime:  {total_s:.0f} s in all (data loaded in {load_s:.1f} s)", "",
+        *report_header("The batch-norm network on Fashion-MNIST: accuracy reached vs trials and vs total epochs, "
+                       "with and without ASHA", args.quick, load_start,
+                       f"{total_s:.0f} s in all (data loaded in {load_s:.1f} s)"),
         f"Setup: `MLPRecipe(dataset=\"{dataset}\", epochs={args.epochs}, seed=0)` (Adam; lr, beta1, beta2, layers, "
         f"units, batch size, lr decay, batch norm on/off, bn_beta tuned), {args.trials} trials per run, "
         f"{'RandomSampler' if args.sampler == 'random' else 'CoarseToFineSampler(round_size=10)'}(seed={args.seed}) "
@@ -412,14 +433,9 @@ def main() -> None:
         *notes, "",
         f"![best-so-far validation accuracy vs epochs and vs trials]({os.path.basename(png_path)})", "",
     ]
-    report = "\n".join(lines)
-    print()
-    print(report)
-    with open(md_path, "w") as handle:
-        handle.write(report)
-    plot(runs, target, budget, png_path,
-         f"{dataset}: {args.trials} trials × ≤{args.epochs} epochs, {args.sampler} sampler seed {args.seed}")
-    print(f"wrote {md_path} and {png_path}")
+    write_report(lines, md_path, png_path, lambda path: plot(
+        runs, target, budget, path,
+        f"{dataset}: {args.trials} trials × ≤{args.epochs} epochs, {args.sampler} sampler seed {args.seed}"))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ sys.path.insert(0, HERE)  # for _common and asha_fashion
 sys.path.insert(0, os.path.join(REPO, "src"))
 
 import asha_fashion as af  # noqa: E402
-from _common import command_line, git_state, markdown_table, versions  # noqa: E402
+from _common import markdown_table  # noqa: E402
 
 from zoomtune.nn.datasets import Dataset  # noqa: E402
 from zoomtune.nn.models import MLP  # noqa: E402
@@ -360,19 +360,9 @@ def main(argv: list[str] | None = None) -> str:
                  f"no-stopping run's final HV = {(1 - HV_TOL) * target:.4f} within {af.GOAL_FRACTION:.3g} of the "
                  f"no-stopping run's epochs, i.e. ≤ {af.GOAL_FRACTION * budget:.1f} of {budget}.")
 
-    title = "Multi-objective ASHA on the Fashion-MNIST MLP: accuracy vs parameter count, hypervolume vs epochs"
-    if args.quick:
-        title += " (--quick: 8x8 digits smoke run)"
-    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     lines = [
-        f"# {title}", "",
-        f"command:  `{command_line()}`  ",
-        f"versions: {versions('zoomtune', 'torch', 'numpy', 'matplotlib')}  ",
-        f"git:      {git_state()}  ",
-        f"machine:  {af.cpu_model()}, {os.cpu_count()} CPUs; load average "
-        + (f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at end" if load_start and load_end else "n/a")
-        + " (other jobs may share the CPUs: wall times are indicative, epochs are exact)  ",
-        f"runtime:  {total_s:.0f} s in all", "",
+        *af.report_header("Multi-objective ASHA on the Fashion-MNIST MLP: accuracy vs parameter count, hypervolume "
+                          "vs epochs", args.quick, load_start, f"{total_s:.0f} s in all"),
         f"Setup: `MLPRecipe(dataset=\"{dataset}\", epochs={args.epochs}, seed=0)` on the first {n_train} training "
         f"examples (validation set whole), two objectives reported every epoch as `trial.report([accuracy, params])`: "
         f"validation accuracy (maximise) and parameter count (minimise); {args.trials} trials per run, "
@@ -392,15 +382,9 @@ def main(argv: list[str] | None = None) -> str:
         *notes, "",
         f"![normalised hypervolume vs epochs, and the fronts]({os.path.basename(png_path)})", "",
     ]
-    report = "\n".join(lines)
-    print()
-    print(report)
-    with open(md_path, "w") as handle:
-        handle.write(report)
-    plot(runs, target, budget, png_path,
-         f"{dataset} ({n_train} train): {args.trials} trials × ≤{args.epochs} epochs, seed {args.seed}")
-    print(f"wrote {md_path} and {png_path}")
-    return report
+    return af.write_report(lines, md_path, png_path, lambda path: plot(
+        runs, target, budget, path,
+        f"{dataset} ({n_train} train): {args.trials} trials × ≤{args.epochs} epochs, seed {args.seed}"))
 
 
 if __name__ == "__main__":
