@@ -8,8 +8,6 @@ when a read lock would have to be upgraded. Every method commits before it retur
 from __future__ import annotations
 
 import atexit
-import enum
-import functools
 import json
 import math
 import os
@@ -20,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
@@ -34,12 +32,8 @@ from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
 from zoomtune.storage.engines import DEFAULT_RETRY_SECONDS, seconds_option, server_engine, sqlite_engine
-from zoomtune.storage.faults import describe, driver_message, shown_url
-
-_T = TypeVar("_T")
-
-_FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.25, 4.0
-
+from zoomtune.storage.faults import shown_url
+from zoomtune.storage.retry import CommitUnknown, Replay, Retrier, guarded
 
 def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
@@ -73,44 +67,13 @@ def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
-class _Replay(enum.Enum):
-    """When a call that lost its server connection may run again once the server answers."""
-
-    ALWAYS = "always"  # reads, and writes that leave the same rows when they run twice
-    BEFORE_COMMIT = "before commit"  # only when it failed before its COMMIT was sent
-
-
-class _CommitUnknown(Exception):
-    """The connection broke during COMMIT: the transaction may or may not have been saved."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _guarded(replay: _Replay) -> Callable[[_Method], _Method]:
-    """Make a public method raise `StorageFailure` for every database failure (never a driver's exception),
-    and, on a server, run it again after a lost connection as `replay` allows."""
-    def decorate(method: _Method) -> _Method:
-        @functools.wraps(method)
-        def guarded(self: SQLStorage, *args: Any, **kwargs: Any) -> Any:
-            return self._run(lambda: method(self, *args, **kwargs), replay)
-
-        return guarded  # type: ignore[return-value]
-
-    return decorate
-
-
 class SQLStorage(Storage):
     """Storage in a SQL database named by a SQLAlchemy URL.
 
     Every database failure raises `StorageFailure` (a `StorageError`) whose `fault` says what went wrong.
     On a server (PostgreSQL), a call that loses its connection tries again with growing pauses for up to
     ``?retry_seconds=`` (15 s by default) before it raises `StorageFault.UNREACHABLE`; only calls that are
-    safe to run twice are tried again after a COMMIT whose outcome is unknown.
+    safe to run twice are tried again after a COMMIT whose outcome is unknown (`zoomtune.storage.retry`).
 
     >>> storage = SQLStorage("sqlite:///zoomtune.db")  # doctest: +SKIP
     """
@@ -126,7 +89,6 @@ class SQLStorage(Storage):
         database = make_url(url).database if self._sqlite else None
         self._database = database if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
-        self._retry_seconds = seconds_option(url, "retry_seconds", DEFAULT_RETRY_SECONDS)
         self._pid = os.getpid()
         self._prepare_statements()
         try:
@@ -135,7 +97,9 @@ class SQLStorage(Storage):
         except (NoSuchModuleError, ModuleNotFoundError) as error:
             raise StorageError(f"no driver for {self._shown} ({error}); for PostgreSQL install "
                                f"'zoomtune[postgres]'") from None
-        self._run(self._open, _Replay.ALWAYS)
+        self._retrier = Retrier(self._shown, self._database, not self._sqlite,
+                                seconds_option(url, "retry_seconds", DEFAULT_RETRY_SECONDS), self._dbapi_error)
+        self._retrier.run(self._open, Replay.ALWAYS)
         if self._sqlite:  # so that the .db file alone holds every committed result once the process ends
             atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -150,34 +114,6 @@ class SQLStorage(Storage):
             self._checkpoint()
 
     # -- connections and failures ----------------------------------------------------------
-    def _run(self, call: Callable[[], _T], replay: _Replay) -> _T:
-        """`call()`, with every database failure raised as a one-line `StorageFailure`; on a server, a lost
-        connection is retried with growing pauses for `retry_seconds` when `replay` allows."""
-        began, pause, tries = time.monotonic(), _FIRST_PAUSE_S, 0
-        while True:
-            tries += 1
-            try:
-                return call()
-            except _CommitUnknown as unknown:
-                failure = describe(unknown.error, self._shown, self._database)
-                if replay is not _Replay.ALWAYS and failure.fault is StorageFault.UNREACHABLE:
-                    raise StorageFailure(self._shown, failure.fault, "lost the server while committing: the last "
-                                         "change may or may not be saved", "check the study, then go on") \
-                        from unknown.error
-                cause: BaseException = unknown.error
-            except (SQLAlchemyError, self._dbapi_error) as error:
-                failure, cause = describe(error, self._shown, self._database), error
-            if self._sqlite or failure.fault is not StorageFault.UNREACHABLE:
-                raise failure from cause
-            waited = time.monotonic() - began
-            if waited + pause > self._retry_seconds:
-                raise StorageFailure(self._shown, StorageFault.UNREACHABLE,
-                                     f"cannot reach the database server after {tries} tries over {waited:.1f} s "
-                                     f"({driver_message(cause)})", "start it or fix the URL; ?retry_seconds= sets how "
-                                     "long to keep trying") from cause
-            time.sleep(pause)
-            pause = min(pause * 2, _LONGEST_PAUSE_S)
-
     def _engine_here(self) -> Engine:
         if self._file_id is not None:
             self._check_file()
@@ -208,7 +144,7 @@ class SQLStorage(Storage):
                 committing = True
         except DBAPIError as error:
             if committing and not self._sqlite:
-                raise _CommitUnknown(error) from error
+                raise CommitUnknown(error) from error
             raise
 
     @contextmanager
@@ -243,7 +179,7 @@ class SQLStorage(Storage):
                          tuple(Direction(d) for d in json.loads(row.directions)) if row.directions else (),
                          tuple(json.loads(row.metric_names)) if row.metric_names else ())
 
-    @_guarded(_Replay.BEFORE_COMMIT)
+    @guarded(Replay.BEFORE_COMMIT)
     def create_study(self, name: str, direction: Direction, space: dict[str, Any] | None = None,
                      attrs: dict[str, Any] | None = None, *, directions: tuple[Direction, ...] = (),
                      metric_names: tuple[str, ...] = ()) -> StudyInfo:
@@ -261,7 +197,7 @@ class SQLStorage(Storage):
             raise DuplicatedStudyError(f"a study named {name!r} already exists in {self._shown}") from None
         return self.get_study(name)
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def get_study(self, name: str) -> StudyInfo:
         with self._read() as conn:
             row = conn.execute(select(s.studies).where(s.studies.c.name == name)).first()
@@ -269,7 +205,7 @@ class SQLStorage(Storage):
             raise StudyNotFoundError(name, self._shown)
         return self._info(row)
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def list_studies(self) -> list[StudySummary]:
         t = s.trials.c
         with self._read() as conn:
@@ -298,7 +234,7 @@ class SQLStorage(Storage):
                                     info.created, info.directions))
         return out
 
-    @_guarded(_Replay.BEFORE_COMMIT)
+    @guarded(Replay.BEFORE_COMMIT)
     def delete_study(self, name: str) -> None:
         with self._write() as conn:
             if not conn.execute(delete(s.studies).where(s.studies.c.name == name)).rowcount:
@@ -373,7 +309,7 @@ class SQLStorage(Storage):
                     continue
             raise StorageError(f"could not allocate a trial number in {self._shown}")  # pragma: no cover
 
-        return self._run(once, _Replay.ALWAYS)
+        return self._retrier.run(once, Replay.ALWAYS)
 
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
                      fixed_params: dict[str, Any] | None = None, parent: int | None = None,
@@ -398,7 +334,7 @@ class SQLStorage(Storage):
 
         return self._new_trial(study_id, attempt)
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def update_trial(self, trial_id: int, *, params: ParamWrite | None = None,
                      values: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
                      state: TrialState | None = None, value: float | None = None,
@@ -434,7 +370,7 @@ class SQLStorage(Storage):
                                objective_values=None if objective_values is None else _vector_text(objective_values))
             conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         t = s.trials.c
         with self._read() as conn:
@@ -444,7 +380,7 @@ class SQLStorage(Storage):
                                          f"{number}")
             return self._load(conn, [row.trial_id])[0]
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
                    from_number: int = 0) -> list[TrialRecord]:
         t = s.trials.c
@@ -501,7 +437,7 @@ class SQLStorage(Storage):
             intermediate_vectors=vectors[r.trial_id]) for r in rows]
 
     # -- liveness --------------------------------------------------------------------------
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def heartbeat(self, trial_ids: Collection[int]) -> None:
         if not trial_ids:
             return
@@ -510,7 +446,7 @@ class SQLStorage(Storage):
             conn.execute(update(s.trials).where(t.trial_id.in_(list(trial_ids)), t.state == TrialState.RUNNING.value)
                          .values(heartbeat=time.time()))
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def fail_stale_trials(self, study_id: int, older_than: float, error: str) -> list[int]:
         t = s.trials.c
         cutoff = time.time() - older_than
@@ -532,7 +468,7 @@ class SQLStorage(Storage):
         return Event(payload_from_dict(EventKind(row.kind), json.loads(row.payload)), row.trial_number, row.step,
                      _ts(row.created))
 
-    @_guarded(_Replay.BEFORE_COMMIT)
+    @guarded(Replay.BEFORE_COMMIT)
     def add_event(self, study_id: int, event: Event) -> None:
         with self._write() as conn:
             conn.execute(insert(s.events).values(
@@ -540,7 +476,7 @@ class SQLStorage(Storage):
                 step=event.step, payload=json.dumps(payload_to_dict(event.payload)),
                 created=event.time.timestamp() if event.time else time.time()))
 
-    @_guarded(_Replay.ALWAYS)
+    @guarded(Replay.ALWAYS)
     def get_events(self, study_id: int, kind: EventKind | None = None,
                    trial_number: int | None = None) -> list[Event]:
         query = select(s.events).where(s.events.c.study_id == study_id).order_by(s.events.c.event_id)
