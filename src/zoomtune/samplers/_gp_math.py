@@ -8,9 +8,9 @@ one-hot codes, so the kernel stays positive definite, and choices are never orde
 
 Fit: maximum a posteriori of theta = (log l_1..l_d, log s2, log noise) on standardised values,
 by L-BFGS-B with the analytic gradient, from a few fixed starting points (no randomness, so the
-fit depends on the data only). Priors, on the log parameters: log l_j ~ N(0.5, sqrt 3)
-in every dimension (`log_prior` says why not the dimension-scaled prior of Hvarfner, Hellsten & Nardi
-2024), bounded above at twice its median (`log_lengthscale_bounds`), s2 ~ Gamma(2, 1),
+fit depends on the data only). Priors, on the log parameters: log l_j ~ N(sqrt 2 + log(d) / 2,
+sqrt 3) (the dimension-scaled prior of Hvarfner, Hellsten & Nardi 2024), bounded above at twice its
+median (`log_lengthscale_bounds`), s2 ~ Gamma(2, 1),
 noise ~ Gamma(1.1, 30) (each with the Jacobian of the log).
 
 Acquisition: log expected improvement for minimisation, computed without underflow far in the
@@ -140,11 +140,13 @@ def one_blas_thread() -> Iterator[None]:
 
 # -- the fit -----------------------------------------------------------------------------------
 
-PRIOR_LOG_LS = 0.5  # the prior median of every log lengthscale: 1.65 unit-cube widths, in any dimension
+def prior_log_lengthscale(d: int) -> float:
+    """The prior median of the log lengthscales in `d` dimensions (Hvarfner et al.: sqrt 2 + log(d) / 2)."""
+    return math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
 
 
-def log_lengthscale_bounds() -> tuple[float, float]:
-    """Bounds of the log lengthscales in the fit: at most twice the prior median (3.3 unit widths).
+def log_lengthscale_bounds(d: int) -> tuple[float, float]:
+    """Bounds of the log lengthscales in the fit: at most twice the prior median.
 
     Past that a dimension hardly moves the kernel over its whole unit range (correlation 0.99 in one
     dimension, 0.999 in six), so a
@@ -154,21 +156,12 @@ def log_lengthscale_bounds() -> tuple[float, float]:
     expected improvement never moves them again: the search stalls a small, fixed amount above the
     optimum. Bounded, a weak dimension keeps enough prior variance to be refined once the strong ones are
     resolved."""
-    return MIN_LOG_LS, PRIOR_LOG_LS + math.log(2.0)
+    return MIN_LOG_LS, prior_log_lengthscale(d) + math.log(2.0)
 
 
 def log_prior(theta: np.ndarray, d: int) -> tuple[float, np.ndarray]:
-    """Log prior density of theta (up to a constant) and its gradient.
-
-    The lengthscales' prior is log l ~ N(`PRIOR_LOG_LS`, sqrt 3) in every dimension. The dimension-scaled
-    median sqrt 2 + log(d) / 2 (14 unit widths in 12 dimensions) made the model of a 12-d problem nearly
-    linear in every dimension whose effect is weak and curved (a bowl in the interior): its expected
-    improvement then peaks at a vertex of the cube, and the search went from vertex to vertex, never
-    improving on its start-up points (a 12-d sphere: best 0.44-0.78 after 40 trials, 0.06-0.11 with this
-    prior and bound; the 12-d DTLZ2 of benchmarks/multi_objective.py: hypervolume 0 after 100 trials). The
-    bound matters as much as the median: with the bound at 6.6 widths the 12-d DTLZ2 still stalled. The
-    cost: in 4 dimensions a weak (1e-2) dimension is refined less precisely in 45 trials (tests/test_gp.py)."""
-    mu, sd = PRIOR_LOG_LS, math.sqrt(3.0)
+    """Log prior density of theta (up to a constant) and its gradient."""
+    mu, sd = prior_log_lengthscale(d), math.sqrt(3.0)
     log_ls, u, v = theta[:d], theta[d], theta[d + 1]
     grad = np.empty_like(theta)
     value = -0.5 * float(np.sum(((log_ls - mu) / sd) ** 2))
@@ -217,7 +210,7 @@ def _minimize(theta: np.ndarray, terms: np.ndarray, y: np.ndarray, fixed_noise: 
               maxiter: int) -> tuple[np.ndarray, float]:
     """L-BFGS-B from `theta`; with `fixed_noise` the last coordinate stays where it is."""
     d = terms.shape[1]
-    bounds = [log_lengthscale_bounds()] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
+    bounds = [log_lengthscale_bounds(d)] * d + [LOG_SIGNAL_BOUNDS, LOG_NOISE_BOUNDS]
     if fixed_noise:
         def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
             value, grad = neg_log_posterior(np.append(t, theta[-1]), terms, y)
@@ -240,7 +233,7 @@ def fit(x: np.ndarray, y: np.ndarray, is_cat: np.ndarray, fixed_noise: bool = Fa
     `coarse` of them, and the winner is refined on all of them (a warm start that depends on the data
     only)."""
     n, d = x.shape
-    prior_ls = PRIOR_LOG_LS
+    prior_ls = prior_log_lengthscale(d)
     noise = math.log(MIN_NOISE)
     starts = [np.concatenate([np.full(d, prior_ls), [0.0, noise if fixed_noise else math.log(1e-2)]]),
               np.concatenate([np.full(d, math.log(0.3)), [0.0, noise if fixed_noise else math.log(1e-4)]])]
@@ -415,6 +408,6 @@ def log_feasibility(mean: np.ndarray, var: np.ndarray, threshold: float) -> np.n
     return np.asarray(log_ndtr((threshold - mean) / np.sqrt(var)))
 
 
-__all__ = ["GP", "PRIOR_LOG_LS", "Params", "fit", "log_ehvi", "log_ei", "log_ei_grad", "log_feasibility", "log_h",
+__all__ = ["GP", "Params", "fit", "log_ehvi", "log_ei", "log_ei_grad", "log_feasibility", "log_h",
            "log_lengthscale_bounds", "neg_log_posterior", "non_dominated_boxes", "one_blas_thread", "pair_terms",
-           "scaled_r2"]
+           "prior_log_lengthscale", "scaled_r2"]
