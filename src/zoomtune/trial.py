@@ -27,7 +27,7 @@ from zoomtune.results import as_number, first_line
 from zoomtune.samplers.base import SampleContext, Sampler
 from zoomtune.schedulers.base import Decision, ScheduleContext, Scheduler
 from zoomtune.space import Categorical, ChoiceType, Distribution, Float, Int, Space, check_param_name
-from zoomtune.storage.base import Storage
+from zoomtune.storage.base import Storage, StorageFailure
 
 
 logger = logging.getLogger("zoomtune")
@@ -444,9 +444,12 @@ class Trial:
             self.study.storage.update_trial(self._record.trial_id, state=TrialState.FAILED, error=why,
                                             cause=FailureCause.STORAGE)
         except Exception as second:  # noqa: BLE001 - reported below as one line
+            reaped = "it stays RUNNING until a process that can write reaps it (three heartbeats after this one stops)"
+            if isinstance(failure, StorageFailure):  # its message reads alone: lead with it, whole
+                raise StorageError(f"{failure} (trial {self.number} of study {self.study.name!r}: neither its result "
+                                   f"nor its failure could be stored: {reaped})") from failure
             raise StorageError(f"trial {self.number} of study {self.study.name!r}: {why}; marking it FAILED failed "
-                               f"too ({first_line(second)}): it stays RUNNING until a process that can write "
-                               f"reaps it (three heartbeats after this one stops)") from failure
+                               f"too ({first_line(second)}): {reaped}") from failure
         return TrialState.FAILED, None, why, FailureCause.STORAGE
 
 
