@@ -175,7 +175,7 @@ def test_when_nothing_can_be_written_the_run_exits_2_in_one_line_and_the_next_pr
     url, result = run_limited(tmp_path, "none")
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: trial 3 of study 's'"), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "trial 3 of study 's'" in lines[0], result.stderr
     assert "stays RUNNING until a process that can write reaps it" in lines[0]
     study = zt.load_study("s", url)
     assert [t.state for t in study.trials[:3]] == [TrialState.COMPLETE] * 3  # told results kept
