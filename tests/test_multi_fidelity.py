@@ -133,10 +133,10 @@ def test_tpe_accepts_the_projected_records():
     history = rung_history()
     mf = MultiFidelitySampler(TPESampler(seed=0, n_startup_trials=5), min_trials=5)
     context = mf.projected(SPACE, SampleContext(20, Direction.MINIMIZE, SPACE, lambda: history))
-    groups = mf.base._observations(SPACE, context.history(), (Direction.MINIMIZE,))
+    groups = mf.base.groups(SPACE, context.history(), (Direction.MINIMIZE,))
     assert len(groups.good) + len(groups.bad) == 12
     # TPE alone would see only the 2 COMPLETE trials and draw at random
-    groups = mf.base._observations(SPACE, history, (Direction.MINIMIZE,))
+    groups = mf.base.groups(SPACE, history, (Direction.MINIMIZE,))
     assert len(groups.good) + len(groups.bad) == 2
 
 

@@ -110,7 +110,7 @@ def test_sampling_with_2000_finished_trials_is_fast():
         dists = {n: distribution_from_dict(d.to_dict()) for n, d in SPACE.items()}
         history.append(TrialRecord(i, TrialState.COMPLETE, params, dists, value=bowl(params)))
     sampler = TPESampler(seed=0)
-    groups = sampler._observations(SPACE, history, (Direction.MINIMIZE,))
+    groups = sampler.groups(SPACE, history, (Direction.MINIMIZE,))
     good, bad = groups.good, groups.bad
     # what bounds the cost: the model holds at most max_observations trials, the good group
     # ranked over the whole history, whatever the history's length

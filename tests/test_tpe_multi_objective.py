@@ -42,7 +42,7 @@ def test_split_fills_the_good_group_rank_by_rank_and_cuts_the_last_rank_by_hyper
     third = [(20.0, 20.0)]
     values = front + second + third
     history = records([(a, -b) for a, b in values])  # the second objective is maximised in the study
-    groups = TPESampler(gamma=lambda n: 5)._observations(zt.Space(x=zt.Float(0.0, 1.0)), history, MIN_MAX)
+    groups = TPESampler(gamma=lambda n: 5).groups(zt.Space(x=zt.Float(0.0, 1.0)), history, MIN_MAX)
     good = [t.number for t in groups.good]
     assert len(good) == 5 and good[:3] == [0, 1, 2]
     # the two rank-1 trials are the pair with the largest hypervolume (normalised to the rank's extent)
@@ -71,7 +71,7 @@ def test_feasible_trials_rank_before_infeasible_ones_by_violation() -> None:
     violations = [2.0, 0.0, 0.5, 0.0, 1.0]
     order = preference_order(np.array(values), np.array(violations), 3).tolist()
     assert order == [1, 3, 2, 4, 0]  # feasible by value; infeasible by violation, whatever their values
-    groups = TPESampler()._observations(zt.Space(x=zt.Float(0.0, 1.0)), records(values, violations),
+    groups = TPESampler().groups(zt.Space(x=zt.Float(0.0, 1.0)), records(values, violations),
                                         (Direction.MINIMIZE, Direction.MINIMIZE))
     assert [t.number for t in groups.good] == [1]  # gamma(5) = 1
     # one objective: feasible ones by value first as well

@@ -176,7 +176,7 @@ class _Parzen:
 
 
 @dataclass(frozen=True)
-class _Groups:
+class TPEGroups:
     """The trials a proposal models: the good group (with its components' weights, None for uniform) and the bad."""
 
     good: list[TrialRecord]
@@ -228,8 +228,9 @@ class TPESampler(Sampler):
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
         return self._propose(Space({name: dist}), context, "tpe:" + name)[0]
 
-    def _observations(self, space: Space, history: list[TrialRecord], directions: tuple[Direction, ...]) -> _Groups:
-        """The usable trials split into good and bad by `preference_order`, bad capped to the most recent ones."""
+    def groups(self, space: Space, history: list[TrialRecord], directions: tuple[Direction, ...]) -> TPEGroups:
+        """The trials a proposal models: the usable ones split into good and bad by `preference_order`, bad capped to
+        the most recent ones. Public so that wrappers and tests can see what TPE learns from a history."""
         items = list(space.items())
         same: dict[int, bool] = {}  # id(distribution) -> equal to the space's; objects live in history
         usable: list[TrialRecord] = []
@@ -272,12 +273,12 @@ class TPESampler(Sampler):
                 broken = [t for t in recent if name in t.constraints and t.constraints[name] > 0]
                 if met and broken:  # one side alone says nothing about where the constraint holds
                     splits.append((met, broken))
-        return _Groups(good, bad, weights, tuple(splits))
+        return TPEGroups(good, bad, weights, tuple(splits))
 
     def _propose(self, space: Space, context: SampleContext, key: str) -> list[float]:
         rng = self.rng(context.number, key)
         d = len(space)
-        groups = self._observations(space, context.history(), context.directions)
+        groups = self.groups(space, context.history(), context.directions)
         good, bad = groups.good, groups.bad
         n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
         if len(good) + len(bad) < max(self.n_startup_trials, 1):
@@ -303,4 +304,4 @@ class TPESampler(Sampler):
         return out
 
 
-__all__ = ["TPESampler", "default_gamma"]
+__all__ = ["TPEGroups", "TPESampler", "default_gamma"]
