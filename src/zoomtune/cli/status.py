@@ -27,6 +27,8 @@ IMPORTANCE_MAX_TRIALS = 5_000
 #: the listing counts the Pareto front of a study of several objectives (reading its complete trials: about
 #: 0.4 s per 5,000 on SQLite) only up to this many complete trials
 LISTING_FRONT_MAX_TRIALS = 5_000
+#: the listing's cell for a front it did not count
+_FRONT_UNCOUNTED = "front: see status"
 
 
 @click.command()
@@ -124,9 +126,6 @@ def studies_table(backend: Storage, summaries: list[StudySummary]) -> Any:
                       str(c[TrialState.COMPLETE]), str(c[TrialState.RUNNING]), str(c[TrialState.FAILED]),
                       str(c[TrialState.STOPPED]), cell)
     return table
-
-
-_FRONT_UNCOUNTED = "front: see status"
 
 
 def best_cell(backend: Storage, summary: StudySummary) -> str:

@@ -35,6 +35,7 @@ from zoomtune.storage.engines import DEFAULT_RETRY_SECONDS, seconds_option, serv
 from zoomtune.storage.faults import shown_url
 from zoomtune.storage.retry import CommitUnknown, Replay, Retrier, guarded
 
+
 def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
 

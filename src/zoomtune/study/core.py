@@ -3,6 +3,7 @@
 The loops themselves live in `zoomtune.executors`; creating, opening and listing studies in
 `zoomtune.study.lifecycle`.
 """
+
 from __future__ import annotations
 
 import os
