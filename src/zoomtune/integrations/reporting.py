@@ -91,7 +91,8 @@ class TrialReporter:
         if self.stopped_at is not None:
             raise TrialStopped(f"trial {self.trial.number} stopped by the scheduler after step {self.stopped_at}")
 
-    def apply_to_param_groups(self, groups: Iterable[MutableMapping[str, Any]], changes: Mapping[str, Any]) -> list[str]:
+    def apply_to_param_groups(self, groups: Iterable[MutableMapping[str, Any]],
+                              changes: Mapping[str, Any]) -> list[str]:
         """Set each changed parameter's optimizer key in every param group that has it (torch optimizers);
         returns the keys set."""
         done: list[str] = []
