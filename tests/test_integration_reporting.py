@@ -1,0 +1,73 @@
+"""TrialReporter, what every framework callback shares, against a real in-memory study: reports are
+stored, a stop is remembered and raised once the fit has ended, nudges come back as changes once."""
+
+import math
+
+import pytest
+
+import zoomtune as zt
+from zoomtune.integrations.reporting import ReportOutcome, TrialReporter, as_float
+
+
+def _trial(study: zt.Study) -> zt.Trial:
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1.0, scale="log")
+    trial.suggest_float("momentum", 0.5, 0.99)
+    return trial
+
+
+def test_reports_are_stored_and_nothing_changes_without_a_nudge():
+    study = zt.create_study(direction="maximize")
+    reporter = TrialReporter(_trial(study), monitor="val_acc")
+    assert reporter.report(0.5, step=0) == ReportOutcome(stop=False, changes={})
+    assert reporter.report(0.6, step=1).changes == {}
+    assert study.trials[0].intermediate_values == {0: 0.5, 1: 0.6}
+    reporter.raise_if_stopped()  # no stop asked: nothing raised
+
+
+def test_a_nudge_comes_back_once_as_a_change():
+    study = zt.create_study(direction="maximize")
+    trial = _trial(study)
+    reporter = TrialReporter(trial, monitor="val_acc")
+    reporter.report(0.5, step=0)
+    study.nudge(trial.number, {"lr": 0.003})
+    assert reporter.report(0.55, step=1).changes == {"lr": 0.003}
+    assert reporter.report(0.6, step=2).changes == {}
+    groups = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.2}]
+    assert reporter.apply_to_param_groups(groups, {"lr": 0.003}) == ["lr"]
+    assert [g["lr"] for g in groups] == [0.003, 0.003]
+
+
+def test_a_stop_is_remembered_and_raised_after_the_fit():
+    study = zt.create_study(direction="maximize")
+    trial = _trial(study)
+    reporter = TrialReporter(trial, monitor="val_acc")
+    reporter.report(0.5, step=0)
+    study.stop_trial(trial.number)
+    assert reporter.report(0.4, step=1).stop
+    assert reporter.stopped and reporter.stopped_at == 1
+    with pytest.raises(zt.TrialStopped, match="after step 1"):
+        reporter.raise_if_stopped()
+
+
+def test_metrics_are_read_from_logs_with_clear_errors():
+    study = zt.create_study(direction="maximize")
+    reporter = TrialReporter(_trial(study), monitor="val_acc")
+    assert reporter.metric({"loss": 1.0}) is None
+    assert "logged: loss, val_loss" in str(reporter.missing({"val_loss": 1.0, "loss": 2.0}))
+    with pytest.raises(TypeError, match="'val_acc' must be a number"):
+        reporter.metric({"val_acc": "high"})
+    assert as_float(_Scalar(0.25)) == 0.25
+    assert math.isnan(reporter.metric({"val_acc": float("nan")}))
+    with pytest.raises(TypeError, match="monitor must name"):
+        TrialReporter(study.ask(), monitor="")
+
+
+class _Scalar:
+    """A stand-in for a one-element tensor or NumPy scalar: what matters is `.item()`."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def item(self) -> float:
+        return self.value
