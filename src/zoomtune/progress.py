@@ -1,4 +1,5 @@
-"""Live progress of a run: trials done / running / failed, best so far, ETA (Rich, on stderr).
+"""Live progress of a run: trials done / running / failed, best so far, ETA (Rich, on stderr; in a Jupyter
+kernel, a display in the cell output updated in place, see `zoomtune.notebook_progress`).
 
 In a study of several objectives there is no single best: the line shows the size of the Pareto front
 (feasible COMPLETE trials no other dominates) and the best value of each objective on it.
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from zoomtune.notebook_progress import Frame, NotebookProgress, in_jupyter_kernel
 from zoomtune.pareto import pareto_front_mask
 from zoomtune.records import Direction, TrialRecord, TrialState, best_of
 
@@ -35,13 +37,16 @@ class TrialProgress:
         self.front: list[TrialRecord] = []  # several objectives: the Pareto front so far
         self._bar: Any = None
         self._task: Any = None
+        self._notebook: NotebookProgress | None = None
 
     @property
     def done(self) -> int:
         return sum(self.counts[s] for s in (TrialState.COMPLETE, TrialState.STOPPED, TrialState.FAILED))
 
     def __enter__(self) -> TrialProgress:
-        if self.enabled:
+        if self.enabled and in_jupyter_kernel():
+            self._notebook = NotebookProgress(self.frame).__enter__()
+        elif self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -60,6 +65,8 @@ class TrialProgress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
             self._bar.__exit__(exc_type, exc, tb)
+        if self._notebook is not None:
+            self._notebook.__exit__(exc_type, exc, tb)
 
     def _bar_total(self) -> float | None:
         return self.total if self.total is not None else self.timeout
@@ -72,6 +79,23 @@ class TrialProgress:
     def count(self) -> str:
         """Trials done, out of the count asked for when there is one."""
         return f"{self.done}/{self.total}" if self.total is not None else f"{self.done} done"
+
+    def eta(self) -> float | None:
+        """Seconds left: from the pace so far toward the trial count, else what remains of the time budget;
+        None when there is nothing to go by."""
+        elapsed = time.monotonic() - self._start
+        if self.total is not None:
+            return elapsed / self.done * (self.total - self.done) if self.done else None
+        return max(0.0, self.timeout - elapsed) if self.timeout is not None else None
+
+    def line(self) -> str:
+        """The whole status as one line of text: what a notebook shows beside its bar."""
+        return f"trials {self.count()} | {self.status()} | elapsed {_clock(time.monotonic() - self._start)} | " \
+               f"eta {_clock(self.eta())}"
+
+    def frame(self) -> Frame:
+        """What a notebook display draws now."""
+        return Frame(self._bar_completed(), self._bar_total(), self.line())
 
     @property
     def multi_objective(self) -> bool:
@@ -121,6 +145,14 @@ class TrialProgress:
             self.best = best_of([self.best, record] if self.best is not None else [record], self.direction)
         if self._bar is not None:
             self._bar.update(self._task, completed=self._bar_completed(), count=self.count(), status=self.status())
+
+
+def _clock(seconds: float | None) -> str:
+    """H:MM:SS, as Rich's elapsed and remaining columns write it ("-:--:--" when unknown)."""
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 __all__ = ["TrialProgress"]
