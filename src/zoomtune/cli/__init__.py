@@ -64,6 +64,7 @@ def _register() -> None:
     cli.add_command(babysit)
     cli.add_command(branch)
     cli.add_command(demo)
+    from zoomtune.cli.import_optuna import import_optuna; cli.add_command(import_optuna)  # noqa: E702
     cli.add_command(nudge)
     cli.add_command(plan)
     cli.add_command(report)
