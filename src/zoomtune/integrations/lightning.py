@@ -1,0 +1,161 @@
+"""PyTorch Lightning: a callback that ties a `Trainer` to a zoomtune trial.
+
+At the end of each validation epoch it reports the monitored metric (step = epoch), applies nudged
+hyperparameters (lr, momentum) to every optimizer live, and checkpoints the whole trainer in the trial.
+When the study's scheduler says stop, it stops the trainer cleanly and the trial ends STOPPED. A
+branched or retried trial resumes from its checkpoint through Lightning's own ``ckpt_path``.
+
+One process only (``devices=1``): under DDP every rank would report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+
+from zoomtune.integrations.reporting import TrialReporter
+from zoomtune.trial import Trial
+
+
+@dataclass(frozen=True)
+class LightningCheckpoint:
+    """What the callback saves in the trial at each epoch: Lightning's checkpoint dict (``state_dict``,
+    ``optimizer_states``, ``epoch``, ``global_step``, loops, callbacks) and the live parameters' values it was
+    trained with, so that a branch's overrides can be told from the restored optimizer state."""
+
+    trainer: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class ZoomtuneCallback(pl.Callback):
+    """Report `monitor` from ``trainer.callback_metrics`` to `trial` at each validation epoch's end.
+
+    `live` maps trial parameters to optimizer param-group keys set live when a nudge arrives (default:
+    lr / learning_rate -> ``lr``, momentum -> ``momentum``). With `checkpoint` (the default) the trainer is
+    saved in the trial at every report; ``trainer.fit(model, ckpt_path=callback.ckpt_path())`` resumes a
+    branched or retried trial, and `fit` does that for you and ends the fit fully cleanly.
+    """
+
+    def __init__(self, trial: Trial, monitor: str = "val_acc", live: Mapping[str, str] | None = None, *,
+                 checkpoint: bool = True) -> None:
+        super().__init__()
+        self.reporter = TrialReporter(trial, monitor, live)
+        self.checkpoint = checkpoint
+        self._folder: Path | None = None
+        self._resume: tuple[Path, dict[str, Any]] | None = None  # the file written for ckpt_path, its params
+        self._raise_after_fit = False
+
+    @property
+    def trial(self) -> Trial:
+        return self.reporter.trial
+
+    # -- resuming ------------------------------------------------------------------------------
+    def ckpt_path(self) -> str | None:
+        """A Lightning checkpoint file of the trial's latest checkpoint (for a branch: its parent's at the
+        branch step) to pass as ``trainer.fit(..., ckpt_path=...)``; None when there is none. The file lives
+        until the fit ends."""
+        state = self.trial.load_checkpoint()
+        if state is None:
+            return None
+        if not isinstance(state, LightningCheckpoint):
+            raise TypeError(f"trial {self.trial.number}: its checkpoint is a {type(state).__name__}, not one "
+                            "ZoomtuneCallback saved; resume it with the code that saved it")
+        path = self._scratch() / "resume.ckpt"
+        torch.save(state.trainer, path)
+        self._resume = (path, state.params)
+        return str(path)
+
+    def fit(self, trainer: pl.Trainer, model: pl.LightningModule, **kwargs: Any) -> None:
+        """``trainer.fit(model, **kwargs)`` resuming from `ckpt_path` (unless given), then raise
+        `zt.TrialStopped` if the scheduler stopped the trial: after Lightning has finished normally
+        (loggers finalized as a success), which a raise from inside the fit cannot do."""
+        if self not in getattr(trainer, "callbacks", ()):  # an attribute Lightning sets, unknown to its stubs
+            raise ValueError("this ZoomtuneCallback is not one of the trainer's callbacks; "
+                             "pass it as Trainer(callbacks=[...])")
+        kwargs.setdefault("ckpt_path", self.ckpt_path())
+        self._raise_after_fit = True
+        try:
+            trainer.fit(model, **kwargs)
+        finally:
+            self._raise_after_fit = False
+        self.reporter.raise_if_stopped()
+
+    # -- Lightning hooks -----------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if trainer.world_size > 1:
+            raise ValueError(f"trial {self.trial.number}: ZoomtuneCallback runs in one process (devices=1); "
+                             f"this trainer has {trainer.world_size}")
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """After a restore, apply the live parameters the trial changed since the checkpoint (a branch's
+        overrides), which the restored optimizer state would otherwise undo."""
+        if self._resume is None or trainer.ckpt_path is None or Path(trainer.ckpt_path) != self._resume[0]:
+            return
+        saved = self._resume[1]
+        changed = {name: value for name, value in self.trial.params.items()
+                   if name in self.reporter.live and saved.get(name) != value}
+        self._apply(trainer, changed)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn is not TrainerFn.FITTING:
+            return
+        logs = trainer.callback_metrics
+        value = self.reporter.metric(logs)
+        if value is None:
+            raise self.reporter.missing(logs)
+        epoch = trainer.current_epoch
+        outcome = self.reporter.report(value, step=epoch)
+        self._apply(trainer, outcome.changes)
+        if self.checkpoint:
+            self._save(trainer, epoch)
+        if outcome.stop:
+            trainer.should_stop = True
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """The last hook of a fit: remove the scratch files and, unless `fit` raises afterwards, raise
+        `zt.TrialStopped` for a stopped trial (it propagates out of ``trainer.fit``; Lightning then marks
+        its own run interrupted and finalizes loggers as failed)."""
+        if stage != TrainerFn.FITTING.value:
+            return
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder, self._resume = None, None
+        if not self._raise_after_fit:
+            self.reporter.raise_if_stopped()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _apply(self, trainer: pl.Trainer, changes: Mapping[str, Any]) -> None:
+        if not changes:
+            return
+        groups = list(chain.from_iterable(optimizer.param_groups for optimizer in trainer.optimizers))
+        done = self.reporter.apply_to_param_groups(groups, changes)
+        unused = sorted({self.reporter.live[name] for name in changes} - set(done))
+        if unused:
+            warnings.warn(f"trial {self.trial.number}: no optimizer param group has {', '.join(unused)}; "
+                          "the new value is in trial.params but training goes on without it", stacklevel=2)
+
+    def _save(self, trainer: pl.Trainer, epoch: int) -> None:
+        path = self._scratch() / f"epoch-{epoch}.ckpt"
+        trainer.save_checkpoint(path)
+        state = torch.load(path, map_location="cpu", weights_only=False)  # written just now, by this trainer
+        path.unlink()
+        params = {name: value for name, value in self.trial.params.items() if name in self.reporter.live}
+        self.trial.save_checkpoint(LightningCheckpoint(state, params), step=epoch)
+
+    def _scratch(self) -> Path:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="zoomtune-lightning-"))
+        return self._folder
+
+
+__all__ = ["LightningCheckpoint", "ZoomtuneCallback"]

@@ -1,0 +1,205 @@
+"""ZoomtuneCallback with real Lightning fits of a tiny MLP on random tensors: reports per epoch, a scheduler's
+stop ends the trial STOPPED (not FAILED), a nudge reaches the live optimizer, a branch resumes from its
+parent's checkpoint, and worker processes run it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pl = pytest.importorskip("lightning.pytorch")
+
+import torch  # noqa: E402
+from lightning.pytorch.trainer.states import TrainerStatus  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+import zoomtune as zt  # noqa: E402
+from zoomtune.integrations.lightning import LightningCheckpoint, ZoomtuneCallback  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+class TinyNet(pl.LightningModule):
+    """A 2-layer MLP trained with SGD; it logs nothing in the sanity check, so a callback that did not skip
+    the sanity check would fail on a missing metric."""
+
+    def __init__(self, lr: float, momentum: float = 0.0) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lr, self.momentum = lr, momentum
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.net(x), y)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.trainer.sanity_checking:
+            return
+        x, y = batch
+        logits = self.net(x)
+        self.log("val_acc", (logits.argmax(1) == y).float().mean())
+        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
+
+
+def _loaders() -> tuple[DataLoader, DataLoader]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=generator)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    data = TensorDataset(x, y)
+    return DataLoader(data, batch_size=64), DataLoader(data, batch_size=256)
+
+
+def _trainer(*callbacks: pl.Callback, max_epochs: int = 3) -> pl.Trainer:
+    return pl.Trainer(max_epochs=max_epochs, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                      enable_checkpointing=False, accelerator="cpu", devices=1, callbacks=list(callbacks))
+
+
+def _fit(trial: zt.Trial, *callbacks: pl.Callback, max_epochs: int = 3, monitor: str = "val_acc",
+         trainers: list[pl.Trainer] | None = None) -> float:
+    """The objective's body: build the model from the trial, fit it through the callback, return val_acc
+    (`trainers` collects the trainer)."""
+    model = TinyNet(trial.suggest_float("lr", 1e-5, 1.0, scale="log"), trial.suggest_float("momentum", 0.0, 0.95))
+    callback = ZoomtuneCallback(trial, monitor=monitor)
+    trainer = _trainer(callback, *callbacks, max_epochs=max_epochs)
+    if trainers is not None:
+        trainers.append(trainer)
+    train, val = _loaders()
+    callback.fit(trainer, model, train_dataloaders=train, val_dataloaders=val)
+    return float(trainer.callback_metrics["val_acc"])
+
+
+class _Every(pl.Callback):
+    """Runs `action(trainer, module)` at the end of every training epoch (after its validation)."""
+
+    def __init__(self, action: Any, hook: str = "on_train_epoch_end") -> None:
+        setattr(self, hook, action)
+
+
+def test_reports_every_epoch_and_checkpoints_the_trainer():
+    study = zt.create_study(direction="maximize")
+    study.enqueue({"lr": 0.3, "momentum": 0.5})
+    study.optimize(_fit, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state is zt.TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [0, 1, 2]
+    assert trial.value == trial.intermediate_values[2] > 0.8
+    steps = [e.step for e in study.events(zt.EventKind.CHECKPOINT, 0)]
+    assert steps == [0, 1, 2]
+
+
+def test_a_missing_metric_fails_the_trial_naming_the_logged_ones():
+    study = zt.create_study(direction="maximize")
+    study.optimize(lambda trial: _fit(trial, monitor="val_f1", max_epochs=1), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state is zt.TrialState.FAILED
+    assert "'val_f1' was not logged (logged: val_acc, val_loss)" in (trial.error or "")
+
+
+@pytest.mark.parametrize("scheduler", [zt.schedulers.MedianStopping(n_startup_trials=1, n_warmup_steps=1),
+                                       zt.schedulers.ASHA(min_resource=2, reduction_factor=2, max_resource=4)],
+                         ids=["median", "asha"])
+def test_the_scheduler_stops_bad_trials_cleanly_and_they_end_stopped(scheduler):
+    study = zt.create_study(direction="maximize", scheduler=scheduler)
+    for lr in (0.3, 1e-5, 0.5):  # good, hopeless (its accuracy never moves), better
+        study.enqueue({"lr": lr, "momentum": 0.5})
+    trainers: list[pl.Trainer] = []
+
+    def objective(trial: zt.Trial) -> float:
+        return _fit(trial, max_epochs=4, trainers=trainers)
+
+    study.optimize(objective, n_trials=3)
+    states = [t.state for t in study.trials]
+    assert states == [zt.TrialState.COMPLETE, zt.TrialState.STOPPED, zt.TrialState.COMPLETE]
+    stopped = study.trials[1]
+    assert sorted(stopped.intermediate_values) == [0, 1]  # stopped at step 1: no epoch trained after it
+    assert stopped.value == stopped.intermediate_values[1]
+    assert sorted(study.trials[2].intermediate_values) == [0, 1, 2, 3]
+    # callback.fit raised after Lightning had finished normally (loggers finalized as a success)
+    assert [t.state.status for t in trainers] == [TrainerStatus.FINISHED] * 3
+
+
+def test_trial_stopped_propagates_out_of_a_plain_trainer_fit():
+    study = zt.create_study(direction="maximize")
+    seen: list[Any] = []
+
+    def objective(trial: zt.Trial) -> float:
+        callback = ZoomtuneCallback(trial, monitor="val_loss", checkpoint=False)
+        stopper = _Every(lambda trainer, module: study.stop_trial(trial.number))
+        trainer = _trainer(callback, stopper, max_epochs=4)
+        train, val = _loaders()
+        try:
+            trainer.fit(TinyNet(trial.suggest_float("lr", 1e-3, 1.0, scale="log")), train, val)
+        except zt.TrialStopped:
+            seen.append(trainer.state.status)
+            raise
+        return 0.0
+
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert seen == [TrainerStatus.INTERRUPTED]  # Lightning calls it interrupted; zoomtune calls it STOPPED
+    assert trial.state is zt.TrialState.STOPPED and sorted(trial.intermediate_values) == [0, 1]
+
+
+def test_a_nudge_changes_the_live_optimizer():
+    study = zt.create_study(direction="maximize")
+    study.enqueue({"lr": 0.1, "momentum": 0.9})
+    seen: list[tuple[float, float]] = []
+
+    def nudge_after_epoch_0(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            study.nudge(0, {"lr": 0.003, "momentum": 0.5})
+
+    def lr(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        group = trainer.optimizers[0].param_groups[0]
+        seen.append((group["lr"], group["momentum"]))
+
+    study.optimize(lambda trial: _fit(trial, _Every(nudge_after_epoch_0), _Every(lr, "on_train_epoch_start")),
+                   n_trials=1)
+    # sent after epoch 0, taken at epoch 1's report, so epoch 2 trains with it
+    assert seen == [(0.1, 0.9), (0.1, 0.9), (0.003, 0.5)]
+    trial = study.trials[0]
+    assert trial.params["lr"] == 0.003 and trial.params["momentum"] == 0.5
+    [nudge] = study.events(zt.EventKind.NUDGE, 0)
+    assert nudge.step == 1 and nudge.payload.new == {"lr": 0.003, "momentum": 0.5}
+    assert nudge.payload.old == {"lr": 0.1, "momentum": 0.9}
+
+
+def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides():
+    study = zt.create_study(direction="maximize")
+    study.enqueue({"lr": 0.1, "momentum": 0.9})
+    study.optimize(_fit, n_trials=1)
+    start: dict[str, Any] = {}
+
+    def at_start(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if start:
+            return
+        optimizer = trainer.optimizers[0]
+        start.update(epoch=trainer.current_epoch, lr=optimizer.param_groups[0]["lr"],
+                     buffers=len(optimizer.state), weights={k: v.clone() for k, v in module.state_dict().items()})
+
+    number = study.branch(0, step=1, overrides={"lr": 0.02})
+    study.optimize(lambda trial: _fit(trial, _Every(at_start, "on_train_epoch_start"), max_epochs=4), n_trials=1)
+    child = study.trials[number]
+    assert child.state is zt.TrialState.COMPLETE and child.parent == 0
+    assert sorted(child.intermediate_values) == [2, 3]  # epochs 0 and 1 came from the parent
+    assert start["epoch"] == 2  # epochs 0 and 1 are not trained again
+    assert start["lr"] == 0.02  # the override beats the restored optimizer state
+    assert start["buffers"] > 0  # SGD's momentum buffers were restored, not started afresh
+    parent_state = study.checkpoints.load(study.trial(number).user_attrs["branch_checkpoint"])
+    assert isinstance(parent_state, LightningCheckpoint) and parent_state.trainer["epoch"] == 1
+    for name, tensor in parent_state.trainer["state_dict"].items():
+        assert torch.equal(start["weights"][name], tensor), name
+
+
+def test_worker_processes_run_the_callback(tmp_path):
+    study = zt.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'z.db'}")
+    study.optimize(lambda trial: _fit(trial, max_epochs=2), n_trials=2, n_jobs=2)
+    trials = study.trials
+    assert [t.state for t in trials] == [zt.TrialState.COMPLETE] * 2
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in trials)
+    assert all(len(study.events(zt.EventKind.CHECKPOINT, t.number)) == 2 for t in trials)
