@@ -20,6 +20,7 @@ from zoomtune.records import FailureCause, TrialState  # noqa: E402
 from zoomtune.storage import get_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # set_metric_names
 
 SPACE = {
     "lr": FloatDistribution(1e-4, 1.0, log=True),

@@ -215,22 +215,20 @@ class _Result:
 def _result(frozen: FrozenTrial, n_objectives: int) -> _Result:
     from optuna.trial import TrialState as OptunaState
 
-    values = tuple(float(v) for v in frozen.values) if frozen.values is not None else None
-    multi = n_objectives > 1
+    values = tuple(float(v) for v in frozen.values or ())
     if frozen.state is OptunaState.FAIL:
-        reason = frozen.system_attrs.get("fail_reason")  # Optuna before 3.0 kept one
+        reason = frozen.system_attrs.get("fail_reason")  # kept by Optuna before 3.0, in databases upgraded since
         return _Result(TrialState.FAILED, error=reason if isinstance(reason, str) else FAILED_IN_OPTUNA,
                        cause=FailureCause.ERROR)
-    finite = values is not None and all(math.isfinite(v) for v in values)
+    finite = bool(values) and all(math.isfinite(v) for v in values)
+    kept = values if n_objectives > 1 else None
     if frozen.state is OptunaState.PRUNED:
-        if not finite:
-            return _Result(TrialState.STOPPED)
-        return _Result(TrialState.STOPPED, values[0], values if multi else None)  # type: ignore[index]
+        return _Result(TrialState.STOPPED, values[0], kept) if finite else _Result(TrialState.STOPPED)
     if not finite:
-        return _Result(TrialState.FAILED, error=f"Optuna's values {list(values or ())} are not all finite; zoomtune "
+        return _Result(TrialState.FAILED, error=f"Optuna's values {list(values)} are not all finite; zoomtune "
                                                 "counts a trial without finite values as FAILED",
                        cause=FailureCause.BAD_VALUE)
-    return _Result(TrialState.COMPLETE, values[0], values if multi else None)  # type: ignore[index]
+    return _Result(TrialState.COMPLETE, values[0], kept)
 
 
 def _constraints(frozen: FrozenTrial) -> dict[str, float]:
@@ -274,8 +272,7 @@ def _copy_trial(storage: Storage, info: StudyInfo, frozen: FrozenTrial, earlier:
     constraints = _constraints(frozen)
     storage.update_trial(trial_id, params=params, values=dict(frozen.intermediate_values), user_attrs=user_attrs,
                          state=result.state, value=result.value, objective_values=result.values,
-                         error=result.error, cause=result.cause,
-                         constraints=constraints or None)
+                         error=result.error, cause=result.cause, constraints=constraints or None)
     return result.state
 
 
