@@ -1,0 +1,149 @@
+"""MLflowCallback against a real local MLflow store (SQLite, and the file store MLflow 3 only allows on
+request): the runs read back with MlflowClient hold the params, values, metric histories, tags and nesting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import zoomtune as zt
+
+pytest.importorskip("mlflow")
+pytest.importorskip("sqlalchemy")  # MLflow's SQLite store
+pytest.importorskip("alembic")
+
+from mlflow import MlflowClient
+
+from zoomtune.integrations.mlflow import MLflowCallback
+
+PARENT = "mlflow.parentRunId"
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module (creating its tables takes a second or two)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+def objective(trial: zt.Trial) -> float:
+    """Three reports of a curve; trial 2 fails, trial 3 is stopped after its reports."""
+    lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
+    trial.suggest_categorical("act", ["relu", "tanh"])
+    trial.set_user_attr("note", f"run {trial.number}")
+    for step in range(3):
+        trial.report(lr * (step + 1), step=step)
+    if trial.number == 2:
+        raise ValueError("diverged")
+    if trial.number == 3:
+        raise zt.TrialStopped()
+    return lr
+
+
+def runs_of(client: MlflowClient, experiment: str, kind: str) -> list[Any]:
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment!r}"
+    runs = client.search_runs([found.experiment_id], f"tags.`zoomtune.kind` = '{kind}'")
+    return sorted(runs, key=lambda r: int(r.data.tags.get("zoomtune.trial", -1)))
+
+
+def test_each_trial_is_a_nested_run_with_params_values_history_and_tags(uri: str) -> None:
+    study = zt.create_study("nested", direction="maximize")
+    study.optimize(objective, n_trials=4, callbacks=[MLflowCallback(tracking_uri=uri, tags={"team": "bn"})])
+    client = MlflowClient(uri)
+    (parent,) = runs_of(client, "nested", "study")
+    assert parent.data.tags["zoomtune.study"] == "nested" and parent.data.tags["team"] == "bn"
+    assert parent.data.tags["zoomtune.directions"] == "maximize"
+    runs = runs_of(client, "nested", "trial")
+    assert len(runs) == 4
+    for run, trial in zip(runs, study.trials, strict=True):
+        tags = run.data.tags
+        assert tags[PARENT] == parent.info.run_id
+        assert tags["zoomtune.trial"] == str(trial.number) and tags["zoomtune.state"] == trial.state.value
+        assert tags["zoomtune.user_attrs.note"] == f"run {trial.number}" and tags["team"] == "bn"
+        assert run.info.run_name == f"trial {trial.number}"
+        assert run.data.params == {"lr": str(trial.params["lr"]), "act": trial.params["act"]}
+        history = client.get_metric_history(run.info.run_id, "intermediate/value")
+        assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == \
+            sorted(trial.intermediate_values.items())
+        assert run.info.start_time == int(trial.datetime_start.timestamp() * 1000)  # type: ignore[union-attr]
+    complete, _, failed, stopped = runs
+    assert complete.data.metrics["value"] == pytest.approx(study.trials[0].value)
+    assert complete.info.status == "FINISHED" and "zoomtune.error" not in complete.data.tags
+    assert failed.info.status == "FAILED" and "value" not in failed.data.metrics
+    assert "diverged" in failed.data.tags["zoomtune.error"] and failed.data.tags["zoomtune.cause"] == "error"
+    assert stopped.data.tags["zoomtune.state"] == "STOPPED" and stopped.info.status == "FINISHED"
+    assert stopped.data.metrics["value"] == pytest.approx(study.trials[3].intermediate_values[2])
+
+
+def test_a_later_callback_finds_the_parent_and_logs_no_trial_twice(uri: str) -> None:
+    study = zt.create_study("resumed", direction="maximize")
+    study.optimize(objective, n_trials=2, callbacks=[MLflowCallback(tracking_uri=uri)])
+    later = MLflowCallback(tracking_uri=uri)  # another process, say, or a rerun
+    for trial in study.trials:  # backfilling what is logged already adds nothing
+        later(study, trial)
+    study.optimize(objective, n_trials=1, callbacks=[later])
+    client = MlflowClient(uri)
+    (parent,) = runs_of(client, "resumed", "study")
+    runs = runs_of(client, "resumed", "trial")
+    assert [r.data.tags["zoomtune.trial"] for r in runs] == ["0", "1", "2"]
+    assert {r.data.tags[PARENT] for r in runs} == {parent.info.run_id}
+    again = zt.create_study("resumed", direction="maximize")  # another study of the same name: other trials
+    again.optimize(objective, n_trials=1, callbacks=[MLflowCallback(tracking_uri=uri)])
+    assert [r.data.tags["zoomtune.trial"] for r in runs_of(client, "resumed", "trial")] == ["0", "0", "1", "2"]
+
+
+def test_several_objectives_get_one_metric_and_one_history_each(uri: str) -> None:
+    def two(trial: zt.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.report([x, 1 - x], step=0)
+        trial.report(x / 2, step=1)  # a single number is the first objective's
+        trial.set_constraint("budget", x - 0.5)
+        return x, 1 - x
+
+    study = zt.create_study("pareto", directions=["maximize", "minimize"], metric_names=["acc", "size"])
+    study.optimize(two, n_trials=2, callbacks=[MLflowCallback(tracking_uri=uri, experiment_name="mo",
+                                                              metric_name=["accuracy", "params"])])
+    study.optimize(two, n_trials=1, callbacks=[MLflowCallback(tracking_uri=uri, experiment_name="mo-named")])
+    client = MlflowClient(uri)
+    for run, trial in zip(runs_of(client, "mo", "trial"), study.trials, strict=False):
+        x = trial.params["x"]
+        assert run.data.metrics["accuracy"] == pytest.approx(x) and run.data.metrics["params"] == pytest.approx(1 - x)
+        assert run.data.metrics["constraint/budget"] == pytest.approx(x - 0.5)
+        accuracy = client.get_metric_history(run.info.run_id, "intermediate/accuracy")
+        assert sorted((m.step, m.value) for m in accuracy) == [(0, pytest.approx(x)), (1, pytest.approx(x / 2))]
+        assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "intermediate/params")] == \
+            [(0, pytest.approx(1 - x))]
+    (named,) = runs_of(client, "mo-named", "trial")
+    assert {"value_acc", "value_size"} <= set(named.data.metrics)
+    with pytest.raises(zt.ConfigError, match="one name per objective"):
+        MLflowCallback(tracking_uri=uri, metric_name=["only"])(study, study.trials[0])
+
+
+def test_flat_runs_and_n_jobs(uri: str) -> None:
+    study = zt.create_study("flat", direction="maximize")
+    study.optimize(objective, n_trials=6, n_jobs=2,
+                   callbacks=[MLflowCallback(tracking_uri=uri, experiment_name="flat-exp", nest_trials=False)])
+    client = MlflowClient(uri)
+    assert runs_of(client, "flat-exp", "study") == []
+    runs = runs_of(client, "flat-exp", "trial")
+    assert sorted(int(r.data.tags["zoomtune.trial"]) for r in runs) == list(range(6))
+    assert all(PARENT not in r.data.tags for r in runs)
+
+
+def test_the_file_store_works_when_mlflow_is_told_to_allow_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its file store in maintenance mode
+    store = (tmp_path / "mlruns").as_uri()
+    study = zt.create_study("files", direction="maximize")
+    study.optimize(objective, n_trials=2, callbacks=[MLflowCallback(tracking_uri=store)])
+    client = MlflowClient(store)
+    (parent,) = runs_of(client, "files", "study")
+    assert [r.data.tags[PARENT] for r in runs_of(client, "files", "trial")] == [parent.info.run_id] * 2
+
+
+def test_bad_metric_names_are_refused_at_once() -> None:
+    with pytest.raises(zt.ConfigError, match="metric_name"):
+        MLflowCallback(metric_name="")
+    with pytest.raises(zt.ConfigError, match="distinct"):
+        MLflowCallback(metric_name=["a", "a"])
