@@ -1,5 +1,5 @@
 """The report of a multi-objective study carries its front and its hypervolume over trials (the data and the
-figure code the page draws them with); a single-objective report carries neither."""
+figures the page draws, built by `zoomtune.plot`); a single-objective report carries neither."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import zoomtune as zt
-from zoomtune.dashboard.front import FrontHistory, front_history, observed_box, pareto_payload
+from zoomtune.plot.front_data import FrontHistory, front_history, observed_box, pareto_payload
 from zoomtune.dashboard.payload import study_payload, summaries
 from zoomtune.pareto import normalized_hypervolume
+from zoomtune.plot.figures.front import front_figure
 from zoomtune.records import Direction, TrialRecord, TrialState
 from zoomtune.report import report_data, report_html
 
@@ -56,7 +57,10 @@ def test_the_report_carries_the_front_and_the_hypervolume(mo_study: zt.Study) ->
     page = report_html(mo_study)
     embedded = json.loads(page.split('id="zt-data">', 1)[1].split("</script>", 1)[0])
     assert embedded["study"]["pareto"] == json.loads(json.dumps(pareto))
-    assert "function frontFigure" in page and "function hypervolumeFigure" in page and '"plot-front"' in page
+    figures = embedded["study"]["figures"]  # built in Python (zoomtune.plot), the page only draws them
+    assert figures["front"] == json.loads(json.dumps(front_figure(data["study"]))) and '"plot-front"' in page
+    assert sorted(figures["front"]["data"][2]["customdata"]) == pareto["front"]
+    assert figures["hypervolume"]["data"][0]["y"] == hv["value"]
 
 
 def test_unnamed_objectives_are_numbered_and_a_payload_needs_every_name(sqlite_url: str) -> None:
@@ -73,6 +77,7 @@ def test_a_single_objective_report_has_no_front(sqlite_url: str) -> None:
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=4)
     data = report_data(study)
     assert "pareto" not in data["study"] and data["summary"]["directions"] == ["minimize"]
+    assert data["study"]["figures"]["front"] is None and data["study"]["figures"]["hypervolume"] is None
     assert [s["directions"] for s in summaries(study.storage)] == [["minimize"]]
 
 

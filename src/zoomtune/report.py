@@ -27,7 +27,7 @@ from zoomtune.storage import Storage
 from zoomtune.study import Study, load_study
 
 # the dashboard's modules in dependency order (each only imports modules listed before it)
-MODULES = ("dom.js", "source.js", "plots.js", "front.js", "lineage.js", "table.js", "views.js", "trial.js", "main.js")
+MODULES = ("dom.js", "source.js", "plots.js", "table.js", "views.js", "trial.js", "main.js")
 MAX_FAILED_DETAILS = 500
 _IMPORT = re.compile(r"^import\s.*?from\s+[\"']\./[\w.]+[\"'];?\s*$", re.MULTILINE)
 _EXPORT = re.compile(r"^export\s+(?=(?:async\s+)?(?:function|class|const|let)\b)", re.MULTILINE)
@@ -60,18 +60,19 @@ def _json_for_html(data: Any) -> str:
 def report_data(study: Study) -> dict[str, Any]:
     """What a report embeds: the study payload, its summary line and details of notable trials."""
     from zoomtune import __version__
-    from zoomtune.dashboard import payload as pl
+    from zoomtune.dashboard.payload import study_payload, trial_payload
+    from zoomtune.plot.data import shown_events
 
     trials = study.trials
-    events = [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)]
+    events = shown_events(study)
     names = study.storage.get_study(study.name).objective_names()
-    data = pl.study_payload(study.name, study.directions, trials, events, objective_names=names)
+    data = study_payload(study.name, study.directions, trials, events, objective_names=names)
     data["rev"] = 1
     wanted = {int(n) for n in data["curves"]}
     wanted |= set([t.number for t in trials if t.state is TrialState.FAILED][-MAX_FAILED_DETAILS:])
     wanted |= {node["number"] for node in data["lineage"]["nodes"]}
     by_number = {t.number: t for t in trials}
-    details = {str(n): pl.trial_payload(by_number[n]) for n in sorted(wanted) if n in by_number}
+    details = {str(n): trial_payload(by_number[n]) for n in sorted(wanted) if n in by_number}
     counts = {state.value: 0 for state in TrialState}
     for t in trials:
         counts[t.state.value] += 1

@@ -1,4 +1,5 @@
-"""The dashboard's lineage JSON is `zoomtune.lineage.lineage`, flattened (one implementation)."""
+"""The dashboard's lineage JSON (`zoomtune.plot.data.lineage`) is `zoomtune.lineage.lineage`, flattened (one
+implementation)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 import zoomtune as zt
 from zoomtune.dashboard import payload as pl
+from zoomtune.plot import data as pd
 from zoomtune.lineage import LineageNode
 from zoomtune.records import BranchPayload, BranchReason, Event, NudgePayload, ZoomPayload
 
@@ -49,7 +51,7 @@ def _branched_and_nudged(tmp_path: Path) -> zt.Study:
 def test_dashboard_lineage_is_the_library_lineage(tmp_path: Path) -> None:
     study = _branched_and_nudged(tmp_path)
     data: dict[str, Any] = pl.study_payload(study.name, study.direction, study.trials,
-                                            [e for kind in pl.SHOWN_EVENTS for e in study.events(kind)])["lineage"]
+                                            pd.shown_events(study))["lineage"]
     forest = study.lineage()
     assert {(n["parent"], n["number"], n["reason"]) for n in data["nodes"]} == _edges(forest)
     assert {(n["parent"], n["number"], n["reason"]) for n in data["nodes"]} == {
@@ -77,11 +79,11 @@ def test_branch_step_is_the_from_step_and_other_events_are_ignored() -> None:
               Event(NudgePayload({"x": 0.1}, {"x": 0.2}), trial_number=1, step=2),
               Event(ZoomPayload(1, ["x"], [{"unit": {"x": [0.0, 0.5]}}], 2, 0.1, ["x in [0, 0.5]"])),
               Event(NudgePayload({"x": 0.2}, {"x": 0.3}), trial_number=99, step=2)]  # no such trial
-    data = pl.lineage(trials, events)
+    data = pd.lineage(trials, events)
     assert [(n["number"], n["parent"], n["reason"], n["branch_step"]) for n in data["nodes"]] == [
         (0, None, None, None), (1, 0, "retry", 1)]
     assert data["nudges"] == [{"trial": 1, "step": 2, "old": {"x": 0.1}, "new": {"x": 0.2}}]
-    assert pl.lineage(study.trials, [])["nodes"] == []  # no branches, no nudges: no lineage
+    assert pd.lineage(study.trials, [])["nodes"] == []  # no branches, no nudges: no lineage
 
 
 def _report_steps(trial: zt.Trial) -> float:
@@ -95,9 +97,9 @@ def test_lineage_is_bounded(monkeypatch: Any) -> None:
     study = zt.create_study(sampler=zt.samplers.RandomSampler(seed=2))
     study.optimize(_report_steps, n_trials=6)
     events = [Event(NudgePayload({"x": 0.0}, {"x": float(i)}), trial_number=i % 6, step=i) for i in range(12)]
-    monkeypatch.setattr(pl, "MAX_LINEAGE", 4)
-    monkeypatch.setattr(pl, "MAX_EVENTS", 3)
-    data = pl.lineage(study.trials, events)
+    monkeypatch.setattr(pd, "MAX_LINEAGE", 4)
+    monkeypatch.setattr(pd, "MAX_EVENTS", 3)
+    data = pd.lineage(study.trials, events)
     assert [n["number"] for n in data["nodes"]] == [2, 3, 4, 5] and data["truncated"] is True
     assert len(data["nudges"]) == 3 and {n["trial"] for n in data["nudges"]} <= {2, 3, 4, 5}
 
@@ -108,7 +110,7 @@ def test_zoom_boxes_use_the_distributions_unit_edge() -> None:
     event = Event(ZoomPayload(2, ["lr", "units", "act"],
                               [{"unit": {"lr": [0.25, 0.5], "units": [0.0, 1.0]}, "choices": {"act": [1, 5]}}],
                               10, 0.5, ["lr in ..."]))
-    [zoom] = pl.zoom_rounds([Event(NudgePayload({}, {}), trial_number=0), event], dists)
+    [zoom] = pd.zoom_rounds([Event(NudgePayload({}, {}), trial_number=0), event], dists)
     assert zoom["round"] == 2 and zoom["n_trials"] == 10 and zoom["best"] == 0.5 and zoom["described"] == ["lr in ..."]
     [box] = zoom["boxes"]
     assert box["ranges"]["lr"] == [dists["lr"].unit_edge(0.25), dists["lr"].unit_edge(0.5)]

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from zoomtune.dashboard import payload as pl
+from zoomtune.dashboard.payload import summaries, trial_payload
 from zoomtune.dashboard.cache import StudyCache
 from zoomtune.dashboard.security import HostPolicy
 from zoomtune.errors import StudyNotFoundError, TrialNotFoundError, ZoomtuneError
+from zoomtune.plot.data import clean
 
 MAX_CURVES_PER_CALL = 200
 MAX_BODY_BYTES = 64 * 1024
@@ -86,7 +87,7 @@ class DashboardAPI:
         return JSONResponse({"control": self.token is not None, "version": _version()})
 
     async def studies(self, request: Request) -> Response:
-        return await self._guard(lambda: JSONResponse(pl.summaries(self.cache.storage),
+        return await self._guard(lambda: JSONResponse(summaries(self.cache.storage),
                                                       headers={"Cache-Control": "no-store"}))
 
     async def study(self, request: Request) -> Response:
@@ -107,7 +108,7 @@ class DashboardAPI:
 
         def read() -> Response:
             record = self.cache.trial(name, _int(request.query_params.get("number"), "number"))
-            data = pl.trial_payload(record)
+            data = trial_payload(record)
             data["control"] = self.token is not None
             return _json(json.dumps(data, allow_nan=False).encode())
 
@@ -179,7 +180,7 @@ class DashboardAPI:
         if action is None:
             return _error(501, f"this zoomtune has no Study.{method} yet")
         result = action(*args)
-        return JSONResponse({"ok": True, "result": pl.clean(result) if result is not None else None})
+        return JSONResponse({"ok": True, "result": clean(result) if result is not None else None})
 
 
 def _version() -> str:

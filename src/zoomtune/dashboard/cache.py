@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoomtune.dashboard import payload as pl
+from zoomtune.dashboard.payload import study_payload
+from zoomtune.plot.data import curve, shown_events
 from zoomtune.records import Event, TrialRecord, TrialState
 from zoomtune.storage.base import Storage
 from zoomtune.study import Study, load_study
@@ -50,12 +51,6 @@ class StudyCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
-    def _events(self, study: Study) -> list[Event]:
-        events: list[Event] = []
-        for kind in pl.SHOWN_EVENTS:
-            events.extend(study.events(kind))
-        return events
-
     def _entry(self, name: str) -> tuple[_Entry, bool]:
         """(entry, just loaded) for `name`, loaded in full the first time (raises StudyNotFoundError)."""
         with self._lock:
@@ -69,7 +64,7 @@ class StudyCache:
             if entry is not None:
                 return entry, False
             study = load_study(name, self.storage)
-            entry = _Entry(study, {t.number: t for t in study.trials}, self._events(study))
+            entry = _Entry(study, {t.number: t for t in study.trials}, shown_events(study))
             with self._lock:
                 self._entries[name] = entry
         return entry, True
@@ -94,7 +89,7 @@ class StudyCache:
                 except KeyError:
                     continue
             trials = {**entry.trials, **changed}
-        events = self._events(study)
+        events = shown_events(study)
         differs = len(trials) != len(entry.trials) or len(events) != len(entry.events) or any(
             _fingerprint(t) != _fingerprint(entry.trials[n]) if n in entry.trials else True
             for n, t in changed.items())
@@ -115,8 +110,8 @@ class StudyCache:
             if entry.body is None:
                 ordered = [entry.trials[n] for n in sorted(entry.trials)]
                 info = self.storage.get_study(name)
-                data = pl.study_payload(name, info.directions, ordered, entry.events,
-                                        objective_names=info.objective_names())
+                data = study_payload(name, info.directions, ordered, entry.events,
+                                     objective_names=info.objective_names())
                 data["rev"] = entry.rev
                 entry.body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
             return entry.rev, entry.body
@@ -136,7 +131,7 @@ class StudyCache:
                     trial = entry.study.trial(number)
                 except KeyError:
                     continue
-            out[str(number)] = pl.curve(trial)
+            out[str(number)] = curve(trial)
         return out
 
     def study(self, name: str) -> Study:

@@ -35,11 +35,6 @@ export function fmt(value) {
   return String(value);
 }
 
-/** Plotly draws labels with its own small markup language: escape user text before it gets there. */
-export function plotText(value) {
-  return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
 /** A duration in seconds as "1.2 s" / "3 min" / "2.1 h". */
 export function fmtSeconds(s) {
   if (s === null || s === undefined) return "-";

@@ -1,8 +1,6 @@
 // The studies list and the study page. Each view draws once, then `poll()` refreshes it in place.
 import { clear, el, fmt, link, studyHref, trialHref } from "./dom.js";
-import { draw, historyFigure, paramsFigure, pairFigure, parcoordsFigure, curvesFigure } from "./plots.js";
-import { frontFigure, hypervolumeFigure } from "./front.js";
-import { lineageFigure } from "./lineage.js";
+import { draw } from "./plots.js";
 import { TrialsTable } from "./table.js";
 
 /** A study's direction, or "k objectives" (their directions on hover) when it has several. */
@@ -80,7 +78,7 @@ export class StudyView {
       el("h2", {}, pareto ? `Each hyperparameter against the first objective (${pareto.objectives[0].name}), on its own scale`
                           : "Each hyperparameter against the objective, on its own scale"), plot("plot-params"),
       el("div", {class: "grid2"}, plot("plot-pair"), plot("plot-parcoords")),
-      this.lineage, el("h2", {}, "Trials"), this.table);
+      plot("plot-importance"), this.lineage, el("h2", {}, "Trials"), this.table);
     this.trialsTable = new TrialsTable(this.table, this.name);
   }
 
@@ -133,14 +131,10 @@ export class StudyView {
       const point = event.points && event.points[0];
       if (point && point.customdata !== undefined) location.hash = trialHref(this.name, point.customdata);
     };
-    const front = data.pareto ? [["plot-front", frontFigure(data)], ["plot-hypervolume", hypervolumeFigure(data)]] : [];
-    const figures = [...front, ["plot-history", historyFigure(data)], ["plot-curves", curvesFigure(data)],
-                     ["plot-params", data.params.length ? paramsFigure(data) : null], ["plot-pair", pairFigure(data)],
-                     ["plot-parcoords", data.params.length ? parcoordsFigure(data) : null],
-                     ["plot-lineage", lineageFigure(data)]];
     const timings = {table: tableMs};
-    for (const [id, fig] of figures) {
-      const div = this.root.querySelector(`#${id}`);
+    for (const [kind, fig] of Object.entries(data.figures)) {  // built in Python: zoomtune.plot.page
+      const id = `plot-${kind}`, div = this.root.querySelector(`#${id}`);
+      if (!div) continue;  // the front and the hypervolume have a place only in a multi-objective study
       div.style.display = fig ? "" : "none";
       if (!fig) continue;
       const start = performance.now();
