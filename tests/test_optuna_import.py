@@ -69,7 +69,8 @@ def make_single(url, name="mixed"):
 
 
 def make_multi(path, name="mo"):
-    """A journal-file study of two named objectives: 2 complete, 1 failed."""
+    """A journal-file study of two named objectives: 2 complete, 1 failed, 1 pruned (without values: Optuna
+    keeps none for several objectives)."""
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     study = optuna.create_study(study_name=name, storage=storage, directions=["minimize", "maximize"],
                                 sampler=optuna.samplers.RandomSampler(seed=1))
@@ -79,6 +80,7 @@ def make_multi(path, name="mo"):
         trial.set_user_attr("note", "mo")
         study.tell(trial, values)
     study.tell(study.ask({"lr": SPACE["lr"]}), state=OptunaState.FAIL)
+    study.tell(study.ask({"lr": SPACE["lr"]}), state=OptunaState.PRUNED)
     return study
 
 
@@ -112,7 +114,9 @@ def target(tmp_path):
 
 def test_rdb_study_every_field_copied(source, target):
     url, original = source
-    summary = import_optuna(url, target)
+    seen = []
+    summary = import_optuna(url, target, on_progress=lambda *args: seen.append(args))
+    assert seen == [("mixed", i, 7) for i in range(1, 8)]  # every Optuna trial, the unfinished ones too
     [done] = summary.studies
     assert (done.name, done.created, done.already_copied, done.unfinished) == ("mixed", True, 0, 2)
     assert done.copied == {TrialState.COMPLETE: 2, TrialState.STOPPED: 1, TrialState.FAILED: 2}
@@ -149,7 +153,7 @@ def test_journal_multi_objective_through_the_cli(tmp_path, target):
     original = make_multi(journal)
     result = invoke(str(journal), "--storage", target)
     assert result.exit_code == 0, result.output
-    assert "study 'mo' (new): copied 3 trials (2 complete, 1 failed)" in result.stdout
+    assert "study 'mo' (new): copied 4 trials (2 complete, 1 stopped, 1 failed)" in result.stdout
     study = zt.load_study("mo", storage=target)
     assert study.directions == (zt.Direction.MINIMIZE, zt.Direction.MAXIMIZE)
     assert study.metric_names == ("loss", "accuracy")
@@ -162,10 +166,11 @@ def test_journal_multi_objective_through_the_cli(tmp_path, target):
             assert record.state is TrialState.COMPLETE
             assert record.values == tuple(frozen.values) and record.value == frozen.values[0]
         else:
-            assert record.state is TrialState.FAILED and record.values is None
+            expected = TrialState.STOPPED if frozen.state is OptunaState.PRUNED else TrialState.FAILED
+            assert record.state is expected and record.values is None
     assert {t.user_attrs[IMPORT_ATTR]["number"] for t in study.best_trials} == {0, 1}  # neither dominates
     again = invoke(f"journal:{journal}", "--storage", target)  # the prefix names the same file
-    assert "copied 0 trials, 3 already there" in again.stdout
+    assert "copied 0 trials, 4 already there" in again.stdout
 
 
 def test_twice_copies_nothing_new_and_later_trials_are_copied_next_time(source, target):
