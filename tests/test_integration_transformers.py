@@ -91,6 +91,19 @@ def test_missing_metric_names_the_logged_ones(study, tmp_path):
         train(study.ask(), arguments(tmp_path), monitor="eval_acc", checkpoint=False)
 
 
+def test_several_eval_datasets_report_the_monitored_one(study, tmp_path):
+    trial = study.ask()
+    trainer = Trainer(model=model_init(), args=arguments(tmp_path), train_dataset=TRAIN,
+                      eval_dataset={"train": TRAIN, "val": EVAL},
+                      callbacks=[ZoomtuneCallback(trial, monitor="eval_val_loss", checkpoint=False)])
+    trainer.train()
+    test_loss = trainer.evaluate(EVAL, metric_key_prefix="test")["test_loss"]  # another prefix: not reported
+    assert list(trial.intermediate_values) == [0, 1]
+    study.tell(trial, trial.intermediate_values[1])
+    assert trial.intermediate_values[1] == pytest.approx(test_loss)  # the same data as "val"
+    assert trial.intermediate_values[1] != pytest.approx(trainer.evaluate(TRAIN)["eval_loss"])
+
+
 class LearningRates(TrainerCallback):
     """The learning rate of each optimizer step, and a nudge sent at the first evaluation."""
 

@@ -32,6 +32,7 @@ from zoomtune.trial import Trial
 
 LR_KEY = "lr"  # the torch param-group key a learning-rate schedule drives
 RUNTIME = "_runtime"  # every evaluation logs "<prefix>_runtime": how we tell which evaluation a call is
+DEFAULT_PREFIX = "eval"  # the metrics' prefix of an evaluation of a single eval dataset
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,10 @@ class ZoomtuneCallback(TrainerCallback):
       training from it; its Trainer counts steps from 0 again (so the LR schedule and warmup start over),
       and its reports go on after the checkpoint's step.
 
-    Evaluations after the trial has ended (`study.tell`) are not reported. With several eval datasets, an evaluation of another dataset than the one `monitor` names is skipped.
+    Evaluations after the trial has ended (`study.tell`) are not reported. With several eval datasets
+    (``eval_dataset={"val": ..., "test": ...}``, monitor ``"eval_val_loss"``) or an evaluation with another
+    ``metric_key_prefix``, evaluations whose prefix `monitor` does not start with are skipped; when none of
+    training's evaluations had it, `train()` raises at the end, listing the logged metrics.
     """
 
     def __init__(self, trial: Trial, monitor: str = "eval_loss", live: Mapping[str, str] | None = None, *,
@@ -145,10 +149,11 @@ class ZoomtuneCallback(TrainerCallback):
         return self.last_step if global_step == self.last_global_step else self.last_step + 1
 
     def _of_another_dataset(self, metrics: Mapping[str, Any]) -> bool:
-        """Whether these metrics come from one of several named eval datasets (prefix ``eval_<name>``) that
-        `monitor` does not name."""
+        """Whether these metrics come from an evaluation `monitor` does not name: one of several named eval
+        datasets (prefix ``eval_<name>``) or one with its own prefix (``trainer.evaluate(test_set,
+        metric_key_prefix="test")``). The default prefix ``eval`` is the one the monitor must be found in."""
         prefixes = [str(key)[:-len(RUNTIME)] for key in metrics if str(key).endswith(RUNTIME)]
-        return any(p.startswith("eval_") and not self.reporter.monitor.startswith(p + "_") for p in prefixes)
+        return any(p != DEFAULT_PREFIX and not self.reporter.monitor.startswith(p + "_") for p in prefixes)
 
     def _apply(self, changes: Mapping[str, Any], optimizer: Any, lr_scheduler: Any) -> None:
         groups = optimizer.param_groups
