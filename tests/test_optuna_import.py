@@ -266,3 +266,21 @@ def test_without_optuna_a_clear_error(source, target, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` meets when it is not installed
     with pytest.raises(OptunaImportError, match=r"needs Optuna: pip install 'zoomtune\[optuna\]'"):
         import_optuna(url, target)
+
+
+def test_an_interrupted_import_says_running_it_again_continues(tmp_path, monkeypatch):
+    """Ctrl-C during an import: the message says what continues an import, not `zoomtune resume`."""
+    from zoomtune.compat import optuna_import
+
+    source = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="cut", storage=source).optimize(lambda t: t.suggest_float("x", 0, 1),
+                                                                   n_trials=2)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optuna_import, "import_optuna", interrupted)  # where Ctrl-C lands: inside the copy
+    result = CliRunner().invoke(cli, ["import-optuna", source, "--storage", f"sqlite:///{tmp_path / 'zt.db'}"])
+    assert result.exit_code == 130
+    assert "running `zoomtune import-optuna` again copies the rest" in result.output
+    assert "zoomtune resume" not in result.output

@@ -18,6 +18,7 @@ from zoomtune.cli.common import (
     EXIT_SIGTERM,
     EXIT_STATUS_HELP,
     EXIT_USER_ERROR,
+    remembered_resume_hint,
     remembered_study,
 )
 
@@ -39,8 +40,9 @@ class ZoomtuneGroup(click.Group):
         except KeyboardInterrupt as error:
             name = error.signal_name if isinstance(error, Interrupted) else "SIGINT"
             study = remembered_study(ctx) or "STUDY"
-            click.secho(f"interrupted by {name}: running trials are marked FAILED (interrupted); "
-                        f"`zoomtune resume {study}` continues", err=True)
+            after = remembered_resume_hint(ctx) or (f"running trials are marked FAILED (interrupted); "
+                                                    f"`zoomtune resume {study}` continues")
+            click.secho(f"interrupted by {name}: {after}", err=True)
             ctx.exit(EXIT_SIGTERM if name == "SIGTERM" else EXIT_SIGINT)
 
 
@@ -53,6 +55,7 @@ def cli() -> None:
 def _register() -> None:
     from zoomtune.cli.dashboard import dashboard
     from zoomtune.cli.demo import demo
+    from zoomtune.cli.import_optuna import import_optuna
     from zoomtune.cli.panda import babysit, branch, nudge, resume
     from zoomtune.cli.plan import plan
     from zoomtune.cli.report import report
@@ -64,7 +67,7 @@ def _register() -> None:
     cli.add_command(babysit)
     cli.add_command(branch)
     cli.add_command(demo)
-    from zoomtune.cli.import_optuna import import_optuna; cli.add_command(import_optuna)  # noqa: E702
+    cli.add_command(import_optuna)
     cli.add_command(nudge)
     cli.add_command(plan)
     cli.add_command(report)

@@ -19,6 +19,7 @@ EXIT_NO_RESULT, EXIT_USER_ERROR, EXIT_SIGINT, EXIT_SIGTERM = 1, 2, 130, 143
 EXIT_STATUS_HELP = ("Exit status: 0 done; 1 the run finished but none of its trials completed (every one FAILED); "
                     "2 a user error (one line on stderr); 130 / 143 interrupted by Ctrl-C (SIGINT) / SIGTERM.")
 _STUDY_KEY = "zoomtune.study"
+_RESUME_KEY = "zoomtune.resume_hint"
 
 
 def storage_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,6 +70,20 @@ def remembered_study(ctx: click.Context) -> str | None:
     """The study `remember_study` noted, if any."""
     name = ctx.find_root().meta.get(_STUDY_KEY)
     return name if isinstance(name, str) else None
+
+
+def remember_resume_hint(hint: str) -> None:
+    """Note what an interrupt's message should say about continuing, for a command that runs no trials
+    (the default names `zoomtune resume STUDY`)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta[_RESUME_KEY] = hint
+
+
+def remembered_resume_hint(ctx: click.Context) -> str | None:
+    """The hint `remember_resume_hint` noted, if any."""
+    hint = ctx.find_root().meta.get(_RESUME_KEY)
+    return hint if isinstance(hint, str) else None
 
 
 def parse_assignments(pairs: tuple[str, ...] | list[str], distributions: Mapping[str, Distribution] | None,

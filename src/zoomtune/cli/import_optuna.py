@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from zoomtune.cli.common import DEFAULT_STORAGE, console, storage_option
+from zoomtune.cli.common import DEFAULT_STORAGE, console, remember_resume_hint, storage_option
 
 
 @click.command("import-optuna")
@@ -27,6 +27,7 @@ def import_optuna(source: str, studies: tuple[str, ...], storage: str | None, qu
 
     out = console()
     url = storage or DEFAULT_STORAGE
+    remember_resume_hint("trials copied so far are kept; running `zoomtune import-optuna` again copies the rest")
     with _Bar(enabled=not quiet) as bar:
         summary = run_import(source, url, list(studies) or None, on_progress=bar.update)
     if not summary.studies:
