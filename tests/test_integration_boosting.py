@@ -3,6 +3,7 @@ scheduler (the stopped trials end STOPPED after fewer rounds, the good ones COMP
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,17 @@ def test_xgb_stop_ends_boosting_then_trial_stopped_leaves_train_and_fit(data: An
                     x, y, eval_set=[(xv, yv)], verbose=False)
         assert list(trial.intermediate_values) == [0]
         assert study.tell(trial, state=zt.TrialState.STOPPED).state is zt.TrialState.STOPPED
+
+
+def test_xgb_model_holding_the_callback_says_how_to_save_it(data: Any) -> None:
+    x, y, _, _ = data
+    trial = study_of(None).ask()
+    model = xgb.XGBClassifier(n_estimators=2, n_jobs=1, callbacks=[zt_xgb.ZoomtuneCallback(trial)])
+    model.fit(x, y, eval_set=[(x, y)], verbose=False)
+    with pytest.raises(TypeError, match=r"cannot be pickled or copied: save the model with model.save_model"):
+        pickle.dumps(model)
+    model.set_params(callbacks=None)
+    assert pickle.loads(pickle.dumps(model)).predict(x[:5]).tolist() == model.predict(x[:5]).tolist()
 
 
 def test_xgb_cv_reports_the_mean_of_the_folds(data: Any) -> None:

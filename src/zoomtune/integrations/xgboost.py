@@ -64,5 +64,11 @@ class ZoomtuneCallback(TrainingCallback):
         self.reporter.raise_if_stopped()
         return model
 
+    def __reduce__(self) -> Any:
+        # a scikit-learn model keeps its callbacks: pickling or cloning it would copy the live trial and its study
+        raise TypeError(f"a ZoomtuneCallback reports to the running trial {self.reporter.trial.number} and cannot be "
+                        f"pickled or copied: save the model with model.save_model(path), or call "
+                        f"model.set_params(callbacks=None) before pickling or cloning it")
+
 
 __all__ = ["ZoomtuneCallback", "flat_scores"]
