@@ -203,3 +203,22 @@ def test_worker_processes_run_the_callback(tmp_path):
     assert [t.state for t in trials] == [zt.TrialState.COMPLETE] * 2
     assert all(sorted(t.intermediate_values) == [0, 1] for t in trials)
     assert all(len(study.events(zt.EventKind.CHECKPOINT, t.number)) == 2 for t in trials)
+
+
+def test_a_retried_trial_resumes_where_the_failed_one_checkpointed():
+    study = zt.create_study(direction="maximize", max_retries=1)
+    study.enqueue({"lr": 0.1, "momentum": 0.9})
+
+    def crash_in_epoch_2(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 2:
+            raise RuntimeError("the machine fell over")
+
+    study.optimize(lambda trial: _fit(trial, _Every(crash_in_epoch_2, "on_train_epoch_start"), max_epochs=4),
+                   n_trials=1)
+    assert study.trials[0].state is zt.TrialState.FAILED
+    number = study.retry(0)
+    assert number is not None
+    study.optimize(lambda trial: _fit(trial, max_epochs=4), n_trials=1)
+    retried = study.trials[number]
+    assert retried.state is zt.TrialState.COMPLETE
+    assert sorted(retried.intermediate_values) == [2, 3]  # epochs 0 and 1 were the failed trial's

@@ -82,7 +82,8 @@ class ZoomtuneCallback(pl.Callback):
         if self not in getattr(trainer, "callbacks", ()):  # an attribute Lightning sets, unknown to its stubs
             raise ValueError("this ZoomtuneCallback is not one of the trainer's callbacks; "
                              "pass it as Trainer(callbacks=[...])")
-        kwargs.setdefault("ckpt_path", self.ckpt_path())
+        if "ckpt_path" not in kwargs:
+            kwargs["ckpt_path"] = self.ckpt_path()
         self._raise_after_fit = True
         try:
             trainer.fit(model, **kwargs)
