@@ -33,7 +33,8 @@ def test_studies_list_links_to_a_study_that_draws_its_plots(page: Any, server: L
     assert links[:2] == ["ctf", "plain/with slash"]
     page.click("[data-testid=study-link] >> text=ctf")
     page.wait_for_selector("body[data-ready=study]", timeout=20_000)
-    for plot in ("plot-history", "plot-curves", "plot-params", "plot-pair", "plot-parcoords", "plot-lineage"):
+    for plot in ("plot-history", "plot-curves", "plot-params", "plot-pair", "plot-parcoords", "plot-importance",
+                 "plot-lineage"):
         assert page.locator(f"#{plot} .main-svg").count() > 0, plot
     assert page.locator("[data-testid=trial-row]").count() == 41
     assert page.errors == []
@@ -70,6 +71,7 @@ def test_hostile_text_is_shown_as_text(page: Any, server: LiveServer) -> None:
     page.wait_for_selector("body[data-ready=trial]")
     assert ERROR_INJECTION in page.inner_text("[data-testid=trial-error]")
     assert page.evaluate("() => [document.querySelectorAll('img').length, window.__pwned]") == [0, None]
+    assert page.evaluate("() => document.getElementById('plot-trial-curve').data[0].x") == [0, 1, 2, 3, 4]
 
 
 def test_table_sorts_and_filters_by_state(page: Any, server: LiveServer) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from zoomtune.plot.data import (MAX_EVENTS, StudyData, clean, curve, describe_distribution, finite, study_data,
                                 timestamp)
+from zoomtune.plot.figures.curves import trial_curve_figure
 from zoomtune.plot.page import figures
 from zoomtune.records import Direction, Event, TrialRecord, TrialState, payload_to_dict
 
@@ -30,13 +31,16 @@ def study_payload(name: str, directions: Direction | Sequence[Direction], trials
 
 def trial_payload(trial: TrialRecord) -> dict[str, Any]:
     """One trial in full: params with their distributions, curve, events, error, attributes; every objective's
-    value in a multi-objective study (`values`) and the constraints when it has any."""
+    value in a multi-objective study (`values`) and the constraints when it has any; `figure` is its learning
+    curve (`zoomtune.plot.figures.curves.trial_curve_figure`)."""
+    steps_values = curve(trial)
     data = {
         "number": trial.number, "state": trial.state.value, "value": finite(trial.value),
         "params": [{"name": n, "value": clean(v),
                     "distribution": describe_distribution(n, trial.distributions[n])
                     if n in trial.distributions else None} for n, v in trial.params.items()],
-        "curve": curve(trial), "user_attrs": clean(trial.user_attrs),
+        "curve": steps_values, "figure": trial_curve_figure(trial.number, *steps_values),
+        "user_attrs": clean(trial.user_attrs),
         "error": trial.error[:MAX_ERROR_CHARS] if trial.error else None, "parent": trial.parent,
         "events": [{"kind": e.kind.value, "step": e.step, "time": timestamp(e.time),
                     "payload": clean(payload_to_dict(e.payload))} for e in trial.events][-MAX_EVENTS:],

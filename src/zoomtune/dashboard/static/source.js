@@ -68,7 +68,8 @@ export class EmbeddedSource {
   async control() { throw new Error("a report is read-only"); }
 }
 
-/** A trial's detail rebuilt from the study's columns (for trials a report holds no detail of). */
+/** A trial's detail rebuilt from the study's columns (for trials a report holds no detail of: their curves
+ *  did not travel, since the report details every trial whose curve did). */
 export function trialFromColumns(study, number) {
   const cols = study.trials;
   const i = cols.number.indexOf(Number(number));
@@ -76,7 +77,7 @@ export function trialFromColumns(study, number) {
   return {
     number: cols.number[i], state: cols.state[i], value: cols.value[i], parent: cols.parent[i],
     params: study.params.map((p) => ({name: p.name, value: cols.params[p.name][i], distribution: p})),
-    curve: study.curves[String(number)] || [[], []], user_attrs: {}, error: cols.error[i], events: [],
+    curve: [[], []], figure: null, user_attrs: {}, error: cols.error[i], events: [],
     start: cols.start[i], duration: cols.duration[i], control: false,
   };
 }

@@ -55,10 +55,8 @@ export class TrialView {
           ["started", data.start ? new Date(data.start * 1000).toLocaleString() : "-"],
           ["duration", fmtSeconds(data.duration)], ["reports", data.curve[0].length]]));
     if (firstTime || data.state !== "RUNNING") this.renderControls(data);
-    draw(this.curve, {data: [{type: "scatter", mode: "lines+markers", x: data.curve[0], y: data.curve[1],
-                              name: `#${data.number}`, marker: {size: 4}}],
-                      layout: {title: {text: "Learning curve"}, margin: {l: 60, r: 20, t: 40, b: 40},
-                               xaxis: {title: {text: "step"}}, yaxis: {title: {text: "reported value"}}}});
+    this.curve.style.display = data.figure ? "" : "none";  // built in Python: zoomtune.plot.figures.curves
+    if (data.figure) draw(this.curve, data.figure);
     const params = el("table", {"data-testid": "trial-params"},
       el("thead", {}, el("tr", {}, el("th", {class: "text"}, "parameter"), el("th", {class: "text"}, "value"),
                          el("th", {class: "text"}, "distribution"))),

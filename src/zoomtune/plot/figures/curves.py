@@ -1,4 +1,5 @@
-"""Learning curves: the reports of the trials whose curves the data holds, running trials in front."""
+"""Learning curves: the reports of the trials whose curves the data holds (running trials in front), and one
+trial's curve for its own page."""
 
 from __future__ import annotations
 
@@ -34,4 +35,12 @@ def curves_figure(data: StudyData, heading: str = "Learning curves (running, bes
                                        "showlegend": len(traces) <= MAX_LEGEND}}
 
 
-__all__ = ["curves_figure"]
+def trial_curve_figure(number: int, steps: list[int], values: list[float | None]) -> FigureSpec:
+    """One trial's learning curve, for its own page."""
+    return {"data": [{"type": "scatter", "mode": "lines+markers", "x": steps, "y": values, "name": f"#{number}",
+                      "marker": {"size": 4}}],
+            "layout": {"title": {"text": "Learning curve"}, "margin": {**MARGIN, "b": 40},
+                       "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "reported value"}}}}
+
+
+__all__ = ["curves_figure", "trial_curve_figure"]
