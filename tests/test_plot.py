@@ -153,7 +153,7 @@ def test_importance_draws_ped_anova_or_says_why_it_cannot(ctf: zt.Study) -> None
 
 def test_curves_of_chosen_trials_and_the_lineage(ctf: zt.Study) -> None:
     figure = zp.curves(ctf, trials=[0, 2])
-    assert [t.name for t in figure.data] == ["#0 COMPLETE", "#2 COMPLETE"]
+    assert [t.name for t in figure.data] == ["#0 COMPLETE", "#2 COMPLETE"] and "of #0, #2" in figure.layout.title.text
     assert list(figure.data[1].y) == list(ctf.trial(2).intermediate_values.values())
     with pytest.raises(zp.NotPlottableError, match="no trial 999"):
         zp.curves(ctf, trials=[999])

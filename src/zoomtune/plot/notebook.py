@@ -12,6 +12,7 @@ from zoomtune.plot.data import StudyData, curve, data_of
 from zoomtune.plot.errors import NotPlottableError
 from zoomtune.plot.figures.common import FigureSpec
 from zoomtune.plot.figures.curves import curves_figure
+from zoomtune.plot.figures.history import history_figure
 from zoomtune.plot.figures.pair import pair_figure
 from zoomtune.plot.page import BUILDERS, FigureKind
 from zoomtune.storage import Storage
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 StudyLike = Study | str
+#: a curves figure chosen by trial numbers names them in its title up to this many
+MAX_NAMED_CURVES = 10
 
 
 def to_figure(spec: FigureSpec) -> go.Figure:
@@ -49,7 +52,7 @@ def _page_figure(kind: FigureKind, study: StudyLike, storage: str | Storage | No
 
 def history(study: StudyLike, storage: str | Storage | None = None) -> go.Figure:
     """Every scored trial's value by trial number and the best so far."""
-    return _page_figure(FigureKind.HISTORY, study, storage, "")
+    return to_figure(history_figure(_data(study, storage)))
 
 
 def params(study: StudyLike, storage: str | Storage | None = None) -> go.Figure:
@@ -86,7 +89,8 @@ def curves(study: StudyLike, trials: Iterable[int] | None = None, storage: str |
     if unknown:
         raise NotPlottableError(f"curves: study {loaded.name!r} has no trial {unknown[0]!r}")
     chosen: dict[str, Any] = {**data, "curves": {str(n): curve(by_number[n]) for n in wanted}}
-    return to_figure(curves_figure(chosen, "Learning curves of trials " + ", ".join(f"#{n}" for n in wanted)))
+    named = ", ".join(f"#{n}" for n in wanted) if len(wanted) <= MAX_NAMED_CURVES else f"{len(wanted)} chosen trials"
+    return to_figure(curves_figure(chosen, f"Learning curves of {named}"))
 
 
 def lineage(study: StudyLike, storage: str | Storage | None = None) -> go.Figure:
