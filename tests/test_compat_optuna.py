@@ -27,6 +27,30 @@ def states(study) -> list[str]:
     return [t.state.name for t in study.trials]
 
 
+SCRIPT = """
+{import_line}
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def objective(trial):
+    x = trial.suggest_float("x", -10, 10)
+    return (x - 2) ** 2
+
+
+study = optuna.create_study()
+study.optimize(objective, n_trials=20)
+best = study.best_params
+"""
+
+
+@pytest.mark.parametrize("import_line", ["import optuna", "import zoomtune.compat.optuna as optuna"])
+def test_a_script_runs_with_only_its_import_line_changed(import_line):
+    names: dict = {}
+    exec(SCRIPT.format(import_line=import_line), names)
+    assert len(names["study"].trials) == 20 and -10 <= names["best"]["x"] <= 10
+
+
 # -- the scripts ---------------------------------------------------------------------------------------
 def quickstart(optuna: ModuleType):
     """Optuna's quickstart: minimise (x - 2)^2."""
@@ -366,6 +390,7 @@ def _study_with_one_trial():
     (lambda: shim.pruners.HyperbandPruner(bootstrap_count=2, max_resource=9), "bootstrap_count"),
     (lambda: shim.create_study(storage=real_optuna.storages.InMemoryStorage()), "InMemoryStorage"),
     (lambda: shim.create_study(sampler=real_optuna.samplers.RandomSampler()), "sampler=RandomSampler"),
+    (lambda: shim.create_study(pruner=real_optuna.pruners.MedianPruner()), "pruner=MedianPruner"),
     (lambda: shim.visualization, "optuna.visualization"),
     (lambda: shim.copy_study, "optuna.copy_study"),
     (lambda: _study_with_one_trial().set_user_attr("k", 1), "Study.set_user_attr"),

@@ -31,7 +31,8 @@ _ELSEWHERE = {
     "integration": "zoomtune.integrations has callbacks for Lightning, Keras, Transformers, XGBoost and LightGBM",
     "storages": "pass a URL such as 'sqlite:///study.db' as storage=",
     "artifacts": "trial.zoomtune.save_checkpoint(state) keeps a trial's files",
-    "copy_study": "zoomtune.compat.optuna_import copies an Optuna study into a zoomtune storage",
+    "copy_study": "zoomtune.compat.optuna_import.import_optuna(source, storage) copies Optuna studies into a "
+                  "zoomtune storage",
     "create_trial": "enqueue_trial(params) and run it",
     "get_all_study_summaries": "zoomtune.list_studies(storage) lists studies with their counts and best values",
     "search_space": "declare a zoomtune.Space when the whole space is known up front",

@@ -86,8 +86,11 @@ class CategoricalDistribution:
 
     choices: tuple[ChoiceType, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "choices", tuple(self.choices))  # Optuna takes a list too
+
     def to_zoomtune(self, owner: str = "CategoricalDistribution") -> Distribution:
-        return Categorical(tuple(self.choices))
+        return Categorical(self.choices)
 
 
 BaseDistribution = FloatDistribution | IntDistribution | CategoricalDistribution

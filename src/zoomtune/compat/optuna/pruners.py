@@ -154,11 +154,8 @@ PatientPruner = unsupported_class("PatientPruner", "use MedianPruner(n_warmup_st
 WilcoxonPruner = unsupported_class("WilcoxonPruner", "use MedianPruner or SuccessiveHalvingPruner")
 
 
-def scheduler_of(pruner: BasePruner | Scheduler | None) -> Scheduler | None:
-    """The zoomtune scheduler for `create_study(pruner=...)`: Optuna's default (None) is `MedianPruner()`;
-    a zoomtune scheduler is used as it is."""
-    if pruner is None:
-        return MedianPruner().zoomtune
+def scheduler_of(pruner: BasePruner | Scheduler) -> Scheduler | None:
+    """The zoomtune scheduler for `create_study(pruner=...)`; a zoomtune scheduler is used as it is."""
     if isinstance(pruner, Scheduler):
         return pruner
     if isinstance(pruner, BasePruner):

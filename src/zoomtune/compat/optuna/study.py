@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zoomtune.compat.optuna.dataframe import DEFAULT_ATTRS, trials_dataframe
 from zoomtune.compat.optuna.distributions import BaseDistribution
 from zoomtune.compat.optuna.exceptions import UnsupportedError
-from zoomtune.compat.optuna.pruners import BasePruner, scheduler_of
+from zoomtune.compat.optuna.pruners import BasePruner, MedianPruner, scheduler_of
 from zoomtune.compat.optuna.samplers import BaseSampler, GridSampler, TPESampler
 from zoomtune.compat.optuna.trial import FrozenTrial, Trial, TrialState
 from zoomtune.errors import StudyNotFoundError
@@ -69,7 +69,7 @@ def _direction(direction: str | StudyDirection | Direction) -> Direction:
 class Study:
     """An Optuna-style handle on a zoomtune study (`zoomtune`)."""
 
-    def __init__(self, study: ZtStudy, sampler: BaseSampler | Sampler, pruner: PrunerArg) -> None:
+    def __init__(self, study: ZtStudy, sampler: BaseSampler | Sampler, pruner: BasePruner | Scheduler) -> None:
         self.zoomtune = study
         self.sampler, self.pruner = sampler, pruner
         self._asked: dict[int, ZtTrial] = {}  # ask()ed here and not told yet: what tell(number) finds
@@ -194,8 +194,8 @@ class Study:
 
     def add_trial(self, trial: FrozenTrial) -> None:
         """Refused: zoomtune's trials are run, not written in by hand."""
-        raise UnsupportedError("Study.add_trial", "enqueue_trial(params) and run it, or copy an Optuna study "
-                                                  "with zoomtune.compat.optuna_import")
+        raise UnsupportedError("Study.add_trial", "enqueue_trial(params) and run it, or copy Optuna studies with "
+                                                  "zoomtune.compat.optuna_import.import_optuna")
 
     # -- the loop ----------------------------------------------------------------------------------
     def optimize(self, func: ObjectiveFunc, n_trials: int | None = None, timeout: float | None = None,
@@ -260,7 +260,12 @@ def _chosen(sampler: Any) -> BaseSampler | Sampler:
                                                                 "(TPESampler, ...) or a zoomtune sampler")
 
 
-def _wrap(study: ZtStudy, sampler: BaseSampler | Sampler, pruner: PrunerArg) -> Study:
+def _pruner(pruner: PrunerArg) -> BasePruner | Scheduler:
+    """`pruner`, or Optuna's default `MedianPruner()` when None."""
+    return MedianPruner() if pruner is None else pruner
+
+
+def _wrap(study: ZtStudy, sampler: BaseSampler | Sampler, pruner: BasePruner | Scheduler) -> Study:
     """The Optuna-style study over `study`, sampling with `sampler`, seeded with the study's stored seed when
     `sampler` was given none (so every process that opens the study samples alike)."""
     if isinstance(sampler, BaseSampler):
@@ -276,19 +281,19 @@ def create_study(*, storage: StorageArg = None, sampler: SamplerArg = None, prun
                  directions: Sequence[str | StudyDirection] | None = None) -> Study:
     """A new study (in memory unless `storage` is a URL such as ``sqlite:///study.db``); a generated name when
     `study_name` is None; the existing one of that name with `load_if_exists`."""
-    chosen = _chosen(sampler)
+    chosen, rule = _chosen(sampler), _pruner(pruner)
     grid = chosen.search_space if isinstance(chosen, BaseSampler) else None
     if load_if_exists and storage is not None and study_name is not None and direction is None and directions is None:
         try:  # as in Optuna, an existing study loads whatever its direction
-            return load_study(study_name=study_name, storage=storage, sampler=chosen, pruner=pruner)
+            return load_study(study_name=study_name, storage=storage, sampler=chosen, pruner=rule)
         except StudyNotFoundError:
             pass
     study = zt_create_study(study_name, direction=None if direction is None else _direction(direction),
                             storage=_storage(storage), sampler=chosen.zoomtune if isinstance(chosen, BaseSampler)
-                            else chosen, scheduler=scheduler_of(pruner), space=grid,
+                            else chosen, scheduler=scheduler_of(rule), space=grid,
                             load_if_exists=load_if_exists,
                             directions=None if directions is None else [_direction(d) for d in directions])
-    return _wrap(study, chosen, pruner)
+    return _wrap(study, chosen, rule)
 
 
 def load_study(*, study_name: str | None, storage: str | Storage, sampler: SamplerArg = None,
@@ -301,9 +306,9 @@ def load_study(*, study_name: str | None, storage: str | Storage, sampler: Sampl
             raise ValueError(f"load_study(study_name=None) needs a storage with exactly one study; "
                              f"{backend.url} has {len(names)}: give study_name")
         study_name = names[0]
-    chosen = _chosen(sampler)
+    chosen, rule = _chosen(sampler), _pruner(pruner)
     grid = chosen.search_space if isinstance(chosen, BaseSampler) else None
-    return _wrap(zt_load_study(study_name, backend, scheduler=scheduler_of(pruner), space=grid), chosen, pruner)
+    return _wrap(zt_load_study(study_name, backend, scheduler=scheduler_of(rule), space=grid), chosen, rule)
 
 
 def delete_study(*, study_name: str, storage: str | Storage) -> None:
