@@ -49,6 +49,19 @@ from zoomtune.trial import Trial
 #: BaseSearchCV's `evaluate_candidates(candidate_params, cv=None, more_results=None)`: all results so far
 Evaluate = Callable[..., dict[str, Any]]
 _SEED_LIMIT = 2**31 - 1
+#: the words of the ValueError scikit-learn raises when every fit of an `evaluate_candidates` call failed
+ALL_FAILED = "fits failed"
+
+
+def _fail_running(study: Study, trials: Sequence[Trial], error: BaseException) -> None:
+    """End FAILED those of `trials` still RUNNING, saying why: `error`, or the fit error that ends scikit-learn's
+    report of failed fits."""
+    text = str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
+    why = lines[-1] if ALL_FAILED in text else f"{type(error).__name__}: {lines[0]}"
+    for trial in trials:
+        if trial.state is TrialState.RUNNING:
+            study.tell(trial, state=TrialState.FAILED, error=why)
 
 
 class ZoomSearchCV(BaseSearchCV):
@@ -129,20 +142,34 @@ class ZoomSearchCV(BaseSearchCV):
                              heartbeat_interval=None if self.storage is None else ...)
         first = len(study.trials)
         batch = max(1, -(-effective_n_jobs(self.n_jobs) // self.n_splits_))
+        refused: list[ValueError] = []  # calls whose every fit failed: scikit-learn refuses them
+        scored = 0
+
+        def evaluate(candidates: list[dict[str, Any]], cv: Any, more_results: dict[str, list[Any]]) -> dict[str, Any]:
+            nonlocal scored
+            results = evaluate_candidates(candidates, cv=cv, more_results=more_results)
+            scored += 1
+            return results
+
         for start in range(0, n_trials, batch):
             trials = [study.ask() for _ in range(min(batch, n_trials - start))]
             try:
                 if ladder is None:
-                    scores = self._evaluate(evaluate_candidates, trials, [t.params for t in trials], None, {})
+                    scores = self._evaluate(evaluate, trials, [t.params for t in trials], None, {})
                     for trial, score in zip(trials, scores, strict=True):
                         study.tell(trial, score)
                 else:
-                    self._climb(study, evaluate_candidates, trials, ladder, seed)
+                    self._climb(study, evaluate, trials, ladder, seed)
+            except ValueError as error:
+                _fail_running(study, trials, error)
+                if self.error_score == "raise" or ALL_FAILED not in str(error):
+                    raise
+                refused.append(error)
             except BaseException as error:  # error_score="raise", Ctrl-C: no trial may stay RUNNING
-                for trial in trials:
-                    if trial.state is TrialState.RUNNING:
-                        study.tell(trial, state=TrialState.FAILED, error=f"{type(error).__name__}: {error}")
+                _fail_running(study, trials, error)
                 raise
+        if refused and not scored:  # not one candidate was scored: raise, as RandomizedSearchCV does
+            raise refused[-1]
         self.trials_: list[TrialRecord] = study.trials[first:]
         self.study_name_: str = study.name
 
