@@ -46,6 +46,11 @@ class TinyNet(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
 
 
+def _study(tmp_path: Any, **options: Any) -> zt.Study:
+    """A maximizing in-memory study whose checkpoints go under `tmp_path`."""
+    return zt.create_study(direction="maximize", artifacts=tmp_path / "artifacts", **options)
+
+
 def _loaders() -> tuple[DataLoader, DataLoader]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(256, 8, generator=generator)
@@ -80,8 +85,8 @@ class _Every(pl.Callback):
         setattr(self, hook, action)
 
 
-def test_reports_every_epoch_and_checkpoints_the_trainer():
-    study = zt.create_study(direction="maximize")
+def test_reports_every_epoch_and_checkpoints_the_trainer(tmp_path):
+    study = _study(tmp_path)
     study.enqueue({"lr": 0.3, "momentum": 0.5})
     study.optimize(_fit, n_trials=1)
     trial = study.trials[0]
@@ -92,8 +97,8 @@ def test_reports_every_epoch_and_checkpoints_the_trainer():
     assert steps == [0, 1, 2]
 
 
-def test_a_missing_metric_fails_the_trial_naming_the_logged_ones():
-    study = zt.create_study(direction="maximize")
+def test_a_missing_metric_fails_the_trial_naming_the_logged_ones(tmp_path):
+    study = _study(tmp_path)
     study.optimize(lambda trial: _fit(trial, monitor="val_f1", max_epochs=1), n_trials=1)
     trial = study.trials[0]
     assert trial.state is zt.TrialState.FAILED
@@ -103,8 +108,8 @@ def test_a_missing_metric_fails_the_trial_naming_the_logged_ones():
 @pytest.mark.parametrize("scheduler", [zt.schedulers.MedianStopping(n_startup_trials=1, n_warmup_steps=1),
                                        zt.schedulers.ASHA(min_resource=2, reduction_factor=2, max_resource=4)],
                          ids=["median", "asha"])
-def test_the_scheduler_stops_bad_trials_cleanly_and_they_end_stopped(scheduler):
-    study = zt.create_study(direction="maximize", scheduler=scheduler)
+def test_the_scheduler_stops_bad_trials_cleanly_and_they_end_stopped(tmp_path, scheduler):
+    study = _study(tmp_path, scheduler=scheduler)
     for lr in (0.3, 1e-5, 0.5):  # good, hopeless (its accuracy never moves), better
         study.enqueue({"lr": lr, "momentum": 0.5})
     trainers: list[pl.Trainer] = []
@@ -123,8 +128,8 @@ def test_the_scheduler_stops_bad_trials_cleanly_and_they_end_stopped(scheduler):
     assert [t.state.status for t in trainers] == [TrainerStatus.FINISHED] * 3
 
 
-def test_trial_stopped_propagates_out_of_a_plain_trainer_fit():
-    study = zt.create_study(direction="maximize")
+def test_trial_stopped_propagates_out_of_a_plain_trainer_fit(tmp_path):
+    study = _study(tmp_path)
     seen: list[Any] = []
 
     def objective(trial: zt.Trial) -> float:
@@ -145,8 +150,8 @@ def test_trial_stopped_propagates_out_of_a_plain_trainer_fit():
     assert trial.state is zt.TrialState.STOPPED and sorted(trial.intermediate_values) == [0, 1]
 
 
-def test_a_nudge_changes_the_live_optimizer():
-    study = zt.create_study(direction="maximize")
+def test_a_nudge_changes_the_live_optimizer(tmp_path):
+    study = _study(tmp_path)
     study.enqueue({"lr": 0.1, "momentum": 0.9})
     seen: list[tuple[float, float]] = []
 
@@ -169,8 +174,8 @@ def test_a_nudge_changes_the_live_optimizer():
     assert nudge.payload.old == {"lr": 0.1, "momentum": 0.9}
 
 
-def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides():
-    study = zt.create_study(direction="maximize")
+def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides(tmp_path):
+    study = _study(tmp_path)
     study.enqueue({"lr": 0.1, "momentum": 0.9})
     study.optimize(_fit, n_trials=1)
     start: dict[str, Any] = {}
@@ -197,7 +202,7 @@ def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides():
 
 
 def test_worker_processes_run_the_callback(tmp_path):
-    study = zt.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'z.db'}")
+    study = _study(tmp_path, storage=f"sqlite:///{tmp_path / 'z.db'}")
     study.optimize(lambda trial: _fit(trial, max_epochs=2), n_trials=2, n_jobs=2)
     trials = study.trials
     assert [t.state for t in trials] == [zt.TrialState.COMPLETE] * 2
@@ -205,8 +210,8 @@ def test_worker_processes_run_the_callback(tmp_path):
     assert all(len(study.events(zt.EventKind.CHECKPOINT, t.number)) == 2 for t in trials)
 
 
-def test_a_retried_trial_resumes_where_the_failed_one_checkpointed():
-    study = zt.create_study(direction="maximize", max_retries=1)
+def test_a_retried_trial_resumes_where_the_failed_one_checkpointed(tmp_path):
+    study = _study(tmp_path, max_retries=1)
     study.enqueue({"lr": 0.1, "momentum": 0.9})
 
     def crash_in_epoch_2(trainer: pl.Trainer, module: pl.LightningModule) -> None:

@@ -147,7 +147,7 @@ class ZoomtuneCallback(pl.Callback):
 
     def _save(self, trainer: pl.Trainer, epoch: int) -> None:
         path = self._scratch() / f"epoch-{epoch}.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # optimizer, loops and callbacks too: a full resume
         state = torch.load(path, map_location="cpu", weights_only=False)  # written just now, by this trainer
         path.unlink()
         params = {name: value for name, value in self.trial.params.items() if name in self.reporter.live}
