@@ -3,6 +3,7 @@ request): the runs read back with MlflowClient hold the params, values, metric h
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ pytest.importorskip("sqlalchemy")  # MLflow's SQLite store
 pytest.importorskip("alembic")
 
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 
 from zoomtune.integrations.mlflow import MLflowCallback
 
@@ -121,13 +123,52 @@ def test_several_objectives_get_one_metric_and_one_history_each(uri: str) -> Non
         MLflowCallback(tracking_uri=uri, metric_name=["only"])(study, study.trials[0])
 
 
-def test_flat_runs_and_n_jobs(uri: str) -> None:
-    study = zt.create_study("flat", direction="maximize")
-    study.optimize(objective, n_trials=6, n_jobs=2,
-                   callbacks=[MLflowCallback(tracking_uri=uri, experiment_name="flat-exp", nest_trials=False)])
+def test_two_processes_creating_the_parent_at_once_end_up_sharing_one(uri: str) -> None:
+    study = zt.create_study("raced", direction="maximize")
+    study.optimize(objective, n_trials=2)
+    both_searched = threading.Barrier(2, timeout=30)
+    callbacks = [MLflowCallback(tracking_uri=uri) for _ in range(2)]
+    for callback in callbacks:  # each creates its parent only once both found none (the real client does the work)
+        create = callback.client.create_run
+
+        def create_after_the_other_searched(*args: Any, create: Any = create, **kwargs: Any) -> Any:
+            if kwargs["tags"].get("zoomtune.kind") == "study":
+                both_searched.wait()
+            return create(*args, **kwargs)
+
+        callback.client.create_run = create_after_the_other_searched  # type: ignore[method-assign]
+    errors: list[BaseException] = []
+
+    def log(callback: MLflowCallback, trial: zt.TrialRecord) -> None:
+        try:
+            callback(study, trial)
+        except BaseException as error:  # noqa: BLE001 - checked below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=log, args=pair) for pair in zip(callbacks, study.trials, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     client = MlflowClient(uri)
-    assert runs_of(client, "flat-exp", "study") == []
-    runs = runs_of(client, "flat-exp", "trial")
+    (parent,) = runs_of(client, "raced", "study")
+    assert [r.data.tags[PARENT] for r in runs_of(client, "raced", "trial")] == [parent.info.run_id] * 2
+    experiment = client.get_experiment_by_name("raced").experiment_id
+    made = client.search_runs([experiment], "tags.`zoomtune.kind` = 'study'", run_view_type=ViewType.ALL)
+    assert len(made) == 2  # both were created; the younger was deleted
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])  # n_jobs=2 runs trials in threads, in processes
+def test_flat_runs_and_n_jobs(uri: str, storage: str, tmp_path: Path) -> None:
+    study = zt.create_study("flat", direction="maximize",
+                            storage=f"sqlite:///{tmp_path / 'zt.db'}" if storage == "sqlite" else None)
+    study.optimize(objective, n_trials=6, n_jobs=2,
+                   callbacks=[MLflowCallback(tracking_uri=uri, experiment_name=f"flat-{storage}",
+                                             nest_trials=False)])
+    client = MlflowClient(uri)
+    assert runs_of(client, f"flat-{storage}", "study") == []
+    runs = runs_of(client, f"flat-{storage}", "trial")
     assert sorted(int(r.data.tags["zoomtune.trial"]) for r in runs) == list(range(6))
     assert all(PARENT not in r.data.tags for r in runs)
 
