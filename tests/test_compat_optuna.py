@@ -159,12 +159,30 @@ def test_enqueue_trial(optuna):
 
     study = optuna.create_study()
     study.enqueue_trial({"x": 1.5, "n": 3})
+    study.enqueue_trial({"x": 2, "n": 1})  # an int for a float parameter: the objective gets 2.0
     study.enqueue_trial({"x": 2.0}, user_attrs={"why": "a hunch"})
     study.enqueue_trial({"x": 2.0}, skip_if_exists=True)  # the same params are queued already: skipped
-    study.optimize(objective, n_trials=4)
-    assert len(study.trials) == 4 and set(states(study)) == {"COMPLETE"}
+    study.optimize(objective, n_trials=5)
+    assert len(study.trials) == 5 and set(states(study)) == {"COMPLETE"}
     assert study.trials[0].params == {"x": 1.5, "n": 3} and study.trials[0].value == pytest.approx(5.25)
-    assert study.trials[1].params["x"] == 2.0 and study.trials[1].user_attrs == {"why": "a hunch"}
+    assert study.trials[1].value == 5.0 and isinstance(study.trials[1].value, float)
+    assert study.trials[2].params["x"] == 2.0 and study.trials[2].user_attrs == {"why": "a hunch"}
+
+
+@BOTH
+@pytest.mark.parametrize("make", [lambda o: o.samplers.TPESampler(seed=0, n_startup_trials=3),
+                                  lambda o: o.samplers.NSGAIISampler(seed=0, population_size=4)], ids=["tpe", "nsga2"])
+def test_a_conditional_space_keeps_only_the_asked_parameters(optuna, make):
+    def objective(trial):
+        if trial.suggest_categorical("model", ["linear", "tree"]) == "linear":
+            return trial.suggest_float("alpha", 1e-3, 1.0, log=True)
+        return 1.0 + trial.suggest_int("depth", 1, 5)
+
+    study = optuna.create_study(sampler=make(optuna))
+    study.optimize(objective, n_trials=14)
+    for t in study.trials:
+        assert set(t.params) == {"model", "alpha" if t.params["model"] == "linear" else "depth"}
+    assert set(study.best_params) == {"model", "alpha"}
 
 
 @BOTH

@@ -95,14 +95,12 @@ class Trial(OldSuggestions):
         """A float in [low, high]: log-uniform with `log`, on a grid of `step` with `step` (see
         `zoomtune.compat.optuna.distributions` for how a step maps)."""
         dist = _named("suggest_float", name, lambda: FloatDistribution(low, high, log=log, step=step))
-        value: float = self._suggest(name, dist, "suggest_float")
-        return value
+        return float(self._suggest(name, dist, "suggest_float"))  # an enqueued 2 reads 2.0, as in Optuna
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         """An integer in [low, high] (both included): log-uniform with `log`, every `step`-th with `step`."""
         dist = _named("suggest_int", name, lambda: IntDistribution(low, high, log=log, step=step))
-        value: int = self._suggest(name, dist, "suggest_int")
-        return value
+        return int(self._suggest(name, dist, "suggest_int"))
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceType]) -> Any:
         """One of `choices`."""
