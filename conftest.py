@@ -10,12 +10,23 @@ A block that needs the reader's own code names a fixture in its info string
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+
+# Keras 3 falls back to TensorFlow, which the extras do not install: the integration runs on the torch backend.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+# --doctest-modules imports every module; an integration whose library is not installed is left out.
+_INTEGRATION_LIBRARIES = {"lightning": "lightning", "keras": "keras", "transformers": "transformers",
+                          "sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm", "mlflow": "mlflow"}
+collect_ignore = [f"src/zoomtune/integrations/{module}.py" for module, library in _INTEGRATION_LIBRARIES.items()
+                  if importlib.util.find_spec(library) is None]
 MARKDOWN_MARKER = "markdown-docs"  # the marker pytest-markdown-docs puts on its items
 
 try:
