@@ -307,7 +307,9 @@ def test_grid_sampler_stops_when_the_grid_is_done(optuna):
 @BOTH
 @pytest.mark.parametrize("make", [lambda o: o.samplers.QMCSampler(seed=0),
                                   lambda o: o.samplers.TPESampler(seed=0, n_startup_trials=4),
-                                  lambda o: o.samplers.RandomSampler(seed=0)], ids=["qmc", "tpe", "random"])
+                                  lambda o: o.samplers.RandomSampler(seed=0),
+                                  lambda o: o.samplers.GPSampler(seed=0, n_startup_trials=5)],
+                         ids=["qmc", "tpe", "random", "gp"])
 def test_samplers_keep_the_ranges(optuna, make):
     def objective(trial):
         return trial.suggest_float("lr", 1e-4, 1e-1, log=True) * trial.suggest_int("k", 1, 5)
