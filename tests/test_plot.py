@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 go = pytest.importorskip("plotly.graph_objects")
@@ -20,6 +21,7 @@ from zoomtune.dashboard.cache import StudyCache  # noqa: E402
 from zoomtune.importance import importance as ped_anova  # noqa: E402
 from zoomtune.plot.data import data_of  # noqa: E402
 from zoomtune.plot.figures.common import fmt, thin  # noqa: E402
+from zoomtune.plot.figures.surface import GRID  # noqa: E402
 from zoomtune.plot.page import FigureKind, figures  # noqa: E402
 from zoomtune.errors import StudyNotFoundError  # noqa: E402
 from zoomtune.records import Direction, EventKind  # noqa: E402
@@ -130,6 +132,12 @@ def test_contour_defaults_to_the_most_important_numeric_pair(ctf: zt.Study) -> N
     figure = zp.contour(ctf)
     assert [figure.layout.xaxis.title.text.split()[0], figure.layout.yaxis.title.text.split()[0]] == numeric[:2]
     assert figure.layout.xaxis.type == figure.layout.yaxis.type == "log"
+    surface, trials = figure.data  # the objective interpolated between the trials, under them
+    assert surface.type == "contour" and np.shape(surface.z) == (GRID, GRID)
+    assert min(trials.marker.color) == surface.zmin <= np.min(surface.z) <= np.max(surface.z) <= surface.zmax
+    low, high = ctf.trials[0].distributions[numeric[0]].low, ctf.trials[0].distributions[numeric[0]].high
+    assert (surface.x[0], surface.x[-1]) == pytest.approx((low, high))  # the grid spans the range, in decades
+    assert surface.x[1] / surface.x[0] == pytest.approx(surface.x[-1] / surface.x[-2])
     chosen = zp.contour(ctf, x="beta", y="units")
     assert chosen.layout.xaxis.autorange == "reversed" and chosen.layout.yaxis.title.text == "units (log)"
     partner = zp.contour(ctf, x=numeric[1])

@@ -1,5 +1,6 @@
-"""Two parameters against each other, each on its own scale, coloured by the objective, with the boxes of
-every coarse-to-fine round; by default the two numeric parameters that mattered most."""
+"""Two parameters against each other, each on its own scale, coloured by the objective, over a surface
+interpolated between the trials (`surface`), with the boxes of every coarse-to-fine round; by default the two
+numeric parameters that mattered most."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from zoomtune.plot.errors import NotPlottableError
 from zoomtune.plot.figures.axes import axis_value, box_span, param_axis, round_colour
 from zoomtune.plot.figures.common import (MARGIN, MAX_POINTS, FigureSpec, fmt, marker_type, objective_label,
                                           plot_text, scored_indices, thin, thin_note, title)
+from zoomtune.plot.figures.surface import surface_trace
+
+#: the surface under the trials interpolates at most this many of them (the best and an even sample)
+MAX_SURFACE_POINTS = 1000
 
 
 def _ranked(data: StudyData) -> list[dict[str, Any]]:
@@ -75,14 +80,21 @@ def pair_figure(data: StudyData, x: str | None = None, y: str | None = None) -> 
     shown = thin(data, every, MAX_POINTS)
     heading = "Coarse-to-fine boxes over " + ("the two most important parameters" if x is None and y is None
                                               else f"{plot_text(px['name'])} and {plot_text(py['name'])}")
+    minimise = data["direction"] == "minimize"
+    values = [cols["value"][i] for i in shown]
+    few = thin(data, shown, MAX_SURFACE_POINTS)
+    surface = surface_trace(px, py, [axis_value(px, vx[i]) for i in few], [axis_value(py, vy[i]) for i in few],
+                            [cols["value"][i] for i in few], minimise,
+                            (min(values, default=0.0), max(values, default=0.0)))
+    trials = {"type": marker_type(len(shown)), "mode": "markers", "x": [axis_value(px, vx[i]) for i in shown],
+              "y": [axis_value(py, vy[i]) for i in shown], "customdata": [cols["number"][i] for i in shown],
+              "text": [fmt(v) for v in values], "showlegend": False,
+              "marker": {"size": 6, "color": values, "colorscale": "Viridis", "reversescale": minimise,
+                         "showscale": True, "line": {"width": 0.5, "color": "white"},
+                         "colorbar": {"title": {"text": objective_label(data)}, "thickness": 10}},
+              "hovertemplate": "trial #%{customdata}<br>value %{text}<extra></extra>"}
     return {
-        "data": [{"type": marker_type(len(shown)), "mode": "markers", "x": [axis_value(px, vx[i]) for i in shown],
-                  "y": [axis_value(py, vy[i]) for i in shown], "customdata": [cols["number"][i] for i in shown],
-                  "text": [fmt(cols["value"][i]) for i in shown], "showlegend": False,
-                  "marker": {"size": 6, "color": [cols["value"][i] for i in shown], "colorscale": "Viridis",
-                             "reversescale": data["direction"] == "minimize", "showscale": True,
-                             "colorbar": {"title": {"text": objective_label(data)}, "thickness": 10}},
-                  "hovertemplate": "trial #%{customdata}<br>value %{text}<extra></extra>"}],
+        "data": [trials] if surface is None else [surface, trials],
         "layout": {"title": title(heading + thin_note(len(shown), len(every))), "margin": MARGIN,
                    "xaxis": param_axis(px), "yaxis": param_axis(py), "shapes": _boxes(data, px, py),
                    "legend": {"orientation": "h", "y": -0.2}},
