@@ -178,12 +178,16 @@ def test_asha_over_an_estimator_parameter_in_a_pipeline(data: tuple[np.ndarray, 
 def test_hyperband_over_trees_ends_some_trials_early(data: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = data
     space = {"learning_rate": zt.Float(0.05, 1.0, scale="log"), "max_depth": zt.Int(1, 3)}
+    hyperband = zt.schedulers.Hyperband(max_resource=9, seed=0)  # brackets start at 1, 3 and 9 trees
     search = ZoomSearchCV(GradientBoostingClassifier(random_state=0), space, n_trials=12, cv=2,
-                          resource="n_estimators", scheduler=zt.schedulers.Hyperband(max_resource=9, seed=0),
-                          random_state=0).fit(X, y)
+                          resource="n_estimators", scheduler=hyperband, random_state=0).fit(X, y)
     assert search.best_estimator_.n_estimators in {1, 3, 9}
     states = [t.state for t in search.trials_]
     assert zt.TrialState.STOPPED in states and zt.TrialState.COMPLETE in states
+    starts = {min(t.intermediate_values) + 1 for t in search.trials_}
+    assert starts == {1, 3, 9}  # a trial climbs from its bracket's minimum, not below
+    for trial in search.trials_:
+        assert min(trial.intermediate_values) + 1 == hyperband.bracket_min_resources()[hyperband.bracket(trial.number)]
 
 
 def test_failed_candidates_fail_their_trial_only(data: tuple[np.ndarray, np.ndarray], tmp_path: object) -> None:

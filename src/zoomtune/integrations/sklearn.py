@@ -36,7 +36,7 @@ from sklearn.utils.validation import indexable
 
 from zoomtune.errors import ConfigError, require, require_int, require_seed
 from zoomtune.integrations.sklearn_resource import (N_SAMPLES, OWNER, DataShape, Ladder, build_ladder, sample_count,
-                                                    scheduler_on)
+                                                    scheduler_on, starting_resource)
 from zoomtune.records import TrialRecord, TrialState
 from zoomtune.samplers import RandomSampler, Sampler
 from zoomtune.schedulers import ASHA, Scheduler
@@ -62,6 +62,18 @@ def _fail_running(study: Study, trials: Sequence[Trial], error: BaseException) -
     for trial in trials:
         if trial.state is TrialState.RUNNING:
             study.tell(trial, state=TrialState.FAILED, error=why)
+
+
+class _Counted:
+    """`evaluate_candidates`, counting the calls that scored their candidates."""
+
+    def __init__(self, evaluate: Evaluate) -> None:
+        self.evaluate, self.calls = evaluate, 0
+
+    def __call__(self, candidates: list[dict[str, Any]], cv: Any, more_results: dict[str, list[Any]]) -> dict[str, Any]:
+        results = self.evaluate(candidates, cv=cv, more_results=more_results)
+        self.calls += 1
+        return results
 
 
 class ZoomSearchCV(BaseSearchCV):
@@ -131,26 +143,11 @@ class ZoomSearchCV(BaseSearchCV):
         """BaseSearchCV's extension point: ask the study for trials a few at a time (enough to keep `n_jobs`
         busy), evaluate them, and tell the study their scores."""
         n_trials = require_int(OWNER, "n_trials", self.n_trials, 1)
-        require(isinstance(self.space, Mapping), OWNER, "space", "must be a dict or zt.Space of zoomtune "
-                "distributions (zt.Float, zt.Int, zt.Categorical)", self.space)
-        space = Space(self.space)
-        seed = self._seed()
-        ladder, scheduler = self._halving(space, seed)
-        study = create_study(self.study_name, direction="maximize", storage=self.storage, space=space,
-                             sampler=copy.deepcopy(self.sampler) if self.sampler else RandomSampler(seed=seed),
-                             scheduler=scheduler, load_if_exists=True,
-                             heartbeat_interval=None if self.storage is None else ...)
+        study, ladder, seed = self._open_study()
         first = len(study.trials)
+        evaluate = _Counted(evaluate_candidates)
         batch = max(1, -(-effective_n_jobs(self.n_jobs) // self.n_splits_))
         refused: list[ValueError] = []  # calls whose every fit failed: scikit-learn refuses them
-        scored = 0
-
-        def evaluate(candidates: list[dict[str, Any]], cv: Any, more_results: dict[str, list[Any]]) -> dict[str, Any]:
-            nonlocal scored
-            results = evaluate_candidates(candidates, cv=cv, more_results=more_results)
-            scored += 1
-            return results
-
         for start in range(0, n_trials, batch):
             trials = [study.ask() for _ in range(min(batch, n_trials - start))]
             try:
@@ -160,18 +157,28 @@ class ZoomSearchCV(BaseSearchCV):
                         study.tell(trial, score)
                 else:
                     self._climb(study, evaluate, trials, ladder, seed)
-            except ValueError as error:
+            except BaseException as error:  # whatever it is, no trial may stay RUNNING
                 _fail_running(study, trials, error)
-                if self.error_score == "raise" or ALL_FAILED not in str(error):
+                if not (isinstance(error, ValueError) and ALL_FAILED in str(error) and self.error_score != "raise"):
                     raise
                 refused.append(error)
-            except BaseException as error:  # error_score="raise", Ctrl-C: no trial may stay RUNNING
-                _fail_running(study, trials, error)
-                raise
-        if refused and not scored:  # not one candidate was scored: raise, as RandomizedSearchCV does
+        if refused and not evaluate.calls:  # not one candidate was scored: raise, as RandomizedSearchCV does
             raise refused[-1]
         self.trials_: list[TrialRecord] = study.trials[first:]
         self.study_name_: str = study.name
+
+    def _open_study(self) -> tuple[Study, Ladder | None, int]:
+        """The study the trials go to, the ladder they climb (None without `resource`) and the seed."""
+        require(isinstance(self.space, Mapping), OWNER, "space", "must be a dict or zt.Space of zoomtune "
+                "distributions (zt.Float, zt.Int, zt.Categorical)", self.space)
+        space = Space(self.space)
+        seed = self._seed()
+        ladder, scheduler = self._halving(space, seed)
+        sampler = copy.deepcopy(self.sampler) if self.sampler is not None else RandomSampler(seed=seed)
+        study = create_study(self.study_name, direction="maximize", storage=self.storage, space=space,
+                             sampler=sampler, scheduler=scheduler, load_if_exists=True,
+                             heartbeat_interval=None if self.storage is None else ...)
+        return study, ladder, seed
 
     def _seed(self) -> int:
         """The seed of the sampler, scheduler and subsamples: `random_state` as an int (fresh when None)."""
@@ -201,21 +208,21 @@ class ZoomSearchCV(BaseSearchCV):
         ones the scheduler says to; the survivors of the last rung complete with their score there."""
         going = trials
         for k, resource in enumerate(ladder.rungs):
+            due = [t for t in going if starting_resource(study.scheduler, t.number) <= resource]
+            if not due:
+                continue
             splitter = ladder.splitter(self._checked_cv_orig, resource, is_classifier(self.estimator), seed)
-            more = {"iter": [k] * len(going), "n_resources": [resource] * len(going)}
-            scores = self._evaluate(evaluate, going, [ladder.candidate(t.params, resource) for t in going],
-                                    splitter, more)
-            last, survivors = k == len(ladder.rungs) - 1, []
-            for trial, score in zip(going, scores, strict=True):
+            more = {"iter": [k] * len(due), "n_resources": [resource] * len(due)}
+            scores = self._evaluate(evaluate, due, [ladder.candidate(t.params, resource) for t in due], splitter, more)
+            last = k == len(ladder.rungs) - 1
+            for trial, score in zip(due, scores, strict=True):
                 trial.set_user_attr("n_resources", resource)
                 trial.report(score, step=ladder.step(resource))
                 if last:
                     study.tell(trial, score)
                 elif trial.should_stop():
                     study.tell(trial, state=TrialState.STOPPED)
-                else:
-                    survivors.append(trial)
-            going = survivors
+            going = [t for t in going if t.state is TrialState.RUNNING]
             if not going:
                 return
 

@@ -133,6 +133,14 @@ def scheduler_on(ladder: Ladder, scheduler: Scheduler) -> Scheduler:
     return scheduler
 
 
+def starting_resource(scheduler: Scheduler | None, number: int) -> int:
+    """The resource trial `number` starts at: its Hyperband bracket's minimum (lower rungs would never judge it,
+    so they are not evaluated); 0 (the ladder's bottom) under any other scheduler."""
+    if isinstance(scheduler, Hyperband):
+        return scheduler.bracket_min_resources()[scheduler.bracket(number)]
+    return 0
+
+
 class SubsampledCV:
     """The folds of `cv` with each training set cut to `n_resources / n_samples` of itself, drawn without
     replacement (class by class when `stratify`) with the same `seed` for every trial, so that trials at a rung
@@ -154,4 +162,4 @@ class SubsampledCV:
 
 
 __all__ = ["N_SAMPLES", "DataShape", "Ladder", "SubsampledCV", "build_ladder", "geometric_rungs", "sample_count",
-           "scheduler_on"]
+           "scheduler_on", "starting_resource"]
