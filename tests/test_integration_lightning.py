@@ -64,12 +64,13 @@ def _trainer(*callbacks: pl.Callback, max_epochs: int = 3) -> pl.Trainer:
                       enable_checkpointing=False, accelerator="cpu", devices=1, callbacks=list(callbacks))
 
 
-def _fit(trial: zt.Trial, *callbacks: pl.Callback, max_epochs: int = 3, monitor: str = "val_acc",
-         trainers: list[pl.Trainer] | None = None) -> float:
-    """The objective's body: build the model from the trial, fit it through the callback, return val_acc
-    (`trainers` collects the trainer)."""
+def _fit(trial: zt.Trial, *callbacks: pl.Callback, max_epochs: int = 3, trainers: list[pl.Trainer] | None = None,
+         **options: Any) -> float:
+    """The objective's body: build the model from the trial, fit it through a ZoomtuneCallback made with
+    `options` (monitor="val_acc" unless given), return val_acc (`trainers` collects the trainer)."""
     model = TinyNet(trial.suggest_float("lr", 1e-5, 1.0, scale="log"), trial.suggest_float("momentum", 0.0, 0.95))
-    callback = ZoomtuneCallback(trial, monitor=monitor)
+    options.setdefault("monitor", "val_acc")
+    callback = ZoomtuneCallback(trial, **options)
     trainer = _trainer(callback, *callbacks, max_epochs=max_epochs)
     if trainers is not None:
         trainers.append(trainer)
@@ -150,21 +151,24 @@ def test_trial_stopped_propagates_out_of_a_plain_trainer_fit(tmp_path):
     assert trial.state is zt.TrialState.STOPPED and sorted(trial.intermediate_values) == [0, 1]
 
 
+def _nudge_after_epoch_0(study: zt.Study, params: dict[str, Any]) -> Any:
+    def nudge(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            study.nudge(0, params)
+    return nudge
+
+
 def test_a_nudge_changes_the_live_optimizer(tmp_path):
     study = _study(tmp_path)
     study.enqueue({"lr": 0.1, "momentum": 0.9})
     seen: list[tuple[float, float]] = []
 
-    def nudge_after_epoch_0(trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.current_epoch == 0:
-            study.nudge(0, {"lr": 0.003, "momentum": 0.5})
-
     def lr(trainer: pl.Trainer, module: pl.LightningModule) -> None:
         group = trainer.optimizers[0].param_groups[0]
         seen.append((group["lr"], group["momentum"]))
 
-    study.optimize(lambda trial: _fit(trial, _Every(nudge_after_epoch_0), _Every(lr, "on_train_epoch_start")),
-                   n_trials=1)
+    study.optimize(lambda trial: _fit(trial, _Every(_nudge_after_epoch_0(study, {"lr": 0.003, "momentum": 0.5})),
+                                      _Every(lr, "on_train_epoch_start")), n_trials=1)
     # sent after epoch 0, taken at epoch 1's report, so epoch 2 trains with it
     assert seen == [(0.1, 0.9), (0.1, 0.9), (0.003, 0.5)]
     trial = study.trials[0]
@@ -172,6 +176,15 @@ def test_a_nudge_changes_the_live_optimizer(tmp_path):
     [nudge] = study.events(zt.EventKind.NUDGE, 0)
     assert nudge.step == 1 and nudge.payload.new == {"lr": 0.003, "momentum": 0.5}
     assert nudge.payload.old == {"lr": 0.1, "momentum": 0.9}
+
+
+def test_a_nudge_no_optimizer_can_take_is_named_in_a_warning(tmp_path):
+    study = _study(tmp_path)
+    study.enqueue({"lr": 0.1, "momentum": 0.9})
+    with pytest.warns(UserWarning, match="no optimizer param group has rho"):
+        study.optimize(lambda trial: _fit(trial, _Every(_nudge_after_epoch_0(study, {"momentum": 0.5})),
+                                          live={"momentum": "rho"}), n_trials=1)
+    assert study.trials[0].state is zt.TrialState.COMPLETE and study.trials[0].params["momentum"] == 0.5
 
 
 def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides(tmp_path):

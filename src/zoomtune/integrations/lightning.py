@@ -128,11 +128,13 @@ class ZoomtuneCallback(pl.Callback):
         its own run interrupted and finalizes loggers as failed)."""
         if stage != TrainerFn.FITTING.value:
             return
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder, self._resume = None, None
+        self._remove_scratch()
         if not self._raise_after_fit:
             self.reporter.raise_if_stopped()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """A fit that crashed never reaches `teardown`: remove the scratch files here."""
+        self._remove_scratch()
 
     # -- helpers -------------------------------------------------------------------------------
     def _apply(self, trainer: pl.Trainer, changes: Mapping[str, Any]) -> None:
@@ -152,6 +154,11 @@ class ZoomtuneCallback(pl.Callback):
         path.unlink()
         params = {name: value for name, value in self.trial.params.items() if name in self.reporter.live}
         self.trial.save_checkpoint(LightningCheckpoint(state, params), step=epoch)
+
+    def _remove_scratch(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder, self._resume = None, None
 
     def _scratch(self) -> Path:
         if self._folder is None:
