@@ -137,6 +137,8 @@ def test_ask_tell(optuna):
     stopped = study.ask()
     stopped.suggest_float("x", 0, 1)
     stopped.report(0.5, 0)
+    with pytest.warns(UserWarning, match="step=0` is already reported"):
+        stopped.report(0.7, 0)
     study.tell(stopped, state=optuna.trial.TrialState.PRUNED)
     fixed = study.ask(fixed_distributions={"x": optuna.distributions.FloatDistribution(0, 1)})
     study.tell(fixed, fixed.params["x"])

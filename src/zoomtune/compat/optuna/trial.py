@@ -5,6 +5,7 @@ FAIL)."""
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -118,7 +119,12 @@ class Trial(OldSuggestions):
 
     # -- reports and attributes -------------------------------------------------------------
     def report(self, value: float, step: int) -> None:
-        """Record an intermediate value at `step` (zoomtune's pruners count a report at step s as s + 1 epochs)."""
+        """Record an intermediate value at `step` (zoomtune's pruners count a report at step s as s + 1 epochs); a
+        second report at the same step is ignored with a warning, as in Optuna."""
+        if step in self.zoomtune.intermediate_values:
+            warnings.warn(f"The reported value is ignored because this `step={step}` is already reported.",
+                          UserWarning, stacklevel=2)
+            return
         self.zoomtune.report(value, step)
 
     def should_prune(self) -> bool:
