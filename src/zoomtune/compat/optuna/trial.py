@@ -5,6 +5,7 @@ FAIL)."""
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,12 +58,13 @@ def _named(owner: str, name: str, make: Callable[[], BaseDistribution]) -> BaseD
         raise ValueError(f"{owner}({name!r}): {error}") from None
 
 
-class OldSuggestions:
+class OldSuggestions(ABC):
     """Optuna's old suggestion names, in terms of `suggest_float` (live and frozen trials have both)."""
 
+    @abstractmethod
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> Any:
-        raise NotImplementedError
+        """A float in [low, high]."""
 
     def suggest_uniform(self, name: str, low: float, high: float) -> float:
         """Optuna's old name for ``suggest_float(name, low, high)``."""
