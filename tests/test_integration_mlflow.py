@@ -4,6 +4,7 @@ request): the runs read back with MlflowClient hold the params, values, metric h
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +84,19 @@ def test_a_later_callback_finds_the_parent_and_logs_no_trial_twice(uri: str) -> 
     study = zt.create_study("resumed", direction="maximize")
     study.optimize(objective, n_trials=2, callbacks=[MLflowCallback(tracking_uri=uri)])
     later = MLflowCallback(tracking_uri=uri)  # another process, say, or a rerun
-    for trial in study.trials:  # backfilling what is logged already adds nothing
+    running = study.ask()
+    for trial in study.trials:  # backfilling what is logged already adds nothing, nor does a running trial
         later(study, trial)
+    study.tell(running, 0.5)
     study.optimize(objective, n_trials=1, callbacks=[later])
     client = MlflowClient(uri)
     (parent,) = runs_of(client, "resumed", "study")
     runs = runs_of(client, "resumed", "trial")
-    assert [r.data.tags["zoomtune.trial"] for r in runs] == ["0", "1", "2"]
+    assert [r.data.tags["zoomtune.trial"] for r in runs] == ["0", "1", "3"]
     assert {r.data.tags[PARENT] for r in runs} == {parent.info.run_id}
     again = zt.create_study("resumed", direction="maximize")  # another study of the same name: other trials
     again.optimize(objective, n_trials=1, callbacks=[MLflowCallback(tracking_uri=uri)])
-    assert [r.data.tags["zoomtune.trial"] for r in runs_of(client, "resumed", "trial")] == ["0", "0", "1", "2"]
+    assert [r.data.tags["zoomtune.trial"] for r in runs_of(client, "resumed", "trial")] == ["0", "0", "1", "3"]
 
 
 def test_several_objectives_get_one_metric_and_one_history_each(uri: str) -> None:
@@ -123,40 +126,60 @@ def test_several_objectives_get_one_metric_and_one_history_each(uri: str) -> Non
         MLflowCallback(tracking_uri=uri, metric_name=["only"])(study, study.trials[0])
 
 
-def test_two_processes_creating_the_parent_at_once_end_up_sharing_one(uri: str) -> None:
+def parents_ever_made(client: MlflowClient, experiment: str) -> int:
+    """How many parent runs were created in `experiment`, deleted ones too."""
+    found = client.get_experiment_by_name(experiment)
+    return len(client.search_runs([found.experiment_id], "tags.`zoomtune.kind` = 'study'",
+                                  run_view_type=ViewType.ALL))
+
+
+def test_a_parent_another_process_created_meanwhile_wins_and_ours_is_deleted(uri: str) -> None:
     study = zt.create_study("raced", direction="maximize")
-    study.optimize(objective, n_trials=2)
-    both_searched = threading.Barrier(2, timeout=30)
+    study.optimize(objective, n_trials=1)
+    callback = MLflowCallback(tracking_uri=uri)
+    create, other = callback.client.create_run, MlflowClient(uri)
+    theirs: list[str] = []
+
+    def create_just_after_another_process(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["tags"].get("zoomtune.kind") == "study" and not theirs:  # it found none; the other makes one now
+            earlier = int(time.time() * 1000) - 1000  # so that it is the older even within one millisecond
+            theirs.append(other.create_run(*args, **{**kwargs, "start_time": earlier}).info.run_id)
+        return create(*args, **kwargs)
+
+    callback.client.create_run = create_just_after_another_process  # type: ignore[method-assign]
+    callback(study, study.trials[0])
+    client = MlflowClient(uri)
+    (parent,) = runs_of(client, "raced", "study")
+    assert parent.info.run_id == theirs[0] and parents_ever_made(client, "raced") == 2
+    assert [r.data.tags[PARENT] for r in runs_of(client, "raced", "trial")] == theirs
+
+
+def test_callbacks_logging_at_once_in_one_process_make_one_parent(uri: str) -> None:
+    study = zt.create_study("threads", direction="maximize")
+    study.optimize(objective, n_trials=4)
     callbacks = [MLflowCallback(tracking_uri=uri) for _ in range(2)]
-    for callback in callbacks:  # each creates its parent only once both found none (the real client does the work)
-        create = callback.client.create_run
-
-        def create_after_the_other_searched(*args: Any, create: Any = create, **kwargs: Any) -> Any:
-            if kwargs["tags"].get("zoomtune.kind") == "study":
-                both_searched.wait()
-            return create(*args, **kwargs)
-
-        callback.client.create_run = create_after_the_other_searched  # type: ignore[method-assign]
     errors: list[BaseException] = []
+    start = threading.Barrier(2, timeout=30)
 
-    def log(callback: MLflowCallback, trial: zt.TrialRecord) -> None:
+    def log(callback: MLflowCallback, trials: list[zt.TrialRecord]) -> None:
         try:
-            callback(study, trial)
+            start.wait()
+            for trial in trials:
+                callback(study, trial)
         except BaseException as error:  # noqa: BLE001 - checked below, in the test's thread
             errors.append(error)
 
-    threads = [threading.Thread(target=log, args=pair) for pair in zip(callbacks, study.trials, strict=True)]
+    trials = study.trials
+    threads = [threading.Thread(target=log, args=(callback, trials[i::2])) for i, callback in enumerate(callbacks)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
     client = MlflowClient(uri)
-    (parent,) = runs_of(client, "raced", "study")
-    assert [r.data.tags[PARENT] for r in runs_of(client, "raced", "trial")] == [parent.info.run_id] * 2
-    experiment = client.get_experiment_by_name("raced").experiment_id
-    made = client.search_runs([experiment], "tags.`zoomtune.kind` = 'study'", run_view_type=ViewType.ALL)
-    assert len(made) == 2  # both were created; the younger was deleted
+    (parent,) = runs_of(client, "threads", "study")
+    assert parents_ever_made(client, "threads") == 1
+    assert [r.data.tags[PARENT] for r in runs_of(client, "threads", "trial")] == [parent.info.run_id] * 4
 
 
 @pytest.mark.parametrize("storage", ["memory", "sqlite"])  # n_jobs=2 runs trials in threads, in processes

@@ -11,7 +11,8 @@ its number, state, error and cause (FAILED), the trial it branched from and its 
 
 The parent run is found by its tags (``zoomtune.study=<name>``, ``zoomtune.kind=study``), so a later call, a
 second process or a rerun of the study reuses it; a trial already logged (same study, number and start
-time) is not logged twice, which also makes backfilling safe (``for t in study.trials: callback(study, t)``).
+time) is not logged twice, nor one that has not finished, which makes backfilling safe
+(``for t in study.trials: callback(study, t)``).
 Everything goes through `mlflow.MlflowClient`, never MLflow's global active run, so it works from `optimize`
 with any `n_jobs` (callbacks run in the process that called `optimize`, one at a time). An error from MLflow (a
 parameter name it refuses, a tracking server that is down) propagates and ends `optimize`.
@@ -46,6 +47,11 @@ INTERMEDIATE_PREFIX, CONSTRAINT_PREFIX = "intermediate/", "constraint/"
 RUN_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.STOPPED: "FINISHED", TrialState.FAILED: "FAILED"}
 
 T = TypeVar("T")
+
+#: (tracking URI, experiment id, study name) -> the study's parent run, shared by every callback of this process
+#: (under `_PARENTS_LOCK`) so that two of them never create two parents
+_PARENTS: dict[tuple[str, str, str], str] = {}
+_PARENTS_LOCK = threading.Lock()
 
 
 class RunKind(str, Enum):
@@ -96,9 +102,10 @@ class MLflowCallback:
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self._lock = threading.Lock()
         self._experiments: dict[str, str] = {}
-        self._parents: dict[tuple[str, str], str] = {}
 
     def __call__(self, study: Study, record: TrialRecord) -> None:
+        if not record.state.is_finished:  # backfilling from `study.trials` meets running and waiting ones
+            return
         with self._lock:
             experiment_id = self._experiment(self.experiment_name or study.name)
             parent = self._parent(study, experiment_id) if self.nest_trials else None
@@ -150,15 +157,18 @@ class MLflowCallback:
                       key=lambda r: (r.info.start_time, r.info.run_id))
 
     def _parent(self, study: Study, experiment_id: str) -> str:
-        key = (experiment_id, study.name)
-        if key not in self._parents:
-            found = self._find(experiment_id, study.name, RunKind.STUDY)
-            self._parents[key] = found[0].info.run_id if found else self._create_parent(study, experiment_id)
-        return self._parents[key]
+        key = (str(self.client.tracking_uri), experiment_id, study.name)
+        with _PARENTS_LOCK:
+            if key not in _PARENTS:
+                found = self._find(experiment_id, study.name, RunKind.STUDY)
+                _PARENTS[key] = found[0].info.run_id if found else self._create_parent(study, experiment_id)
+            return _PARENTS[key]
 
     def _create_parent(self, study: Study, experiment_id: str) -> str:
         """A new parent run; when another process created one at the same time, the older one is kept by both
-        and this one deleted."""
+        and this one deleted. (The older by start time: should one process stall between taking its start time
+        and writing its run for longer than the other takes to create and look again, each keeps its own; MLflow
+        has no atomic create-if-absent to close that window.)"""
         tags = {**self.tags, STUDY_TAG: study.name, KIND_TAG: RunKind.STUDY.value,
                 DIRECTIONS_TAG: ",".join(d.value for d in study.directions)}
         run = self.client.create_run(experiment_id, tags=tags, run_name=study.name)
@@ -189,7 +199,7 @@ class MLflowCallback:
             self.client.log_batch(run_id, params=batch)
         for metrics in chunks(self._metrics(study, record), MAX_METRICS_PER_BATCH):
             self.client.log_batch(run_id, metrics=metrics)
-        self.client.set_terminated(run_id, RUN_STATUS.get(record.state, "FAILED"), millis(record.datetime_complete))
+        self.client.set_terminated(run_id, RUN_STATUS[record.state], millis(record.datetime_complete))
 
     def _trial_tags(self, study: Study, record: TrialRecord) -> dict[str, str]:
         tags = {STUDY_TAG: study.name, KIND_TAG: RunKind.TRIAL.value, TRIAL_TAG: str(record.number),
