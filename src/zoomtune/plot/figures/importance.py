@@ -19,13 +19,11 @@ def importance_figure(data: StudyData) -> FigureSpec | None:
     names = [plot_text(name) for name, _ in ranked]
     return {"data": [{"type": "bar", "orientation": "h", "x": [v for _, v in ranked], "y": names, "name": "importance",
                       "text": [fmt(v) for _, v in ranked], "textposition": "auto", "marker": {"color": BAR_COLOUR},
-                      "hovertemplate": "%{y}: %{x:.3f}<extra></extra>"}],
+                      "hovertemplate": f"%{{y}}: %{{x:.3f}}<br>{IMPORTANCE_HELP}<extra></extra>"}],
             "layout": {"title": title(f"What mattered for the {objective_label(data)}: PED-ANOVA importance"),
-                       "margin": {**MARGIN, "l": 110}, "height": max(260, 80 + 28 * len(ranked)),
+                       "margin": MARGIN, "height": max(260, 80 + 28 * len(ranked)),
                        "xaxis": {"title": {"text": "importance (sums to 1)"}, "range": [0, 1]},
-                       "yaxis": {"type": "category"},
-                       "annotations": [{"text": "?", "hovertext": IMPORTANCE_HELP, "showarrow": False,
-                                        "xref": "paper", "yref": "paper", "x": 1, "y": 1.08}]}}
+                       "yaxis": {"type": "category", "automargin": True}}}
 
 
 __all__ = ["importance_figure"]
