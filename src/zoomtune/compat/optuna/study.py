@@ -58,12 +58,13 @@ class StudyDirection(enum.IntEnum):
         return cls.MINIMIZE if direction is Direction.MINIMIZE else cls.MAXIMIZE
 
 
-def _direction(direction: str | StudyDirection | Direction) -> Direction:
-    if isinstance(direction, StudyDirection):
-        if direction is StudyDirection.NOT_SET:
-            raise ValueError("direction: StudyDirection.NOT_SET is not a direction; give MINIMIZE or MAXIMIZE")
-        return Direction.MINIMIZE if direction is StudyDirection.MINIMIZE else Direction.MAXIMIZE
-    return Direction(direction) if isinstance(direction, Direction) else Direction(str(direction).lower())
+def _direction(direction: str | StudyDirection | Direction) -> str | Direction:
+    """Optuna's `StudyDirection` as zoomtune's; a string goes as it is (zoomtune's check names a bad one)."""
+    if not isinstance(direction, StudyDirection):
+        return direction
+    if direction is StudyDirection.NOT_SET:
+        raise ValueError("direction: StudyDirection.NOT_SET is not a direction; give MINIMIZE or MAXIMIZE")
+    return Direction.MINIMIZE if direction is StudyDirection.MINIMIZE else Direction.MAXIMIZE
 
 
 class Study:
