@@ -18,6 +18,7 @@ go = pytest.importorskip("plotly.graph_objects")
 import zoomtune as zt  # noqa: E402
 import zoomtune.plot as zp  # noqa: E402
 from zoomtune.dashboard.cache import StudyCache  # noqa: E402
+from zoomtune.dashboard.payload import trial_payload  # noqa: E402
 from zoomtune.importance import importance as ped_anova  # noqa: E402
 from zoomtune.plot.data import data_of  # noqa: E402
 from zoomtune.plot.figures.common import fmt, thin  # noqa: E402
@@ -165,6 +166,8 @@ def test_curves_of_chosen_trials_and_the_lineage(ctf: zt.Study) -> None:
     assert list(figure.data[1].y) == list(ctf.trial(2).intermediate_values.values())
     with pytest.raises(zp.NotPlottableError, match="no trial 999"):
         zp.curves(ctf, trials=[999])
+    page = trial_payload(ctf.trial(2))["figure"]  # the trial page's curve is built here too
+    assert page["data"][0]["x"] == [0, 1, 2, 3] and page["data"][0]["y"] == list(figure.data[1].y)
     lanes = zp.lineage(ctf).layout.yaxis.ticktext
     assert list(lanes) == ["#3", "#30"]  # the branch sits right below its parent
 
