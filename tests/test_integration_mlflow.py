@@ -206,6 +206,25 @@ def test_the_file_store_works_when_mlflow_is_told_to_allow_it(tmp_path: Path, mo
     assert [r.data.tags[PARENT] for r in runs_of(client, "files", "trial")] == [parent.info.run_id] * 2
 
 
+def test_a_big_trial_is_logged_in_batches_mlflow_accepts(uri: str) -> None:
+    def big(trial: zt.Trial) -> float:
+        for i in range(150):  # more than one batch of params (100) and of metrics (1000)
+            trial.suggest_float(f"p{i}", 0.0, 1.0)
+        trial.suggest_categorical("long", ["x" * 7000])  # longer than MLflow takes (6000)
+        trial.set_user_attr("log", "y" * 9000)  # longer than a tag takes (8000)
+        for step in range(1500):
+            trial.report(float(step), step=step)
+        return 1.0
+
+    study = zt.create_study("big", direction="maximize")
+    study.optimize(big, n_trials=1, callbacks=[MLflowCallback(tracking_uri=uri)])
+    client = MlflowClient(uri)
+    (run,) = runs_of(client, "big", "trial")
+    assert len(run.data.params) == 151 and run.data.params["long"].endswith("...")
+    assert len(run.data.params["long"]) <= 6000 and len(run.data.tags["zoomtune.user_attrs.log"]) <= 8000
+    assert len(client.get_metric_history(run.info.run_id, "intermediate/value")) == 1500
+
+
 def test_bad_metric_names_are_refused_at_once() -> None:
     with pytest.raises(zt.ConfigError, match="metric_name"):
         MLflowCallback(metric_name="")

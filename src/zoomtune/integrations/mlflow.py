@@ -35,7 +35,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.validation import (MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH,
                                      MAX_TAG_VAL_LENGTH)
 
-from zoomtune.errors import ConfigError, cut
+from zoomtune.errors import ConfigError
 from zoomtune.records import TrialRecord, TrialState
 from zoomtune.study import Study
 
@@ -64,6 +64,11 @@ class RunKind(str, Enum):
 def millis(moment: datetime | None) -> int:
     """A time as MLflow's milliseconds since the epoch; now when unknown."""
     return int((moment.timestamp() if moment is not None else time.time()) * 1000)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in "..." when cut (MLflow refuses longer values)."""
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -194,7 +199,7 @@ class MLflowCallback:
             tags[MLFLOW_PARENT_RUN_ID] = parent
         run_id = self.client.create_run(experiment_id, start_time=millis(record.datetime_start), tags=tags,
                                         run_name=f"trial {record.number}").info.run_id
-        params = [Param(name, cut(str(value), MAX_PARAM_VAL_LENGTH)) for name, value in record.params.items()]
+        params = [Param(name, clip(str(value), MAX_PARAM_VAL_LENGTH)) for name, value in record.params.items()]
         for batch in chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
             self.client.log_batch(run_id, params=batch)
         for metrics in chunks(self._metrics(study, record), MAX_METRICS_PER_BATCH):
@@ -205,12 +210,12 @@ class MLflowCallback:
         tags = {STUDY_TAG: study.name, KIND_TAG: RunKind.TRIAL.value, TRIAL_TAG: str(record.number),
                 STATE_TAG: record.state.value}
         if record.error is not None:
-            tags[ERROR_TAG] = cut(record.error, MAX_TAG_VAL_LENGTH)
+            tags[ERROR_TAG] = clip(record.error, MAX_TAG_VAL_LENGTH)
         if record.cause is not None:
             tags[CAUSE_TAG] = record.cause.value
         if record.parent is not None:
             tags[PARENT_TAG] = str(record.parent)
-        tags.update({f"{USER_ATTR_PREFIX}{key}": cut(str(value), MAX_TAG_VAL_LENGTH)
+        tags.update({f"{USER_ATTR_PREFIX}{key}": clip(str(value), MAX_TAG_VAL_LENGTH)
                      for key, value in record.user_attrs.items()})
         return tags
 
@@ -227,4 +232,4 @@ class MLflowCallback:
 
 
 __all__ = ["CONSTRAINT_PREFIX", "INTERMEDIATE_PREFIX", "KIND_TAG", "RUN_STATUS", "STUDY_TAG", "TRIAL_TAG",
-           "MLflowCallback", "RunKind", "chunks", "millis"]
+           "MLflowCallback", "RunKind", "chunks", "clip", "millis"]
