@@ -18,7 +18,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier  # noqa: E402
 from sklearn.exceptions import FitFailedWarning, NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import RandomizedSearchCV, cross_val_score  # noqa: E402
+from sklearn.model_selection import GroupKFold, RandomizedSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
@@ -235,3 +235,14 @@ def test_a_space_of_no_distributions_names_the_parameter(data: tuple[np.ndarray,
     with pytest.raises(zt.SearchSpaceError, match="'C'"):
         ZoomSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(X, y)  # type: ignore[dict-item]
     assert not math.isnan(ZoomSearchCV(LogisticRegression(), LOG_C, n_trials=1, cv=2).fit(X, y).best_score_)
+
+
+def test_groups_reach_the_splitter_at_every_rung(data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = data
+    groups = np.arange(len(y)) % 6
+    search = ZoomSearchCV(LogisticRegression(), LOG_C, n_trials=4, cv=GroupKFold(3), resource="n_samples",
+                          random_state=0)
+    with pytest.raises(ValueError, match="groups"):
+        search.fit(X, y)
+    search.fit(X, y, groups=groups)
+    assert search.n_splits_ == 3 and min(search.cv_results_["n_resources"]) < len(y)
