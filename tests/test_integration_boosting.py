@@ -210,6 +210,14 @@ def test_lgb_stop_is_lightgbm_clean_early_stop_and_the_model_comes_back(data: An
         pruning.raise_if_stopped()
 
 
+def test_lgb_cv_reports_the_mean_of_the_folds(data: Any) -> None:
+    x, y, _, _ = data
+    trial = study_of(None).ask()
+    results = lgb.cv(LGB_PARAMS, lgb.Dataset(x, label=y), 5, nfold=3, seed=0,
+                     callbacks=[zt_lgb.ZoomtuneCallback(trial, monitor="valid-binary_logloss")])
+    assert [trial.intermediate_values[i] for i in range(5)] == pytest.approx(results["valid binary_logloss-mean"])
+
+
 def test_lgb_errors_name_the_metric_and_the_direction(data: Any) -> None:
     x, y, xv, yv = data
     study = study_of(None)
