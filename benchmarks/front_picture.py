@@ -5,7 +5,7 @@ on f2 as a constraint (``f2 - cap <= 0``, like a "model size at most N" limit, s
 infeasible trials too; a problem's own constraint, if it has one, is kept as well), writes its report
 (`zoomtune.report`) and has headless Chromium (Playwright, /usr/bin/chromium) draw the report's "front of
 the objectives" row, the same figure code the dashboard runs, into a PNG. Without Playwright or Chromium
-it draws the same data (`zoomtune.dashboard.front.pareto_payload`) with matplotlib.
+it draws the same data (`zoomtune.plot.front_data.pareto_payload`) with matplotlib.
 
     python benchmarks/front_picture.py [--trials 200] [--seed 0] [--cap 4.5] [--problem "ZDT1 (8-d)"]
                                        [--out docs/multi_objective_front.png] [--matplotlib]
@@ -25,7 +25,7 @@ from _mo_problems import MOProblem, problem
 from dashboard_load import CHROMIUM, CHROMIUM_ARGS
 
 import zoomtune as zt
-from zoomtune.dashboard.front import pareto_payload
+from zoomtune.plot.front_data import pareto_payload
 from zoomtune.report import report_html
 
 def run_study(prob: MOProblem, trials: int, seed: int, cap: float | None) -> zt.Study:
@@ -91,7 +91,8 @@ def draw_with_matplotlib(study: zt.Study, out: Path) -> None:
     for name, indices in groups.items():
         left.scatter([x[i] for i in indices], [y[i] for i in indices], label=name, **styles[name])
     line = sorted((x[i], y[i]) for i in groups["Pareto front"])
-    corner = "post" if study.directions[0] is zt.Direction.MINIMIZE else "pre"  # the dominated side, as in front.js
+    # the corner on the dominated side, as in zoomtune/plot/figures/front.py
+    corner = "post" if study.directions[0] is zt.Direction.MINIMIZE else "pre"  # the dominated side
     left.step([a for a, _ in line], [b for _, b in line], where=corner, color="#c23b32", linewidth=1)
     names = [f"{o['name']} ({o['direction']})" for o in data["objectives"]]
     left.set(xlabel=names[0], ylabel=names[1],

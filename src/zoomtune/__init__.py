@@ -11,6 +11,9 @@ zooming, babysitting one model or training many in parallel, and a batch-norm la
 30
 """
 
+import importlib
+from typing import Any
+
 from zoomtune import samplers, schedulers
 from zoomtune.errors import (ConfigError, DuplicatedStudyError, Interrupted, SearchSpaceError, StorageError,
                              StudyNotFoundError, TrialNotFoundError, TrialStateError, TrialStopped, ZoomtuneError)
@@ -23,6 +26,13 @@ from zoomtune.study import Study, create_study, delete_study, list_studies, load
 from zoomtune.trial import Trial
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`zt.plot` on first use: the figures module is not imported with zoomtune itself."""
+    if name == "plot":
+        return importlib.import_module("zoomtune.plot")
+    raise AttributeError(f"module 'zoomtune' has no attribute {name!r}")
 
 __all__ = [
                              "BranchPayload",
@@ -64,6 +74,7 @@ __all__ = [
                              "delete_study",
                              "list_studies",
                              "load_study",
+                             "plot",
                              "samplers",
                              "schedulers",
 ]
