@@ -92,7 +92,7 @@ def draw_with_matplotlib(study: zt.Study, out: Path) -> None:
         left.scatter([x[i] for i in indices], [y[i] for i in indices], label=name, **styles[name])
     line = sorted((x[i], y[i]) for i in groups["Pareto front"])
     # the corner on the dominated side, as in zoomtune/plot/figures/front.py
-    corner = "post" if study.directions[0] is zt.Direction.MINIMIZE else "pre"  # the dominated side
+    corner = "post" if study.directions[0] is zt.Direction.MINIMIZE else "pre"
     left.step([a for a, _ in line], [b for _, b in line], where=corner, color="#c23b32", linewidth=1)
     names = [f"{o['name']} ({o['direction']})" for o in data["objectives"]]
     left.set(xlabel=names[0], ylabel=names[1],
