@@ -45,13 +45,11 @@ class ZoomtuneCallback:
 
     def __call__(self, env: CallbackEnv) -> None:
         evaluated = env.evaluation_result_list or []
-        results = {f"{r[0]}-{r[1]}": r for r in evaluated}
-        found = results.get(self.reporter.monitor)
-        if found is None:
+        results = {f"{r[0]}-{r[1]}": r for r in evaluated}  # (data set, metric, value, higher is better, ...)
+        value = self.reporter.metric({name: r[2] for name, r in results.items()})
+        if value is None:
             raise self._missing(list(results))
-        self._check_direction(bool(found[3]))
-        value = self.reporter.metric({self.reporter.monitor: found[2]})
-        assert value is not None  # the monitored name is in the mapping just built
+        self._check_direction(bool(results[self.reporter.monitor][3]))
         if self.reporter.report(value, step=env.iteration).stop:
             raise EarlyStopException(env.iteration, evaluated)
 
