@@ -59,7 +59,8 @@ def test_cv_results_have_randomized_search_keys(data: tuple[np.ndarray, np.ndarr
         theirs = RandomizedSearchCV(LogisticRegression(), {"C": [0.1, 1.0, 10.0]}, n_iter=3, cv=3, random_state=0,
                                     return_train_score=train_score).fit(X, y)
         assert set(ours.cv_results_) == set(theirs.cv_results_) | {"trial_number"}
-        assert len(ours.cv_results_["params"]) == 4 and ours.n_splits_ == 3
+        assert {len(column) for column in ours.cv_results_.values()} == {4} and ours.n_splits_ == 3
+        assert {type(ours.cv_results_[k]) for k in theirs.cv_results_} == {type(v) for v in theirs.cv_results_.values()}
         assert ours.best_score_ == ours.cv_results_["mean_test_score"].max()
         assert ours.best_params_ == ours.cv_results_["params"][ours.best_index_]
         assert ours.refit_time_ > 0 and callable(ours.scorer_)
