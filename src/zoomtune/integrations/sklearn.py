@@ -86,7 +86,8 @@ class ZoomSearchCV(BaseSearchCV):
     factor, ... up to max_resource (see `zoomtune.integrations.sklearn_resource`; the factor is the
     scheduler's `reduction_factor`), and `scheduler` (default `ASHA(seed=random_state)`) stops them at its
     rungs: `cv_results_` then has one row per trial and rung, with `iter` and `n_resources` as in
-    `HalvingRandomSearchCV`, and stopped trials end STOPPED in the study. Every row names its `trial_number`.
+    `HalvingRandomSearchCV`, and stopped trials end STOPPED in the study. Every row names its `trial_number`;
+    `best_*` are the best row's, at whatever rung (BaseSearchCV's rule; HalvingRandomSearchCV looks at its last).
 
     The study lives in memory unless `storage` (a URL such as "sqlite:///zoomtune.db", or a Storage) is
     given; `study_name` names it (a fit with the name of an existing study adds trials to it).
