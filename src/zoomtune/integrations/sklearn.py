@@ -76,6 +76,28 @@ class _Counted:
         return results
 
 
+def _several_metrics(scoring: Any) -> bool:
+    """Whether `scoring` names several metrics (a dict, list, tuple or set of them), as scikit-learn reads it."""
+    return isinstance(scoring, (Mapping, list, tuple, set))
+
+
+class BestAtTopRung:
+    """The `refit` rule of a search over a resource: the best row among those scored at the highest resource any
+    row reached. A row of a lower rung was scored on fewer samples or iterations, so its score does not compare
+    (a lucky small subsample would otherwise win, and the refit would use its settings)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+
+    def __call__(self, results: Mapping[str, Any]) -> int:
+        resources = np.asarray(results["n_resources"])
+        scores = np.asarray(results[f"mean_test_{self.metric}"], dtype=float)
+        usable = (resources == resources.max()) & ~np.isnan(scores)
+        if not usable.any():  # every top-rung row failed: fall back to the best scored row anywhere
+            usable = ~np.isnan(scores)
+        return int(np.argmax(np.where(usable, scores, -np.inf)))
+
+
 class ZoomSearchCV(BaseSearchCV):
     """Search `space` (a dict or `zt.Space` of zoomtune distributions; names may be nested, "clf__C") with
     `n_trials` zoomtune trials, each scored by cross-validation like `RandomizedSearchCV`.
@@ -87,7 +109,8 @@ class ZoomSearchCV(BaseSearchCV):
     scheduler's `reduction_factor`), and `scheduler` (default `ASHA(seed=random_state)`) stops them at its
     rungs: `cv_results_` then has one row per trial and rung, with `iter` and `n_resources` as in
     `HalvingRandomSearchCV`, and stopped trials end STOPPED in the study. Every row names its `trial_number`;
-    `best_*` are the best row's, at whatever rung (BaseSearchCV's rule; HalvingRandomSearchCV looks at its last).
+    `best_*` are the best row's among those at the highest resource reached (`BestAtTopRung`), as
+    HalvingRandomSearchCV picks from its last iteration; a callable `refit` chooses for itself.
 
     The study lives in memory unless `storage` (a URL such as "sqlite:///zoomtune.db", or a Storage) is
     given; `study_name` names it (a fit with the name of an existing study adds trials to it).
@@ -95,6 +118,8 @@ class ZoomSearchCV(BaseSearchCV):
     The mean test score is the objective, maximised: the metric `refit` names in multi-metric scoring, else
     the first.
     """
+
+    refit: bool | str | Callable[[dict[str, Any]], int]  # set by BaseSearchCV.__init__
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseSearchCV._parameter_constraints,
@@ -137,7 +162,18 @@ class ZoomSearchCV(BaseSearchCV):
         classes = (len(np.unique(np.asarray(y))) if self.resource == N_SAMPLES and y is not None
                    and is_classifier(self.estimator) else None)
         self._data = DataShape(sample_count(X), classes)  # what the ladder's defaults need
-        super().fit(X, y, **params)
+        chosen = self.refit
+        by_metric = isinstance(chosen, str) or (chosen is True and not _several_metrics(self.scoring))
+        if self.resource is None or not by_metric:
+            super().fit(X, y, **params)
+            return self
+        metric = chosen if isinstance(chosen, str) else "score"
+        self.refit = BestAtTopRung(metric)  # set for this fit only: get_params() is unchanged afterwards
+        try:
+            super().fit(X, y, **params)
+        finally:
+            self.refit = chosen
+        self.best_score_ = float(self.cv_results_[f"mean_test_{metric}"][self.best_index_])
         return self
 
     def _run_search(self, evaluate_candidates: Evaluate) -> None:
