@@ -71,3 +71,39 @@ class _Scalar:
 
     def item(self) -> float:
         return self.value
+
+
+def test_a_stopped_trial_that_returns_ends_stopped_with_the_returned_value():
+    study = zt.create_study(direction="maximize")
+    trial = _trial(study)
+    reporter = TrialReporter(trial, monitor="val_acc")
+    reporter.report(0.5, step=0)
+    study.stop_trial(trial.number)
+    reporter.report(0.4, step=1)
+    assert trial.ends_stopped
+    record = study.tell(trial, 0.45)  # the objective returned after the framework ended its fit
+    assert record.state is zt.TrialState.STOPPED and record.value == 0.45
+
+
+def test_in_optimize_a_callback_stop_needs_no_exception_from_the_objective():
+    """What every framework callback relies on: the fit ends normally, the objective returns, the trial is
+    STOPPED; trials the scheduler lets run end COMPLETE."""
+
+    def objective(trial: zt.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        reporter = TrialReporter(trial, monitor="score")
+        score = 0.0
+        for epoch in range(6):  # a framework's loop: it stops when told, it never raises
+            score = x * (epoch + 1)
+            if reporter.report(score, step=epoch).stop:
+                break
+        return score
+
+    study = zt.create_study(direction="maximize", sampler=zt.samplers.RandomSampler(seed=0),
+                            scheduler=zt.schedulers.MedianStopping(n_startup_trials=3))
+    study.optimize(objective, n_trials=12)
+    stopped = study.get_trials([zt.TrialState.STOPPED])
+    assert stopped and study.get_trials([zt.TrialState.COMPLETE])
+    for record in stopped:
+        assert len(record.intermediate_values) < 6
+        assert record.value == record.intermediate_values[max(record.intermediate_values)]

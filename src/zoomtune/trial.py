@@ -136,6 +136,7 @@ class Trial:
         self._asked: set[str] = set()  # parameters the objective suggested (an unasked inferred one is dropped)
         self._controls_seen = 0
         self._stop_requested = False
+        self._ends_stopped = False
         self._history: list[TrialRecord] | None = None
 
     def __repr__(self) -> str:
@@ -344,6 +345,17 @@ class Trial:
         study = self.study
         context = ScheduleContext(self._watched, study.get_trials, study.branch, study.directions, study.metric_names)
         return scheduler.decide(self.snapshot(), context) is Decision.STOP
+
+    def end_stopped(self) -> None:
+        """Have this trial end STOPPED however the objective then ends, returning a value included: what a
+        framework callback calls once it has stopped a fit because `should_stop()` said so, so that the
+        framework can finish cleanly and the objective need not raise `zt.TrialStopped` itself."""
+        self._ends_stopped = True
+
+    @property
+    def ends_stopped(self) -> bool:
+        """Whether `end_stopped` was called: `Study.tell` then records a returned value as STOPPED."""
+        return self._ends_stopped
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, state: Any, step: int | None = None) -> None:

@@ -1,6 +1,7 @@
 """What every framework callback does with a trial: read the monitored metric from the framework's logs,
 report it at a step, hand back the nudged hyperparameters to apply to the live optimizer (panda mode),
-and remember a stop so that the framework can end its fit cleanly before the trial ends STOPPED."""
+and on a stop mark the trial to end STOPPED (`Trial.end_stopped`), so that the framework ends its fit
+cleanly and the objective returns as usual: no exception has to cross the framework's training loop."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class TrialReporter:
         stop = self.trial.should_stop()
         if stop and self.stopped_at is None:
             self.stopped_at = step
+            self.trial.end_stopped()  # the objective may return once the fit has ended: the trial is STOPPED
         return ReportOutcome(stop, self._changes())
 
     def _changes(self) -> dict[str, Any]:
@@ -86,8 +88,8 @@ class TrialReporter:
         return self.stopped_at is not None
 
     def raise_if_stopped(self) -> None:
-        """Raise `zt.TrialStopped` when a report was told to stop: called once the framework has ended its
-        fit cleanly, so that the trial ends STOPPED with its last reported value."""
+        """Raise `zt.TrialStopped` when a report was told to stop, for objectives that want to skip what follows
+        the fit (not needed for the trial to end STOPPED: `report` has marked it)."""
         if self.stopped_at is not None:
             raise TrialStopped(f"trial {self.trial.number} stopped by the scheduler after step {self.stopped_at}")
 

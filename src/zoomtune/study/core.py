@@ -242,11 +242,14 @@ class Study:
 
         With `state=None` the trial is COMPLETE when `value` is a finite number (in a multi-objective study: a
         sequence of one finite number per objective), FAILED otherwise.
-        STOPPED keeps `value`, or the last reported value when `value` is None. FAILED stores
+        STOPPED keeps `value`, or the last reported value when `value` is None; a trial whose fit a framework
+        callback stopped (`Trial.end_stopped`) is STOPPED with `state=None` too. FAILED stores
         `error` and `cause` (default `FailureCause.ERROR`).
         """
         if isinstance(trial, int):
             raise TypeError("tell() needs the Trial object that ask() returned, so nothing pending is lost")
+        if state is None and trial.ends_stopped:  # a framework callback stopped the fit: see Trial.end_stopped
+            state = TrialState.STOPPED
         if self.is_multi_objective and state in (None, TrialState.COMPLETE, TrialState.STOPPED):
             return self._tell_values(trial, value, state or TrialState.COMPLETE)
         if state is TrialState.STOPPED:
