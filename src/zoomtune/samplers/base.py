@@ -67,6 +67,19 @@ def inferred_space(history: list[TrialRecord]) -> Space | None:
     return None
 
 
+def union_space(history: list[TrialRecord]) -> Space | None:
+    """The union of the parameters of every COMPLETE trial, the latest trial's first and each parameter as
+    last defined: the joint space of a sampler that models every branch of a define-by-run objective at once
+    (with `records_asked_only`, so each trial shows which branch it took). On an objective without branches
+    it is `inferred_space`'s."""
+    union: dict[str, Distribution] = {}
+    for trial in reversed(history):
+        if trial.state is TrialState.COMPLETE:
+            for name, dist in trial.distributions.items():
+                union.setdefault(name, dist)
+    return Space(union) if union else None
+
+
 def history_points(space: Space, history: list[TrialRecord], direction: Direction,
                    partial: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Unit-cube points and values of the COMPLETE and STOPPED trials (a stopped trial counts with
@@ -149,4 +162,4 @@ class Sampler(ABC):
         return f"{type(self).__name__}(seed={self.seed})"
 
 
-__all__ = ["SampleContext", "Sampler", "fresh_seed", "history_points", "inferred_space", "key_of"]
+__all__ = ["SampleContext", "Sampler", "fresh_seed", "history_points", "inferred_space", "key_of", "union_space"]

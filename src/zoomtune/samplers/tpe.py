@@ -63,7 +63,7 @@ import numpy as np
 
 from zoomtune.errors import require, require_int, require_number
 from zoomtune.records import Direction, TrialRecord, TrialState
-from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.samplers.base import SampleContext, Sampler, union_space
 from zoomtune.samplers.ranking import hypervolume_weights, preference_order
 from zoomtune.space import Categorical, Distribution, Space
 
@@ -79,12 +79,21 @@ def default_gamma(n: int) -> int:
 
 def _neighbour_bandwidths(points: np.ndarray) -> np.ndarray:
     """Per observation and dimension, the distance to the farther of its two neighbours in sorted
-    order (the cube's faces count as neighbours), clipped to [max(1 / (n + 2), 0.01), 1].
+    order (the cube's faces count as neighbours), clipped to [max(1 / (n + 2), 0.01), 1]. A dimension
+    with missing (NaN) coordinates is measured among the n observations that have it (NaN stays NaN).
 
     An isolated point gets a wide kernel and one in a cluster a narrow one; of a value repeated
     three or more times (integer and tabulated parameters) the inner copies get the floor, so the
     density peaks where the evidence piles up. A width from the group's spread (Scott's rule, what
     we had) gives every point the same width, and lost on the numeric dev problems (see above)."""
+    missing = np.isnan(points)
+    if missing.any():
+        sigma = np.full(points.shape, np.nan)
+        for j, column in enumerate(points.T):
+            present = ~missing[:, j]
+            if present.any():
+                sigma[present, j] = _neighbour_bandwidths(column[present, None])[:, 0]
+        return sigma
     n, d = points.shape
     order = np.argsort(points, axis=0, kind="stable")  # stable: ties in trial order, deterministic
     padded = np.vstack([np.zeros((1, d)), np.take_along_axis(points, order, axis=0), np.ones((1, d))])
@@ -96,23 +105,31 @@ def _neighbour_bandwidths(points: np.ndarray) -> np.ndarray:
 
 def _aitchison_aitken(idx: np.ndarray, k: int, prior_weight: float) -> np.ndarray:
     """Kernel probabilities (n + 1, k) for one categorical dimension: observation i puts 1 - b on
-    its choice idx[i] and b / (k - 1) on each other one; the last row (the prior) is uniform.
+    its choice idx[i] (-1: missing, uniform like the prior) and b / (k - 1) on each other one; the last
+    row (the prior) is uniform. n counts the observations that have a choice.
 
     b = (1 - 1/k) m / (n + 1 + m) with m = k * prior_weight: the prior's pseudo-counts spread over
     the n + 1 components, so b is near uniform for a group of one or two and shrinks like 1/n. A
     fixed b keeps the bad group's density as smooth as the good group's; with many bad trials it
     then cannot say which choices were tried and failed, which is what lost on NAS-Bench-201."""
-    n = len(idx)
+    present = np.flatnonzero(idx >= 0)
     m = k * prior_weight
-    b = (1.0 - 1.0 / k) * m / (n + 1 + m)
-    probs = np.full((n + 1, k), b / (k - 1) if k > 1 else 0.0)
-    probs[np.arange(n), idx] = 1.0 - b
-    probs[n] = 1.0 / k
+    b = (1.0 - 1.0 / k) * m / (len(present) + 1 + m)
+    probs = np.full((len(idx) + 1, k), b / (k - 1) if k > 1 else 0.0)
+    probs[present, idx[present]] = 1.0 - b
+    probs[np.flatnonzero(idx < 0)] = 1.0 / k
+    probs[len(idx)] = 1.0 / k
     return probs
 
 
 class _Parzen:
-    """A mixture over [0, 1]^d: one component per observation plus a prior component."""
+    """A mixture over [0, 1]^d: one component per observation plus a prior component.
+
+    An observation may miss coordinates (NaN: a conditional parameter of a branch its trial did not
+    take); the density is then marginalised over them. Jointly, the component is uniform in a missing
+    dimension (its factor is 1, a categorical's 1 / k), so it weighs a candidate by the coordinates it
+    has; one by one (`independent`), a dimension mixes only the components that have it (and the prior).
+    """
 
     def __init__(self, points: np.ndarray, n_choices: list[int], prior_weight: float,
                  weights: np.ndarray | None = None, independent: bool = False) -> None:
@@ -122,8 +139,19 @@ class _Parzen:
         self.n_choices = n_choices
         weights = np.append(np.ones(n) if weights is None else weights, prior_weight)
         self.log_w = np.log(weights / weights.sum())
-        self.mu = np.vstack([points, np.full((1, d), 0.5)])  # (n + 1, d); the last row is the prior
-        self.sigma = np.vstack([_neighbour_bandwidths(points), np.ones((1, d))])  # the prior is wide
+        missing = np.isnan(points)
+        #: (n + 1, d), where a component lacks a coordinate; None when none does
+        self.missing = np.vstack([missing, np.zeros((1, d), dtype=bool)]) if missing.any() else None
+        #: per dimension, the log weights of the components that have it (one by one); None: `log_w` for all
+        self.log_w_dim: np.ndarray | None = None
+        if self.missing is not None and independent:
+            w = np.where(self.missing, 0.0, weights[:, None])
+            with np.errstate(divide="ignore"):
+                self.log_w_dim = np.log(w / w.sum(axis=0))
+        # (n + 1, d); the last row is the prior
+        self.mu = np.vstack([np.where(missing, 0.5, points), np.full((1, d), 0.5)])
+        sigma = _neighbour_bandwidths(points)
+        self.sigma = np.vstack([np.where(missing, 1.0, sigma), np.ones((1, d))])  # the prior is wide
         lo = -self.mu / self.sigma
         hi = (1.0 - self.mu) / self.sigma
         from scipy.special import ndtr  # SciPy loads when TPE first fits, not on `import zoomtune`
@@ -134,13 +162,18 @@ class _Parzen:
         self.log_cat: dict[int, np.ndarray] = {}
         for j, k in enumerate(n_choices):
             if k:
-                idx = np.minimum((points[:, j] * k).astype(int), k - 1)
+                column = points[:, j]
+                idx = np.where(np.isnan(column), -1, np.minimum((np.nan_to_num(column) * k).astype(int), k - 1))
                 self.log_cat[j] = np.log(_aitchison_aitken(idx, k, prior_weight))
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """`size` draws; each takes one component for all its coordinates, or (`independent`) one per coordinate."""
         d = self.mu.shape[1]
-        comp = rng.choice(len(self.log_w), size=(size, d) if self.independent else size, p=np.exp(self.log_w))
+        if self.log_w_dim is not None:
+            comp = np.stack([rng.choice(len(self.log_w), size=size, p=np.exp(column)) for column in self.log_w_dim.T],
+                            axis=1)
+        else:
+            comp = rng.choice(len(self.log_w), size=(size, d) if self.independent else size, p=np.exp(self.log_w))
         rows, cols = (comp, np.arange(d)) if self.independent else (comp[:, None], np.arange(d))
         u = rng.random((size, d))
         lo, hi = self.cdf_lo[rows, cols], self.cdf_hi[rows, cols]
@@ -148,6 +181,8 @@ class _Parzen:
 
         z = ndtri(np.clip(lo + u * (hi - lo), 1e-300, 1.0 - 1e-16))
         out = np.clip(self.mu[rows, cols] + self.sigma[rows, cols] * z, 0.0, 1.0)
+        if self.missing is not None:  # a component without the coordinate draws it uniformly
+            out = np.where(self.missing[rows, cols], u, out)
         for j, log_p in self.log_cat.items():
             cum = np.cumsum(np.exp(log_p[comp[:, j] if self.independent else comp]), axis=1)
             choice = np.minimum((u[:, j:j + 1] > cum).sum(axis=1), self.n_choices[j] - 1)
@@ -162,13 +197,16 @@ class _Parzen:
         if num.any():
             z = (x[:, None, num] - self.mu[None, :, num]) / self.sigma[None, :, num]
             kernels[:, :, num] = -0.5 * z * z - _LOG_SQRT_2PI - np.log(self.sigma[:, num]) - self.log_mass[:, num]
+            if self.missing is not None:  # uniform on [0, 1]: log density 0
+                kernels[:, :, num] = np.where(self.missing[None, :, num], 0.0, kernels[:, :, num])
         for j, log_p in self.log_cat.items():
             k = self.n_choices[j]
             kernels[:, :, j] = log_p[:, np.minimum((x[:, j] * k).astype(int), k - 1)].T
         from scipy.special import logsumexp
 
         if self.independent:
-            return np.asarray(logsumexp(kernels + self.log_w[None, :, None], axis=1).sum(axis=1))
+            log_w = self.log_w[:, None] if self.log_w_dim is None else self.log_w_dim
+            return np.asarray(logsumexp(kernels + log_w[None], axis=1).sum(axis=1))
         total = self.log_w + kernels[:, :, num].sum(axis=2)
         for j in self.log_cat:
             total = total + kernels[:, :, j]
@@ -189,9 +227,14 @@ class TPEGroups:
 class TPESampler(Sampler):
     """Multivariate TPE over the (declared or inferred) joint space.
 
-    Parameters suggested outside the joint space (define-by-run, conditional) get a 1-D TPE
-    on the trials that have them. Only COMPLETE trials with a finite value (every objective's) and every
-    parameter of the space, each with the same distribution, are modelled. `multivariate`: model the
+    With no declared space the joint space is the union of the parameters of every COMPLETE trial
+    (`union_space`), so every branch of a define-by-run objective is modelled at once: the good / bad split is
+    by value over all trials, and each trial counts in the density of the dimensions it has (the others are
+    marginalised, see `_Parzen`). A trial keeps only the parameters its objective asked for
+    (`records_asked_only`). Parameters suggested outside the joint space (a branch no finished trial took)
+    get a 1-D TPE on the trials that have them. Only COMPLETE trials with a finite value (every objective's)
+    are modelled, with every parameter of a declared space (of the union: at least one), each with the same
+    distribution as the space's. `multivariate`: model the
     dimensions jointly (True) or one by one (False); None (the default) is jointly for one objective and one
     by one for several. `weigh_by_hypervolume`: with several objectives, weight the good trials by their
     hypervolume contribution (see the module). `model_constraints`: score each candidate by, besides
@@ -199,6 +242,7 @@ class TPESampler(Sampler):
     """
 
     uses_history = True
+    records_asked_only = True
 
     def __init__(self, seed: int | None = None, n_startup_trials: int = 10, n_candidates: int = 24,
                  gamma: Callable[[int], int] = default_gamma, prior_weight: float = 1.0,
@@ -222,15 +266,20 @@ class TPESampler(Sampler):
                 model_constraints)
         self.model_constraints = model_constraints
 
+    def joint_space(self, history: list[TrialRecord]) -> Space | None:
+        return union_space(history)
+
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        return self._propose(space, context, "tpe")
+        return self._propose(space, context, "tpe", partial=context.declared_space is None)
 
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
-        return self._propose(Space({name: dist}), context, "tpe:" + name)[0]
+        return self._propose(Space({name: dist}), context, "tpe:" + name, partial=False)[0]
 
-    def groups(self, space: Space, history: list[TrialRecord], directions: tuple[Direction, ...]) -> TPEGroups:
+    def groups(self, space: Space, history: list[TrialRecord], directions: tuple[Direction, ...],
+               partial: bool = False) -> TPEGroups:
         """The trials a proposal models: the usable ones split into good and bad by `preference_order`, bad capped to
-        the most recent ones. Public so that wrappers and tests can see what TPE learns from a history."""
+        the most recent ones. With `partial`, a trial that lacks some of the space's parameters (a branch it did not
+        take) is usable too. Public so that wrappers and tests can see what TPE learns from a history."""
         items = list(space.items())
         same: dict[int, bool] = {}  # id(distribution) -> equal to the space's; objects live in history
         usable: list[TrialRecord] = []
@@ -239,18 +288,23 @@ class TPESampler(Sampler):
             if (t.state is not TrialState.COMPLETE or values is None or len(values) != len(directions)
                     or not all(math.isfinite(v) for v in values)):
                 continue
-            dists = t.distributions
+            dists, params = t.distributions, t.params
+            has = 0
             for name, dist in items:
                 d = dists.get(name)
-                if d is None:
+                if d is None or name not in params:
+                    if partial:
+                        continue
                     break
                 ok = same.get(id(d))
                 if ok is None:
                     ok = same[id(d)] = d is dist or d == dist
-                if not ok or name not in t.params:
+                if not ok:
                     break
+                has += 1
             else:
-                usable.append(t)
+                if has or not partial:
+                    usable.append(t)
         usable.sort(key=lambda t: t.number)
         signs = np.array([1.0 if d is Direction.MINIMIZE else -1.0 for d in directions])
         values = signs * np.array([t.values for t in usable], dtype=float).reshape(-1, len(directions))
@@ -275,17 +329,21 @@ class TPESampler(Sampler):
                     splits.append((met, broken))
         return TPEGroups(good, bad, weights, tuple(splits))
 
-    def _propose(self, space: Space, context: SampleContext, key: str) -> list[float]:
+    def _propose(self, space: Space, context: SampleContext, key: str, partial: bool) -> list[float]:
         rng = self.rng(context.number, key)
         d = len(space)
-        groups = self.groups(space, context.history(), context.directions)
+        groups = self.groups(space, context.history(), context.directions, partial)
         good, bad = groups.good, groups.bad
         n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
         if len(good) + len(bad) < max(self.n_startup_trials, 1):
             point = rng.random(d)
         else:
             def unit(trials: list[TrialRecord]) -> np.ndarray:
-                return np.array([space.to_unit(t.params) for t in trials], dtype=float).reshape(-1, d)
+                """The trials' points, NaN for a parameter a trial lacks (`partial`)."""
+                if not partial:
+                    return np.array([space.to_unit(t.params) for t in trials], dtype=float).reshape(-1, d)
+                return np.array([[dist.to_unit(t.params[name]) if name in t.params else np.nan
+                                  for name, dist in space.items()] for t in trials], dtype=float).reshape(-1, d)
 
             independent = not (len(context.directions) == 1 if self.multivariate is None else self.multivariate)
             below = _Parzen(unit(good), n_choices, self.prior_weight, groups.good_weights, independent)
