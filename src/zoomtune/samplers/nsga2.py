@@ -8,12 +8,19 @@ numeric coordinates are crossed by bounded SBX and categorical ones swapped (a c
 never blended with another's), then every coordinate may mutate (polynomial mutation for numeric
 ones, a fresh choice for categorical ones).
 
+With no declared space the joint space is the union of the parameters of every COMPLETE trial
+(`union_space`), so the trials of every branch of a define-by-run objective breed together, and a trial
+keeps only the parameters its objective asked for (`records_asked_only`). A parent that lacks a
+coordinate (a branch it did not take) takes it from the other parent, or, when neither has it, from a
+fresh uniform draw; a trial counts as a repeat of a member when it matches every coordinate the member has.
+
 The elite is computed from the history each time, not kept in memory, so any process proposes the
 same child for the same trial number, and every draw comes from `Sampler.rng(number, ...)`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +29,7 @@ import numpy as np
 from zoomtune.errors import require_int, require_number
 from zoomtune.pareto import crowding_distance, non_dominated_ranks
 from zoomtune.records import Direction, TrialRecord, TrialState
-from zoomtune.samplers.base import SampleContext, Sampler
+from zoomtune.samplers.base import SampleContext, Sampler, union_space
 from zoomtune.space import Categorical, Distribution, Space
 
 _OWNER = "NSGA2Sampler"
@@ -53,9 +60,17 @@ def _minimised(trial: TrialRecord, signs: np.ndarray) -> np.ndarray | None:
     return vector if np.isfinite(vector).all() else None
 
 
-def _in_space(trial: TrialRecord, space: Space) -> bool:
-    """Whether the trial has every parameter of `space`, each inside its distribution."""
-    return all(name in trial.params and dist.contains(trial.params[name]) for name, dist in space.items())
+def _in_space(trial: TrialRecord, space: Space, partial: bool) -> bool:
+    """Whether the trial has every parameter of `space` (`partial`: at least one), each inside its distribution."""
+    present = [name for name in space if name in trial.params]
+    if len(present) < (1 if partial else len(space)):
+        return False
+    return all(space[name].contains(trial.params[name]) for name in present)
+
+
+def _unit(trial: TrialRecord, space: Space) -> list[float]:
+    """The trial's point in the unit cube, NaN for a parameter it lacks."""
+    return [dist.to_unit(trial.params[name]) if name in trial.params else math.nan for name, dist in space.items()]
 
 
 def select_elite(values: np.ndarray, violations: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,8 +124,42 @@ _MAX_RETRIES = 16
 
 
 def _snapped(point: np.ndarray, n_choices: list[int]) -> list[float]:
-    """The point with each categorical coordinate moved to the middle of its choice's cell."""
-    return [(min(int(u * k), k - 1) + 0.5) / k if k else float(u) for u, k in zip(point, n_choices, strict=True)]
+    """The point with each categorical coordinate moved to the middle of its choice's cell (NaN stays NaN)."""
+    return [(min(int(u * k), k - 1) + 0.5) / k if k and not math.isnan(u) else float(u)
+            for u, k in zip(point, n_choices, strict=True)]
+
+
+class _Taken:
+    """The values of the population's members, to tell whether a child repeats one: a member that lacks a
+    coordinate matches whatever the child has there (the child's objective would not ask for it either)."""
+
+    def __init__(self, space: Space, points: np.ndarray, n_choices: list[int]) -> None:
+        self.space = space
+        self.whole: set[tuple[object, ...]] = set()
+        self.partial: list[tuple[object, ...]] = []
+        for point in points:
+            values = self._values(_snapped(point, n_choices))
+            if any(v is None for v in values):
+                self.partial.append(values)
+            else:
+                self.whole.add(values)
+
+    def _values(self, point: Sequence[float]) -> tuple[object, ...]:
+        return tuple(None if math.isnan(u) else dist.from_unit(u) for u, dist in zip(point, self.space.values(),
+                                                                                      strict=True))
+
+    def __contains__(self, point: Sequence[float]) -> bool:
+        values = self._values(point)
+        return values in self.whole or any(all(m is None or m == v for m, v in zip(member, values, strict=True))
+                                           for member in self.partial)
+
+
+def _completed(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two parents with no missing coordinate: one takes a coordinate it lacks from the other, or both take the
+    same fresh uniform draw when neither has it (a branch neither took), so crossover leaves it alone."""
+    fresh = rng.random(len(first))
+    return (np.where(np.isnan(first), np.where(np.isnan(second), fresh, second), first),
+            np.where(np.isnan(second), np.where(np.isnan(first), fresh, first), second))
 
 
 class NSGA2Sampler(Sampler):
@@ -125,6 +174,7 @@ class NSGA2Sampler(Sampler):
     """
 
     uses_history = True
+    records_asked_only = True
 
     def __init__(self, population_size: int = 50, crossover_prob: float = 0.9, swap_prob: float = 0.5,
                  mutation_prob: float | None = None, eta_c: float = 20.0, eta_m: float = 20.0,
@@ -138,22 +188,26 @@ class NSGA2Sampler(Sampler):
         self.eta_c = require_number(_OWNER, "eta_c", eta_c, 0.0)
         self.eta_m = require_number(_OWNER, "eta_m", eta_m, 0.0)
 
+    def joint_space(self, history: list[TrialRecord]) -> Space | None:
+        return union_space(history)
+
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
-        return self._propose(space, context, "nsga2")
+        return self._propose(space, context, "nsga2", partial=context.declared_space is None)
 
     def sample_one(self, name: str, dist: Distribution, context: SampleContext) -> float:
-        return self._propose(Space({name: dist}), context, "nsga2:" + name)[0]
+        return self._propose(Space({name: dist}), context, "nsga2:" + name, partial=False)[0]
 
-    def _elite(self, space: Space, context: SampleContext) -> _Elite | None:
-        """The best P COMPLETE trials of the generations before this trial's, or None when fewer than two."""
+    def _elite(self, space: Space, context: SampleContext, partial: bool) -> _Elite | None:
+        """The best P COMPLETE trials of the generations before this trial's, or None when fewer than two; with
+        `partial`, trials lacking some of the space's parameters count (NaN there)."""
         first_of_generation = context.number // self.population_size * self.population_size
         signs = np.array([1.0 if d is Direction.MINIMIZE else -1.0 for d in context.directions])
         points, values, violations = [], [], []
         for trial in sorted(context.history(), key=lambda t: t.number):
             vector = _minimised(trial, signs)
-            if trial.number >= first_of_generation or vector is None or not _in_space(trial, space):
+            if trial.number >= first_of_generation or vector is None or not _in_space(trial, space, partial):
                 continue
-            points.append(space.to_unit(trial.params))
+            points.append(_unit(trial, space))
             values.append(vector)
             violations.append(trial.violation)
         if len(points) < 2:
@@ -161,10 +215,10 @@ class NSGA2Sampler(Sampler):
         chosen, ranks, crowding = select_elite(np.array(values), np.array(violations), self.population_size)
         return _Elite(np.array(points, dtype=float)[chosen], ranks, crowding)
 
-    def _propose(self, space: Space, context: SampleContext, key: str) -> list[float]:
+    def _propose(self, space: Space, context: SampleContext, key: str, partial: bool) -> list[float]:
         rng = self.rng(context.number, key)
         n_choices = [len(dist.choices) if isinstance(dist, Categorical) else 0 for dist in space.values()]
-        elite = self._elite(space, context) if context.number >= self.population_size else None
+        elite = self._elite(space, context, partial) if context.number >= self.population_size else None
         if elite is None:
             return _snapped(rng.random(len(space)), n_choices)
         child = _snapped(self._child(elite, n_choices, context.number, rng), n_choices)
@@ -173,9 +227,9 @@ class NSGA2Sampler(Sampler):
         # (unless mutation is off).
         if self.mutation_prob == 0.0:
             return child
-        taken = {tuple(space.from_unit(_snapped(p, n_choices)).values()) for p in elite.points}
+        taken = _Taken(space, elite.points, n_choices)
         for _ in range(_MAX_RETRIES):
-            if tuple(space.from_unit(child).values()) not in taken:
+            if child not in taken:
                 break
             j = int(rng.integers(len(child)))
             fresh = rng.random()
@@ -187,6 +241,8 @@ class NSGA2Sampler(Sampler):
         """One child of two tournament winners: crossover (maybe), then mutation, in the unit cube."""
         parents = self.rng(number, "nsga2-parents")  # shared by every parameter of the trial
         first, second = elite.tournament(parents), elite.tournament(parents)
+        if np.isnan(first).any() or np.isnan(second).any():
+            first, second = _completed(first, second, self.rng(number, "nsga2-fill"))
         child = first.copy()
         d = len(n_choices)
         if rng.random() < self.crossover_prob:
