@@ -1,6 +1,7 @@
 """ZoomtuneCallback with real Lightning fits of a tiny MLP on random tensors: reports per epoch, a scheduler's
-stop ends the trial STOPPED (not FAILED), a nudge reaches the live optimizer, a branch resumes from its
-parent's checkpoint, and worker processes run it."""
+stop ends a plain trainer.fit cleanly (FINISHED, loggers finalized as a success) and the trial STOPPED (not
+FAILED), a nudge reaches the live optimizer, a branch resumes from its parent's checkpoint, and worker
+processes run it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 pl = pytest.importorskip("lightning.pytorch")
 
 import torch  # noqa: E402
+from lightning.pytorch.loggers import Logger  # noqa: E402
 from lightning.pytorch.trainer.states import TrainerStatus  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
@@ -59,15 +61,42 @@ def _loaders() -> tuple[DataLoader, DataLoader]:
     return DataLoader(data, batch_size=64), DataLoader(data, batch_size=256)
 
 
-def _trainer(*callbacks: pl.Callback, max_epochs: int = 3) -> pl.Trainer:
-    return pl.Trainer(max_epochs=max_epochs, enable_progress_bar=False, enable_model_summary=False, logger=False,
-                      enable_checkpointing=False, accelerator="cpu", devices=1, callbacks=list(callbacks))
+class StatusLogger(Logger):
+    """A Lightning logger that keeps the status Lightning finalizes it with ("success", "failed")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return "status"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def finalize(self, status: str) -> None:
+        self.statuses.append(status)
+
+
+def _trainer(*callbacks: pl.Callback, max_epochs: int = 3, logger: Logger | bool = False) -> pl.Trainer:
+    return pl.Trainer(max_epochs=max_epochs, enable_progress_bar=False, enable_model_summary=False, logger=logger,
+                      enable_checkpointing=False, accelerator="cpu", devices=1, callbacks=list(callbacks),
+                      log_every_n_steps=1)
 
 
 def _fit(trial: zt.Trial, *callbacks: pl.Callback, max_epochs: int = 3, trainers: list[pl.Trainer] | None = None,
          **options: Any) -> float:
-    """The objective's body: build the model from the trial, fit it through a ZoomtuneCallback made with
-    `options` (monitor="val_acc" unless given), return val_acc (`trainers` collects the trainer)."""
+    """The objective's body: build the model from the trial, fit it with a ZoomtuneCallback made with
+    `options` (monitor="val_acc" unless given) by a plain trainer.fit resuming from the callback's ckpt_path,
+    return val_acc (`trainers` collects the trainer)."""
     model = TinyNet(trial.suggest_float("lr", 1e-5, 1.0, scale="log"), trial.suggest_float("momentum", 0.0, 0.95))
     options.setdefault("monitor", "val_acc")
     callback = ZoomtuneCallback(trial, **options)
@@ -75,7 +104,7 @@ def _fit(trial: zt.Trial, *callbacks: pl.Callback, max_epochs: int = 3, trainers
     if trainers is not None:
         trainers.append(trainer)
     train, val = _loaders()
-    callback.fit(trainer, model, train_dataloaders=train, val_dataloaders=val)
+    trainer.fit(model, train, val, ckpt_path=callback.ckpt_path())
     return float(trainer.callback_metrics["val_acc"])
 
 
@@ -125,30 +154,59 @@ def test_the_scheduler_stops_bad_trials_cleanly_and_they_end_stopped(tmp_path, s
     assert sorted(stopped.intermediate_values) == [0, 1]  # stopped at step 1: no epoch trained after it
     assert stopped.value == stopped.intermediate_values[1]
     assert sorted(study.trials[2].intermediate_values) == [0, 1, 2, 3]
-    # callback.fit raised after Lightning had finished normally (loggers finalized as a success)
-    assert [t.state.status for t in trainers] == [TrainerStatus.FINISHED] * 3
+    assert [t.state.status for t in trainers] == [TrainerStatus.FINISHED] * 3  # no exception crossed a fit
 
 
-def test_trial_stopped_propagates_out_of_a_plain_trainer_fit(tmp_path):
+def _stopped_after_epoch_0(trial: zt.Trial, logger: Logger | bool = False) -> pl.Trainer:
+    """A plain trainer.fit of `trial` that study.stop_trial stops at its report of epoch 1 (asked after epoch 0);
+    the fitted trainer."""
+    callback = ZoomtuneCallback(trial, monitor="val_loss", checkpoint=False)
+    stopper = _Every(lambda trainer, module: trial.study.stop_trial(trial.number))
+    trainer = _trainer(callback, stopper, max_epochs=4, logger=logger)
+    train, val = _loaders()
+    trainer.fit(TinyNet(trial.suggest_float("lr", 1e-3, 1.0, scale="log")), train, val)
+    return trainer
+
+
+def test_a_plain_trainer_fit_stopped_by_the_study_finishes_cleanly_and_the_trial_ends_stopped(tmp_path):
     study = _study(tmp_path)
-    seen: list[Any] = []
+    seen: dict[str, Any] = {}
 
     def objective(trial: zt.Trial) -> float:
-        callback = ZoomtuneCallback(trial, monitor="val_loss", checkpoint=False)
-        stopper = _Every(lambda trainer, module: study.stop_trial(trial.number))
-        trainer = _trainer(callback, stopper, max_epochs=4)
-        train, val = _loaders()
-        try:
-            trainer.fit(TinyNet(trial.suggest_float("lr", 1e-3, 1.0, scale="log")), train, val)
-        except zt.TrialStopped:
-            seen.append(trainer.state.status)
-            raise
-        return 0.0
+        logger = StatusLogger()
+        trainer = _stopped_after_epoch_0(trial, logger)
+        seen.update(status=trainer.state.status, finalized=logger.statuses, epochs=trainer.current_epoch)
+        return float(trainer.callback_metrics["val_loss"])  # code after the fit runs
 
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
-    assert seen == [TrainerStatus.INTERRUPTED]  # Lightning calls it interrupted; zoomtune calls it STOPPED
+    assert seen["status"] is TrainerStatus.FINISHED  # not INTERRUPTED: nothing was raised in the fit
+    assert seen["finalized"] == ["success"]  # an MLflow run would be FINISHED, not FAILED
+    assert seen["epochs"] == 2  # epoch 1 ended, then the fit
     assert trial.state is zt.TrialState.STOPPED and sorted(trial.intermediate_values) == [0, 1]
+    assert trial.value == trial.intermediate_values[1]  # what the objective returned
+
+
+def test_older_objectives_that_raise_trial_stopped_after_the_fit_still_end_stopped(tmp_path):
+    study = _study(tmp_path)
+
+    def objective(trial: zt.Trial) -> float:
+        trainer = _stopped_after_epoch_0(trial)
+        if trial.should_stop():
+            raise zt.TrialStopped()
+        return float(trainer.callback_metrics["val_loss"])
+
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state is zt.TrialState.STOPPED and trial.value == trial.intermediate_values[1]
+
+
+def test_ask_and_tell_records_a_stopped_fit_as_stopped(tmp_path):
+    study = _study(tmp_path)
+    trial = study.ask()
+    trainer = _stopped_after_epoch_0(trial)
+    record = study.tell(trial, float(trainer.callback_metrics["val_loss"]))
+    assert record.state is zt.TrialState.STOPPED and record.value == trial.intermediate_values[1]
 
 
 def _nudge_after_epoch_0(study: zt.Study, params: dict[str, Any]) -> Any:
@@ -212,6 +270,22 @@ def test_a_branch_resumes_from_its_parents_checkpoint_with_its_overrides(tmp_pat
     assert isinstance(parent_state, LightningCheckpoint) and parent_state.trainer["epoch"] == 1
     for name, tensor in parent_state.trainer["state_dict"].items():
         assert torch.equal(start["weights"][name], tensor), name
+
+
+def test_a_branch_fit_without_its_ckpt_path_is_warned_about(tmp_path):
+    study = _study(tmp_path)
+    study.enqueue({"lr": 0.1, "momentum": 0.9})
+    study.optimize(lambda trial: _fit(trial, max_epochs=2), n_trials=1)
+    number = study.branch(0, step=1)
+
+    def objective(trial: zt.Trial) -> float:
+        trainer = _trainer(ZoomtuneCallback(trial), max_epochs=1)
+        trainer.fit(TinyNet(trial.suggest_float("lr", 1e-5, 1.0, scale="log")), *_loaders())
+        return float(trainer.callback_metrics["val_acc"])
+
+    with pytest.warns(UserWarning, match=r"starts from a checkpoint .* ckpt_path=callback.ckpt_path\(\)"):
+        study.optimize(objective, n_trials=1)
+    assert sorted(study.trials[number].intermediate_values) == [0]  # trained afresh, as warned
 
 
 def test_worker_processes_run_the_callback(tmp_path):

@@ -2,8 +2,15 @@
 
 At the end of each validation epoch it reports the monitored metric (step = epoch), applies nudged
 hyperparameters (lr, momentum) to every optimizer live, and checkpoints the whole trainer in the trial.
-When the study's scheduler says stop, it stops the trainer cleanly and the trial ends STOPPED. A
-branched or retried trial resumes from its checkpoint through Lightning's own ``ckpt_path``.
+When the study's scheduler says stop, it sets ``trainer.should_stop``: Lightning ends the fit its own clean
+way (state FINISHED, loggers finalized as a success), ``trainer.fit`` returns, and the trial ends STOPPED
+with whatever the objective returns (`Trial.end_stopped`); nothing is raised. A branched or retried trial
+resumes from its checkpoint through Lightning's own ``ckpt_path``::
+
+    callback = ZoomtuneCallback(trial, monitor="val_acc")
+    trainer = pl.Trainer(max_epochs=10, callbacks=[callback])
+    trainer.fit(model, datamodule=dm, ckpt_path=callback.ckpt_path())   # None: start afresh
+    return trainer.callback_metrics["val_acc"].item()
 
 One process only (``devices=1``): under DDP every rank would report.
 """
@@ -26,6 +33,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from zoomtune.integrations.reporting import TrialReporter
 from zoomtune.trial import Trial
 
+BRANCH_CHECKPOINT = "branch_checkpoint"  # the user attribute that holds a branched or retried trial's start
+
 
 @dataclass(frozen=True)
 class LightningCheckpoint:
@@ -43,7 +52,7 @@ class ZoomtuneCallback(pl.Callback):
     `live` maps trial parameters to optimizer param-group keys set live when a nudge arrives (default:
     lr / learning_rate -> ``lr``, momentum -> ``momentum``). With `checkpoint` (the default) the trainer is
     saved in the trial at every report; ``trainer.fit(model, ckpt_path=callback.ckpt_path())`` resumes a
-    branched or retried trial, and `fit` does that for you and ends the fit fully cleanly.
+    branched or retried trial (a fit that does not is warned about).
     """
 
     def __init__(self, trial: Trial, monitor: str = "val_acc", live: Mapping[str, str] | None = None, *,
@@ -53,7 +62,6 @@ class ZoomtuneCallback(pl.Callback):
         self.checkpoint = checkpoint
         self._folder: Path | None = None
         self._resume: tuple[Path, dict[str, Any]] | None = None  # the file written for ckpt_path, its params
-        self._raise_after_fit = False
 
     @property
     def trial(self) -> Trial:
@@ -75,22 +83,6 @@ class ZoomtuneCallback(pl.Callback):
         self._resume = (path, state.params)
         return str(path)
 
-    def fit(self, trainer: pl.Trainer, model: pl.LightningModule, **kwargs: Any) -> None:
-        """``trainer.fit(model, **kwargs)`` resuming from `ckpt_path` (unless given), then raise
-        `zt.TrialStopped` if the scheduler stopped the trial: after Lightning has finished normally
-        (loggers finalized as a success), which a raise from inside the fit cannot do."""
-        if self not in getattr(trainer, "callbacks", ()):  # an attribute Lightning sets, unknown to its stubs
-            raise ValueError("this ZoomtuneCallback is not one of the trainer's callbacks; "
-                             "pass it as Trainer(callbacks=[...])")
-        if "ckpt_path" not in kwargs:
-            kwargs["ckpt_path"] = self.ckpt_path()
-        self._raise_after_fit = True
-        try:
-            trainer.fit(model, **kwargs)
-        finally:
-            self._raise_after_fit = False
-        self.reporter.raise_if_stopped()
-
     # -- Lightning hooks -----------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if trainer.world_size > 1:
@@ -98,14 +90,18 @@ class ZoomtuneCallback(pl.Callback):
                              f"this trainer has {trainer.world_size}")
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """After a restore, apply the live parameters the trial changed since the checkpoint (a branch's
-        overrides), which the restored optimizer state would otherwise undo."""
-        if self._resume is None or trainer.ckpt_path is None or Path(trainer.ckpt_path) != self._resume[0]:
-            return
-        saved = self._resume[1]
-        changed = {name: value for name, value in self.trial.params.items()
-                   if name in self.reporter.live and saved.get(name) != value}
-        self._apply(trainer, changed)
+        """After a restore from `ckpt_path`, apply the live parameters the trial changed since the checkpoint
+        (a branch's overrides), which the restored optimizer state would otherwise undo; warn when a branched
+        or retried trial is fit without it (it would train its parent's epochs again)."""
+        path = trainer.ckpt_path
+        if self._resume is not None and path is not None and Path(path) == self._resume[0]:
+            saved = self._resume[1]
+            self._apply(trainer, {name: value for name, value in self.trial.params.items()
+                                  if name in self.reporter.live and saved.get(name) != value})
+        elif path is None and BRANCH_CHECKPOINT in self.trial.user_attrs:
+            warnings.warn(f"trial {self.trial.number} starts from a checkpoint (a branch or a retry) but this fit "
+                          "starts afresh: pass trainer.fit(..., ckpt_path=callback.ckpt_path()) to resume it",
+                          stacklevel=2)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn is not TrainerFn.FITTING:
@@ -123,14 +119,9 @@ class ZoomtuneCallback(pl.Callback):
             trainer.should_stop = True
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """The last hook of a fit: remove the scratch files and, unless `fit` raises afterwards, raise
-        `zt.TrialStopped` for a stopped trial (it propagates out of ``trainer.fit``; Lightning then marks
-        its own run interrupted and finalizes loggers as failed)."""
-        if stage != TrainerFn.FITTING.value:
-            return
-        self._remove_scratch()
-        if not self._raise_after_fit:
-            self.reporter.raise_if_stopped()
+        """The last hook of a fit: remove the scratch files."""
+        if stage == TrainerFn.FITTING.value:
+            self._remove_scratch()
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         """A fit that crashed never reaches `teardown`: remove the scratch files here."""
