@@ -1,5 +1,6 @@
-"""The Keras 3 callback on a tiny Sequential model (torch backend): reports, early stopping out of
-model.fit, live nudges of the optimizer, and a branched trial starting from its parent's weights."""
+"""The Keras 3 callback on a tiny Sequential model (torch backend): reports, a scheduler's stop that ends
+model.fit the Keras way (fit returns, the trial ends STOPPED), live nudges of the optimizer, and a branched
+trial starting from its parent's weights."""
 
 import os
 
@@ -41,9 +42,13 @@ class Recorder(keras.callbacks.Callback):
         self.epoch_weights: dict[int, list[np.ndarray]] = {}
         self.lr: dict[int, float] = {}
         self.momentum: dict[int, float] = {}
+        self.ended = False
 
     def on_train_begin(self, logs=None):
         self.begin_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        self.ended = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self.lr[epoch] = float(self.model.optimizer.learning_rate)
@@ -72,12 +77,29 @@ def test_reports_each_epoch_and_checkpoints(study):
     assert {e.step for e in study.events(EventKind.CHECKPOINT, 0)} == {0, 1, 2}
 
 
-def test_stop_request_raises_trial_stopped_out_of_fit(study):
+def test_stop_request_ends_fit_after_the_epoch_and_fit_returns(study):
     trial = study.ask()
     study.stop_trial(trial.number)
-    with pytest.raises(zt.TrialStopped):
-        fit(build(0.1), ZoomtuneCallback(trial, monitor="val_loss", checkpoint=False))
-    assert list(trial.intermediate_values) == [0]  # fit ended after the epoch told to stop
+    recorder = Recorder()
+    history = fit(build(0.1), ZoomtuneCallback(trial, monitor="val_loss", checkpoint=False), recorder)
+    assert history.epoch == [0] and list(trial.intermediate_values) == [0]  # fit ended after the epoch told to stop
+    assert recorder.ended  # the callbacks after ours ended the fit as usual
+    record = study.tell(trial, history.history["val_loss"][-1])  # an ask/tell loop: the value is told as usual
+    assert record.state is zt.TrialState.STOPPED and record.value == pytest.approx(trial.intermediate_values[0])
+
+
+def test_older_objectives_that_raise_trial_stopped_after_fit_still_end_stopped(study):
+    def objective(trial):
+        study.stop_trial(trial.number)
+        history = fit(build(trial.suggest_float("lr", 0.05, 0.5)), ZoomtuneCallback(trial, monitor="val_loss"))
+        if trial.should_stop():
+            raise zt.TrialStopped()
+        return history.history["val_loss"][-1]
+
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state is zt.TrialState.STOPPED and list(trial.intermediate_values) == [0]
+    assert trial.value == trial.intermediate_values[0]
 
 
 def test_median_stopping_ends_a_bad_trial_stopped(tmp_path):
@@ -95,7 +117,7 @@ def test_median_stopping_ends_a_bad_trial_stopped(tmp_path):
     assert good.state is zt.TrialState.COMPLETE and len(good.intermediate_values) == 3
     assert bad.state is zt.TrialState.STOPPED
     assert list(bad.intermediate_values) == [0]
-    assert bad.value == bad.intermediate_values[0]
+    assert bad.value == pytest.approx(bad.intermediate_values[0])  # what the objective returned: fit went on to return
 
 
 def test_missing_metric_names_the_logged_ones(study):

@@ -1,6 +1,10 @@
 """Keras 3: a callback that reports an epoch's metric to a trial, stops `model.fit` when the study's
-scheduler says so (the trial then ends STOPPED), applies nudged hyperparameters to the live optimizer
-and checkpoints the weights so that a branched trial starts from its parent's.
+scheduler says so, applies nudged hyperparameters to the live optimizer and checkpoints the weights so
+that a branched trial starts from its parent's.
+
+The stop is Keras's own (``model.stop_training = True``, what its `EarlyStopping` does): `fit` ends after
+that epoch, every callback's ``on_train_end`` runs, `fit` returns its `History`, and the trial ends STOPPED
+with whatever the objective returns (`Trial.end_stopped`); nothing is raised.
 
 The callback is backend-neutral; with PyTorch set ``KERAS_BACKEND=torch`` before keras is first
 imported (this module never changes the backend)::
@@ -53,7 +57,7 @@ class ZoomtuneCallback(keras.callbacks.Callback):
     """Report `monitor` (a key of the epoch's logs, e.g. ``"val_accuracy"``) at step = epoch after each epoch.
 
     - Stop: when the study's scheduler (or `study.stop_trial`) says stop, `model.fit` ends after that
-      epoch and then raises `zt.TrialStopped` out of `fit`, so the trial ends STOPPED with its last value.
+      epoch and returns as usual; the trial is marked to end STOPPED with the value the objective returns.
     - Nudges: a nudged parameter named in `live` (default: lr / learning_rate -> the optimizer's
       ``learning_rate``, momentum -> ``momentum``) is set on ``model.optimizer`` before the next epoch.
     - Checkpoints (`checkpoint=True`): weights and optimizer state are saved with `trial.save_checkpoint`
@@ -145,7 +149,6 @@ class ZoomtuneCallback(keras.callbacks.Callback):
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._last_logs and not self.trial.intermediate_values:
             raise self.reporter.missing(self._last_logs)
-        self.reporter.raise_if_stopped()
 
 
 __all__ = ["KERAS_LIVE", "KerasCheckpoint", "ZoomtuneCallback"]
