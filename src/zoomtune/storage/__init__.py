@@ -8,7 +8,7 @@ processes on this machine: `StorageServer`, `ServedStorage`).
 
 from __future__ import annotations
 
-from zoomtune.storage.base import Storage, StorageFailure, StorageFault
+from zoomtune.storage.base import AttrScope, FinishedTrial, Storage, StorageFailure, StorageFault
 from zoomtune.storage.memory import InMemoryStorage
 from zoomtune.storage.served import ServedStorage, StorageServer
 
@@ -28,5 +28,5 @@ def get_storage(storage: str | Storage | None) -> Storage:
     return SQLStorage(storage)
 
 
-__all__ = ["DEFAULT_CLI_STORAGE", "InMemoryStorage", "ServedStorage", "Storage", "StorageFailure", "StorageFault",
-           "StorageServer", "get_storage"]
+__all__ = ["DEFAULT_CLI_STORAGE", "AttrScope", "FinishedTrial", "InMemoryStorage", "ServedStorage", "Storage",
+           "StorageFailure", "StorageFault", "StorageServer", "get_storage"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import deque
@@ -15,7 +16,7 @@ from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFo
 from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
                               TrialState, best_of)
 from zoomtune.space import Distribution
-from zoomtune.storage.base import ParamWrite, Storage
+from zoomtune.storage.base import AttrScope, FinishedTrial, ParamWrite, Storage, check_attr, with_attr
 
 
 def _now() -> datetime:
@@ -116,6 +117,14 @@ class InMemoryStorage(Storage):
             for t in study.trials:
                 self._trials.pop(t.trial_id, None)
 
+    def set_study_attr(self, study_id: int, key: str, value: Any, *, scope: AttrScope = AttrScope.USER) -> StudyInfo:
+        with self._lock:
+            study = self._study(study_id)
+            check_attr(f"study {study.info.name!r}", key, value)
+            kept = json.loads(json.dumps(value))  # a copy, as a SQL storage reads it back (tuples as lists)
+            study.info = replace(study.info, attrs=with_attr(study.info.attrs, key, kept, AttrScope(scope)))
+            return study.info
+
     def _study(self, study_id: int) -> _Study:
         try:
             return self._by_id[study_id]
@@ -135,6 +144,21 @@ class InMemoryStorage(Storage):
                 study.waiting.append(trial)
             self._trials[trial.trial_id] = (study, trial)
             return trial.record(())
+
+    def add_finished_trial(self, study_id: int, trial: FinishedTrial) -> TrialRecord:
+        with self._lock:
+            study = self._study(study_id)
+            stored = _Trial(next(self._trial_ids), len(study.trials), trial.state, trial.datetime_start, None,
+                            {name: v for name, (_, v) in trial.params.items()},
+                            {name: dist for name, (dist, _) in trial.params.items()},
+                            dict(trial.intermediate_values), dict(trial.user_attrs), trial.value, trial.error,
+                            trial.cause, trial.datetime_complete or _now(),
+                            vectors={step: tuple(v) for step, v in trial.intermediate_vectors.items()},
+                            objective_values=None if trial.objective_values is None else tuple(trial.objective_values),
+                            constraints=dict(trial.constraints))
+            study.trials.append(stored)
+            self._trials[stored.trial_id] = (study, stored)
+            return stored.record(())
 
     def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         with self._lock:

@@ -33,7 +33,8 @@ from typing import Any
 
 from zoomtune.errors import StorageError
 from zoomtune.records import Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord, TrialState
-from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
+from zoomtune.storage.base import (AttrScope, FinishedTrial, ParamWrite, Storage, StorageFailure, StorageFault,
+                                   check_attr)
 
 logger = logging.getLogger("zoomtune")
 
@@ -258,12 +259,19 @@ class ServedStorage(Storage):
     def delete_study(self, name: str) -> None:
         self._request("delete_study", name)
 
+    def set_study_attr(self, study_id: int, key: str, value: Any, *, scope: AttrScope = AttrScope.USER) -> StudyInfo:
+        check_attr(f"study #{study_id}", key, value)  # here, so that a value that cannot be sent is named too
+        return self._request("set_study_attr", study_id, key, value, scope=scope)  # type: ignore[no-any-return]
+
     # -- trials ------------------------------------------------------------------------------
     def create_trial(self, study_id: int, state: TrialState = TrialState.RUNNING,
                      fixed_params: dict[str, Any] | None = None, parent: int | None = None,
                      user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         return self._request("create_trial", study_id, state, fixed_params, parent,  # type: ignore[no-any-return]
                              user_attrs)
+
+    def add_finished_trial(self, study_id: int, trial: FinishedTrial) -> TrialRecord:
+        return self._request("add_finished_trial", study_id, trial)  # type: ignore[no-any-return]
 
     def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         return self._request("start_trial", study_id, number)  # type: ignore[no-any-return]

@@ -17,6 +17,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,7 +31,8 @@ from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyIn
                               TrialState, payload_from_dict, payload_to_dict)
 from zoomtune.space import distribution_from_dict
 from zoomtune.storage import schema as s
-from zoomtune.storage.base import ParamWrite, Storage, StorageFailure, StorageFault
+from zoomtune.storage.base import (AttrScope, FinishedTrial, ParamWrite, Storage, StorageFailure, StorageFault,
+                                   check_attr, with_attr)
 from zoomtune.storage.engines import DEFAULT_RETRY_SECONDS, seconds_option, server_engine, sqlite_engine
 from zoomtune.storage.faults import shown_url
 from zoomtune.storage.retry import CommitUnknown, Replay, Retrier, guarded
@@ -241,6 +243,18 @@ class SQLStorage(Storage):
             if not conn.execute(delete(s.studies).where(s.studies.c.name == name)).rowcount:
                 raise StudyNotFoundError(name, self._shown)
 
+    @guarded(Replay.ALWAYS)  # setting the same value twice leaves what setting it once leaves
+    def set_study_attr(self, study_id: int, key: str, value: Any, *, scope: AttrScope = AttrScope.USER) -> StudyInfo:
+        with self._write() as conn:
+            # the row is locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already is) so no concurrent setter's key is lost
+            row = conn.execute(select(s.studies).where(s.studies.c.study_id == study_id).with_for_update()).first()
+            if row is None:
+                raise StudyNotFoundError(f"#{study_id}", self._shown)
+            check_attr(f"study {row.name!r}", key, value)
+            attrs = with_attr(json.loads(row.attrs), key, value, AttrScope(scope))
+            conn.execute(update(s.studies).where(s.studies.c.study_id == study_id).values(attrs=json.dumps(attrs)))
+        return replace(self._info(row), attrs=attrs)
+
     # -- trials ----------------------------------------------------------------------------
     def _prepare_statements(self) -> None:
         """Build the hot-path statements once; constructing them per call costs more than running them."""
@@ -267,12 +281,16 @@ class SQLStorage(Storage):
         self._q_del_values = delete(s.values).where(v.trial_id == bindparam("tid"),
                                                     v.step.in_(bindparam("steps", expanding=True)))
 
-    def _insert_trial(self, conn: Connection, study_id: int, state: TrialState, fixed_params: dict[str, Any] | None,
-                      parent: int | None, user_attrs: dict[str, Any] | None, claim: str) -> TrialRecord:
-        # lock the study row (PostgreSQL) so two writers cannot take the same number
+    def _next_number(self, conn: Connection, study_id: int) -> int:
+        """The study's next free trial number, the study row locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+        runs one writer at a time) so that two writers cannot take the same one."""
         if conn.execute(self._q_study_lock, {"sid": study_id}).first() is None:
             raise StudyNotFoundError(self._study_name(conn, study_id), self._shown)
-        number = conn.execute(self._q_next_number, {"sid": study_id}).scalar_one()
+        return int(conn.execute(self._q_next_number, {"sid": study_id}).scalar_one())
+
+    def _insert_trial(self, conn: Connection, study_id: int, state: TrialState, fixed_params: dict[str, Any] | None,
+                      parent: int | None, user_attrs: dict[str, Any] | None, claim: str) -> TrialRecord:
+        number = self._next_number(conn, study_id)
         started = time.time() if state is TrialState.RUNNING else None
         inserted = conn.execute(self._q_insert_trial, {
             "study_id": study_id, "number": number, "state": state.value, "parent": parent,
@@ -284,6 +302,46 @@ class SQLStorage(Storage):
         return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
                            user_attrs=dict(user_attrs or {}), parent=parent, datetime_start=_ts(started),
                            trial_id=trial_id)
+
+    def _insert_finished(self, conn: Connection, study_id: int, trial: FinishedTrial, claim: str) -> TrialRecord:
+        number = self._next_number(conn, study_id)
+        started = trial.datetime_start.timestamp() if trial.datetime_start is not None else None
+        finished = trial.datetime_complete.timestamp() if trial.datetime_complete is not None else time.time()
+        inserted = conn.execute(self._q_insert_trial, {
+            "study_id": study_id, "number": number, "state": trial.state.value, "value": trial.value,
+            "error": trial.error, "cause": trial.cause.value if trial.cause is not None else None,
+            "user_attrs": json.dumps(dict(trial.user_attrs)), "started": started, "finished": finished,
+            "claim": claim, "constraints": json.dumps(dict(trial.constraints)) if trial.constraints else None,
+            "objective_values": None if trial.objective_values is None else _vector_text(trial.objective_values),
+        }).inserted_primary_key
+        assert inserted is not None
+        trial_id = inserted[0]
+        self._write_params(conn, trial_id, trial.params)
+        self._write_values(conn, trial_id, trial.intermediate_values, trial.intermediate_vectors)
+        return TrialRecord(
+            number=number, state=trial.state, params={name: v for name, (_, v) in trial.params.items()},
+            distributions={name: dist for name, (dist, _) in trial.params.items()}, value=trial.value,
+            intermediate_values=dict(trial.intermediate_values), user_attrs=dict(trial.user_attrs), error=trial.error,
+            cause=trial.cause, datetime_start=_ts(started), datetime_complete=_ts(finished), trial_id=trial_id,
+            objective_values=None if trial.objective_values is None else tuple(trial.objective_values),
+            constraints=dict(trial.constraints),
+            intermediate_vectors={step: tuple(v) for step, v in trial.intermediate_vectors.items()})
+
+    @staticmethod
+    def _write_params(conn: Connection, trial_id: int, params: ParamWrite) -> None:
+        if params:
+            conn.execute(insert(s.params), [
+                {"trial_id": trial_id, "name": name, "value": json.dumps(v),
+                 "distribution": json.dumps(dist.to_dict())} for name, (dist, v) in params.items()])
+
+    @staticmethod
+    def _write_values(conn: Connection, trial_id: int, values: Mapping[int, float],
+                      vectors: Mapping[int, tuple[float, ...]] | None) -> None:
+        if values:
+            conn.execute(insert(s.values), [
+                {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None,
+                 "vector": _vector_text(vectors[step]) if vectors and step in vectors else None}
+                for step, v in values.items()])
 
     @staticmethod
     def _study_name(conn: Connection, study_id: int) -> str:
@@ -317,6 +375,9 @@ class SQLStorage(Storage):
                      user_attrs: dict[str, Any] | None = None) -> TrialRecord:
         return self._new_trial(study_id, lambda conn, claim: self._insert_trial(
             conn, study_id, TrialState(state), fixed_params, parent, user_attrs, claim))
+
+    def add_finished_trial(self, study_id: int, trial: FinishedTrial) -> TrialRecord:
+        return self._new_trial(study_id, lambda conn, claim: self._insert_finished(conn, study_id, trial, claim))
 
     def start_trial(self, study_id: int, number: int | None = None) -> TrialRecord:
         def attempt(conn: Connection, claim: str) -> TrialRecord:
@@ -355,15 +416,10 @@ class SQLStorage(Storage):
                     changes["constraints"] = json.dumps({**json.loads(current.constraints or "{}"), **constraints})
             if params:
                 conn.execute(self._q_del_params, {"tid": trial_id, "names": list(params)})
-                conn.execute(insert(s.params), [
-                    {"trial_id": trial_id, "name": name, "value": json.dumps(v),
-                     "distribution": json.dumps(dist.to_dict())} for name, (dist, v) in params.items()])
+                self._write_params(conn, trial_id, params)
             if values:
                 conn.execute(self._q_del_values, {"tid": trial_id, "steps": list(values)})
-                conn.execute(insert(s.values), [
-                    {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None,
-                     "vector": _vector_text(vectors[step]) if vectors and step in vectors else None}
-                    for step, v in values.items()])
+                self._write_values(conn, trial_id, values, vectors)
             changes["heartbeat"] = time.time()  # a trial that writes is alive
             if state is not None:
                 changes.update(state=TrialState(state).value, value=value, error=error,

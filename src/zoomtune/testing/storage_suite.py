@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -16,7 +18,7 @@ from zoomtune.errors import DuplicatedStudyError, StudyNotFoundError, TrialNotFo
 from zoomtune.records import (BranchPayload, BranchReason, ControlAction, ControlPayload, Direction, Event, EventKind,
                               FailureCause, NudgePayload, TrialState, ZoomPayload)
 from zoomtune.space import Categorical, Float, Int
-from zoomtune.storage.base import Storage
+from zoomtune.storage.base import AttrScope, FinishedTrial, Storage
 
 
 class StorageConformance:
@@ -267,3 +269,104 @@ class StorageConformance:
         assert trials[0].violation == 2.0
         assert {s.name: s.best_value for s in storage.list_studies()}["c"] == 2.0  # the best feasible one
 
+
+    def test_a_finished_trial_is_written_whole_with_its_own_times_under_the_next_number(self, storage: Storage) -> None:
+        sid = storage.create_study("mo", Direction.MINIMIZE, directions=(Direction.MINIMIZE, Direction.MAXIMIZE)
+                                   ).study_id
+        storage.create_trial(sid)
+        start = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+        dists = {"lr": Float(1e-4, 1.0, scale="log"), "act": Categorical(("relu", None))}
+        written = storage.add_finished_trial(sid, FinishedTrial(
+            TrialState.COMPLETE, params={"lr": (dists["lr"], 0.01), "act": (dists["act"], None)}, value=0.5,
+            objective_values=(0.5, 0.75), intermediate_values={0: 0.9, 3: math.nan},
+            intermediate_vectors={0: (0.9, 0.1)}, user_attrs={"fold": {"k": [1, 2]}}, constraints={"size": -1.0},
+            datetime_start=start, datetime_complete=start + timedelta(seconds=42.5)))
+        got = storage.get_trial(sid, 1)
+        assert written.number == got.number == 1 and written.trial_id == got.trial_id
+        assert (got.state, got.params, got.distributions) == (TrialState.COMPLETE, {"lr": 0.01, "act": None}, dists)
+        assert (got.value, got.values, got.constraints) == (0.5, (0.5, 0.75), {"size": -1.0})
+        assert got.intermediate_values[0] == 0.9 and math.isnan(got.intermediate_values[3])
+        assert got.intermediate_vectors == {0: (0.9, 0.1)} and got.user_attrs == {"fold": {"k": [1, 2]}}
+        assert (got.datetime_start, got.duration, got.error, got.cause) == (start, 42.5, None, None)
+        assert (written.datetime_start, written.datetime_complete) == (got.datetime_start, got.datetime_complete)
+        assert (written.params, written.values, written.user_attrs) == (got.params, got.values, got.user_attrs)
+        assert storage.create_trial(sid).number == 2
+
+    def test_a_finished_failed_trial_keeps_its_error_and_an_unknown_end_is_now(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MAXIMIZE).study_id
+        before = datetime.now(timezone.utc) - timedelta(seconds=1)
+        storage.add_finished_trial(sid, FinishedTrial(TrialState.FAILED, error="boom", cause=FailureCause.ERROR))
+        storage.add_finished_trial(sid, FinishedTrial(TrialState.STOPPED, value=2.0, intermediate_values={4: 2.0}))
+        storage.add_finished_trial(sid, FinishedTrial(TrialState.COMPLETE, value=1.0))
+        failed, stopped, done = storage.get_trials(sid)
+        assert (failed.state, failed.error, failed.cause, failed.values) == (TrialState.FAILED, "boom",
+                                                                              FailureCause.ERROR, None)
+        assert failed.datetime_start is None and failed.datetime_complete is not None
+        assert failed.datetime_complete >= before
+        assert (stopped.state, stopped.value, stopped.intermediate_values) == (TrialState.STOPPED, 2.0, {4: 2.0})
+        assert {s.name: s.best_value for s in storage.list_studies()} == {"s": 1.0}  # only COMPLETE counts
+        assert [t.number for t in storage.get_trials(sid, (TrialState.COMPLETE,))] == [done.number] == [2]
+
+    def test_trial_numbers_stay_unique_when_finished_and_new_trials_are_added_at_once(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        errors: list[BaseException] = []
+
+        def write(k: int) -> None:
+            try:
+                for i in range(6):
+                    if (i + k) % 2:
+                        storage.add_finished_trial(sid, FinishedTrial(TrialState.COMPLETE, value=float(i)))
+                    else:
+                        storage.create_trial(sid)
+            except BaseException as error:  # noqa: BLE001 - the test fails on it below
+                errors.append(error)
+
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        trials = storage.get_trials(sid)
+        assert [t.number for t in trials] == list(range(24))
+        assert sum(t.state is TrialState.COMPLETE for t in trials) == 12
+
+    def test_a_finished_trial_is_refused_for_a_missing_study(self, storage: Storage) -> None:
+        with pytest.raises(StudyNotFoundError):
+            storage.add_finished_trial(12345, FinishedTrial(TrialState.COMPLETE, value=1.0))
+
+    def test_study_attributes_are_set_after_creation_one_key_at_a_time(self, storage: Storage) -> None:
+        info = storage.create_study("s", Direction.MINIMIZE, attrs={"sampler_seed": 3})
+        other = storage.create_study("t", Direction.MINIMIZE)
+        storage.set_study_attr(info.study_id, "owner", "ana")
+        got = storage.set_study_attr(info.study_id, "data", {"rows": [1, 2], "ok": True})
+        assert got.attrs == storage.get_study("s").attrs == {
+            "sampler_seed": 3, "user_attrs": {"owner": "ana", "data": {"rows": [1, 2], "ok": True}}}
+        storage.set_study_attr(info.study_id, "owner", "bo")  # overwrites only that key
+        storage.set_study_attr(info.study_id, "sampler_seed", 4, scope=AttrScope.SYSTEM)
+        assert storage.get_study("s").attrs == {"sampler_seed": 4,
+                                                "user_attrs": {"owner": "bo", "data": {"rows": [1, 2], "ok": True}}}
+        assert storage.get_study("t").attrs == other.attrs == {}
+        assert got.name == "s" and got.direction is Direction.MINIMIZE and got.study_id == info.study_id
+
+    def test_concurrent_study_attribute_writers_lose_no_key(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        threads = [threading.Thread(target=lambda k=k: [storage.set_study_attr(sid, f"k{k}-{i}", i) for i in range(3)])
+                   for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert storage.get_study("s").attrs["user_attrs"] == {f"k{k}-{i}": i for k in range(4) for i in range(3)}
+
+    def test_a_study_attribute_must_be_json_with_a_name(self, storage: Storage) -> None:
+        sid = storage.create_study("s", Direction.MINIMIZE).study_id
+        with pytest.raises(TypeError, match=r"attribute 'bad' must be JSON-serialisable"):
+            storage.set_study_attr(sid, "bad", object())
+        with pytest.raises(TypeError, match="non-empty string"):
+            storage.set_study_attr(sid, " ", 1)
+        with pytest.raises(ValueError, match="holds the user attributes"):
+            storage.set_study_attr(sid, "user_attrs", {}, scope=AttrScope.SYSTEM)
+        with pytest.raises(StudyNotFoundError):
+            storage.set_study_attr(12345, "k", 1)
+        assert storage.get_study("s").attrs == {}
