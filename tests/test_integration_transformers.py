@@ -1,6 +1,7 @@
 """The Transformers callback and optimize_trainer on a tiny randomly initialised BERT (nothing downloaded),
-trained on the CPU for a few steps: reports at global steps, early stopping out of trainer.train(), live
-nudges that the LR schedule keeps, a branched trial starting from its parent's weights."""
+trained on the CPU for a few steps: reports at global steps, a scheduler's stop that ends trainer.train() the
+Trainer's way (train returns, the trial ends STOPPED), live nudges that the LR schedule keeps, a branched trial
+starting from its parent's weights."""
 
 import numpy as np
 import pytest
@@ -76,14 +77,43 @@ def test_reports_each_evaluation_at_its_global_step(study, tmp_path):
     assert {e.step for e in study.events(EventKind.CHECKPOINT, 0)} == {0, 1}
 
 
-def test_stop_request_ends_training_and_raises_trial_stopped(study, tmp_path):
+class TrainEnd(TrainerCallback):
+    """Whether on_train_end ran (for a callback listed after ours)."""
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.ended = True
+
+
+def test_stop_request_ends_training_and_train_returns(study, tmp_path):
     trial = study.ask()
     study.stop_trial(trial.number)
+    callback, end = ZoomtuneCallback(trial, checkpoint=False), TrainEnd()
     trainer = Trainer(model=model_init(), args=arguments(tmp_path), train_dataset=TRAIN, eval_dataset=EVAL,
-                      callbacks=[ZoomtuneCallback(trial, checkpoint=False)])
-    with pytest.raises(zt.TrialStopped):
-        trainer.train()
-    assert trainer.state.global_step == 4 and list(trial.intermediate_values) == [0]
+                      callbacks=[callback, end])
+    trainer.train()
+    assert trainer.state.global_step == 4 and list(trial.intermediate_values) == [0]  # stopped at epoch 0's end
+    assert end.ended  # the callbacks after ours ended training as usual
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(callback.result())  # code after train() runs
+    record = study.tell(trial, callback.result())  # an ask/tell loop: the value is told as usual
+    assert record.state is zt.TrialState.STOPPED and record.value == pytest.approx(trial.intermediate_values[0])
+
+
+def test_older_objectives_that_raise_trial_stopped_after_train_still_end_stopped(study, tmp_path):
+    def objective(trial):
+        study.stop_trial(trial.number)
+        callback = ZoomtuneCallback(trial, checkpoint=False)
+        Trainer(model=model_init(), args=arguments(tmp_path), train_dataset=TRAIN, eval_dataset=EVAL,
+                callbacks=[callback]).train()
+        if trial.should_stop():
+            raise zt.TrialStopped()
+        return callback.result()
+
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state is zt.TrialState.STOPPED and trial.value == trial.intermediate_values[0]
 
 
 def test_missing_metric_names_the_logged_ones(study, tmp_path):
@@ -144,6 +174,7 @@ def test_asha_stops_a_trial_that_learns_nothing(tmp_path):
     good, bad = study.trials
     assert best.number == 0 and good.state is zt.TrialState.COMPLETE and sorted(good.intermediate_values) == [0, 1]
     assert bad.state is zt.TrialState.STOPPED and list(bad.intermediate_values) == [0]
+    assert bad.value == bad.intermediate_values[0]  # what optimize_trainer's objective returned
     assert bad.intermediate_values[0] > good.intermediate_values[0]
 
 

@@ -1,5 +1,6 @@
 """Hugging Face Transformers: a `TrainerCallback` that reports each evaluation's metric to a trial, stops
-the `Trainer` when the study's scheduler says so (the trial then ends STOPPED), applies nudged
+the `Trainer` the Trainer's own way when the study's scheduler says so (``control.should_training_stop``:
+`trainer.train()` returns as usual and the trial ends STOPPED, `Trial.end_stopped`), applies nudged
 hyperparameters to the live optimizer and checkpoints the model so that a branched trial starts from its
 parent's; and `optimize_trainer`, a study over `model_init` and `TrainingArguments` (what
 `Trainer.hyperparameter_search` does with Optuna or Ray, with zoomtune's samplers and schedulers).
@@ -59,8 +60,8 @@ class ZoomtuneCallback(TrainerCallback):
     `trainer.evaluate()` right after training) reports that step again.
 
     - Stop: when the study's scheduler (or `study.stop_trial`) says stop, training ends at once
-      (``control.should_training_stop``) and then `trainer.train()` raises `zt.TrialStopped`, so the
-      trial ends STOPPED with its last value.
+      (``control.should_training_stop``, what `EarlyStoppingCallback` does) and `trainer.train()` returns;
+      the trial is marked to end STOPPED with the value the objective returns (`result()`, say).
     - Nudges: a nudged parameter named in `live` (default: lr / learning_rate -> ``lr``, momentum ->
       ``momentum``) is set in the optimizer's param groups. A nudged learning rate becomes the LR
       schedule's new base: the schedule goes on from where it is, scaled to it (with the default linear
@@ -176,7 +177,6 @@ class ZoomtuneCallback(TrainerCallback):
                      **kwargs: Any) -> None:
         if self._last_metrics and self.last_value is None:
             raise self.reporter.missing(self._last_metrics)
-        self.reporter.raise_if_stopped()
 
     def result(self) -> float:
         """The last reported value (what a trial returns); KeyError listing the logged metrics when there is none."""
