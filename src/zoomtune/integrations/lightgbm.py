@@ -1,21 +1,19 @@
 """LightGBM: report an evaluation metric to a trial after every boosting round, and stop boosting when the
-study's scheduler says so.
+study's scheduler says so; the trial then ends STOPPED with the value the objective returns.
 
 ```python
 pruning = ZoomtuneCallback(trial, monitor="valid-binary_logloss")
 booster = lgb.train(params, dtrain, 50, valid_sets=[dvalid], valid_names=["valid"], callbacks=[pruning])
-pruning.raise_if_stopped()          # the trial ends STOPPED if boosting was stopped
 return booster.best_score["valid"]["binary_logloss"]
 ```
 
-The stop is LightGBM's own clean one: the callback raises `lightgbm.callback.EarlyStopException` at the
-round the scheduler said stop, so `lgb.train` / `lgb.cv` / the scikit-learn `fit` end normally and hand back
-the model with `best_iteration` at that round. LightGBM has no end-of-training hook to raise
-`zt.TrialStopped` from, so the objective calls `raise_if_stopped()` after training (one line). Optuna's
-`LightGBMPruningCallback` needs no such line because it raises `TrialPruned` from inside the boosting loop;
-the price is that training ends by an exception, so the objective never gets its model back and its code
-after training never runs. An objective that forgets the line still stops early, but ends COMPLETE with the
-value it returns.
+The stop is LightGBM's own clean one: the callback raises `lightgbm.callback.EarlyStopException` (what
+`lightgbm.early_stopping` does) at the round the scheduler said stop, which LightGBM catches, so `lgb.train` /
+`lgb.cv` / the scikit-learn `fit` end normally and hand back the model with `best_iteration` at that round.
+The callback has marked the trial (`Trial.end_stopped`), so the objective goes on as usual and the trial ends
+STOPPED, under `study.optimize` or `study.tell` alike; `stopped` (or `trial.ends_stopped`) tells an objective
+that wants to skip its post-training work. Optuna's `LightGBMPruningCallback` raises `TrialPruned` from inside
+the boosting loop instead: the objective never gets its model back and its code after training never runs.
 
 Boosting has no live hyperparameter to nudge (panda mode's nudges are for optimizers), so none is applied.
 """
@@ -37,7 +35,8 @@ ORDER = 25
 class ZoomtuneCallback:
     """Report `monitor` (``"<data set>-<metric>"``: ``valid_0`` for the first of `valid_sets` or of the
     scikit-learn ``eval_X`` / ``eval_set``, or the name given in `valid_names`, then LightGBM's metric name) at
-    each round, with the round as the step, and stop boosting when the trial should stop (see `raise_if_stopped`)."""
+    each round, with the round as the step, and stop boosting when the trial should stop (the trial then ends
+    STOPPED)."""
 
     def __init__(self, trial: Trial, monitor: str = "valid_0-binary_logloss") -> None:
         self.reporter = TrialReporter(trial, monitor, live={})
@@ -74,11 +73,6 @@ class ZoomtuneCallback:
     def stopped(self) -> bool:
         """Whether boosting was stopped on the scheduler's word."""
         return self.reporter.stopped
-
-    def raise_if_stopped(self) -> None:
-        """Raise `zt.TrialStopped` when boosting was stopped, so that the trial ends STOPPED with its last
-        reported value: call it right after training."""
-        self.reporter.raise_if_stopped()
 
 
 __all__ = ["ORDER", "ZoomtuneCallback"]

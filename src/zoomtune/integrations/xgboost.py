@@ -1,5 +1,5 @@
 """XGBoost: report an evaluation metric to a trial after every boosting round, and stop boosting when the
-study's scheduler says so; the trial then ends STOPPED.
+study's scheduler says so; the trial then ends STOPPED with the value the objective returns.
 
 ```python
 pruning = ZoomtuneCallback(trial, monitor="validation-logloss")
@@ -7,10 +7,10 @@ xgb.train(params, dtrain, num_boost_round=50, evals=[(dvalid, "validation")], ca
 # or: xgb.XGBClassifier(n_estimators=50, callbacks=[pruning]).fit(X, y, eval_set=[(X_valid, y_valid)])
 ```
 
-The stop is XGBoost's own: `after_iteration` returns True, XGBoost ends the loop and runs every callback's
-`after_training` (an `EarlyStopping` or `TrainingCheckPoint` listed before this one finishes its work), and
-this callback's `after_training` then raises `zt.TrialStopped`, which leaves `xgb.train` / `fit` and ends the
-trial STOPPED with its last reported value. The objective needs nothing more.
+The stop is XGBoost's own: `after_iteration` returns True (what its `EarlyStopping` does), XGBoost ends the
+loop, runs every callback's `after_training` and hands back the model of the rounds boosted so far. Nothing is
+raised: the callback has marked the trial (`Trial.end_stopped`), so the objective goes on as usual (evaluate
+the model, return its score) and the trial ends STOPPED, under `study.optimize` or `study.tell` alike.
 
 Boosting has no live hyperparameter to nudge (panda mode's nudges are for optimizers), so none is applied.
 """
@@ -58,11 +58,6 @@ class ZoomtuneCallback(TrainingCallback):
                                f"to xgb.train or eval_set=[(X_valid, y_valid)] to fit")
             raise self.reporter.missing(scores)
         return self.reporter.report(value, step=epoch).stop
-
-    def after_training(self, model: Any) -> Any:
-        """End the trial STOPPED (raise `zt.TrialStopped`) when boosting stopped on the scheduler's word."""
-        self.reporter.raise_if_stopped()
-        return model
 
     def __reduce__(self) -> Any:
         # a scikit-learn model keeps its callbacks: pickling or cloning it would copy the live trial and its study
