@@ -251,3 +251,18 @@ def test_groups_reach_the_splitter_at_every_rung(data: tuple[np.ndarray, np.ndar
         search.fit(X, y)
     search.fit(X, y, groups=groups)
     assert search.n_splits_ == 3 and min(search.cv_results_["n_resources"]) < len(y)
+
+
+def test_a_rungs_subsampled_folds_are_cut_once_per_data() -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    from zoomtune.integrations.sklearn_resource import SubsampledCV
+
+    X, y = np.arange(120).reshape(60, 2), np.tile([0, 1], 30)
+    splitter = SubsampledCV(StratifiedKFold(3), 30, stratify=True, seed=0)
+    first, again = list(splitter.split(X, y)), list(splitter.split(X, y))
+    assert all(a[0] is b[0] for a, b in zip(first, again, strict=True))  # the same folds, not cut again
+    assert [len(train) for train, _ in first] == [20, 20, 20] and [len(test) for _, test in first] == [20, 20, 20]
+    other = list(splitter.split(X.copy(), y))  # new data: cut anew, the same way (same seed)
+    assert other[0][0] is not first[0][0]
+    np.testing.assert_array_equal(other[0][0], first[0][0])

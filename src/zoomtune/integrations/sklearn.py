@@ -35,8 +35,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
 
 from zoomtune.errors import ConfigError, require, require_int, require_seed
-from zoomtune.integrations.sklearn_resource import (N_SAMPLES, OWNER, DataShape, Ladder, build_ladder, sample_count,
-                                                    scheduler_on, starting_resource)
+from zoomtune.integrations.sklearn_resource import (N_SAMPLES, OWNER, DataShape, Ladder, SubsampledCV, build_ladder,
+                                                    sample_count, scheduler_on, starting_resource)
 from zoomtune.records import TrialRecord, TrialState
 from zoomtune.samplers import RandomSampler, Sampler
 from zoomtune.schedulers import ASHA, Scheduler
@@ -185,6 +185,8 @@ class ZoomSearchCV(BaseSearchCV):
         evaluate = _Counted(evaluate_candidates)
         batch = max(1, -(-effective_n_jobs(self.n_jobs) // self.n_splits_))
         refused: list[ValueError] = []  # calls whose every fit failed: scikit-learn refuses them
+        splitters = (ladder.splitters(self._checked_cv_orig, is_classifier(self.estimator), seed)
+                     if ladder is not None else {})
         for start in range(0, n_trials, batch):
             trials = [study.ask() for _ in range(min(batch, n_trials - start))]
             try:
@@ -193,7 +195,7 @@ class ZoomSearchCV(BaseSearchCV):
                     for trial, score in zip(trials, scores, strict=True):
                         study.tell(trial, score)
                 else:
-                    self._climb(study, evaluate, trials, ladder, seed)
+                    self._climb(study, evaluate, trials, ladder, splitters)
             except BaseException as error:  # whatever it is, no trial may stay RUNNING
                 _fail_running(study, trials, error)
                 if not (isinstance(error, ValueError) and ALL_FAILED in str(error) and self.error_score != "raise"):
@@ -240,17 +242,19 @@ class ZoomSearchCV(BaseSearchCV):
                               self.estimator.get_params(deep=True), space.names, self._data, self.n_splits_)
         return ladder, scheduler_on(ladder, base)
 
-    def _climb(self, study: Study, evaluate: Evaluate, trials: list[Trial], ladder: Ladder, seed: int) -> None:
-        """Successive halving of `trials`: evaluate those still going at each rung, report, and stop the
-        ones the scheduler says to; the survivors of the last rung complete with their score there."""
+    def _climb(self, study: Study, evaluate: Evaluate, trials: list[Trial], ladder: Ladder,
+               splitters: Mapping[int, SubsampledCV | None]) -> None:
+        """Successive halving of `trials`: evaluate those still going at each rung (its folds from `splitters`),
+        report, and stop the ones the scheduler says to; the survivors of the last rung complete with their
+        score there."""
         going = trials
         for k, resource in enumerate(ladder.rungs):
             due = [t for t in going if starting_resource(study.scheduler, t.number) <= resource]
             if not due:
                 continue
-            splitter = ladder.splitter(self._checked_cv_orig, resource, is_classifier(self.estimator), seed)
             more = {"iter": [k] * len(due), "n_resources": [resource] * len(due)}
-            scores = self._evaluate(evaluate, due, [ladder.candidate(t.params, resource) for t in due], splitter, more)
+            scores = self._evaluate(evaluate, due, [ladder.candidate(t.params, resource) for t in due],
+                                    splitters[resource], more)
             last = k == len(ladder.rungs) - 1
             for trial, score in zip(due, scores, strict=True):
                 trial.set_user_attr("n_resources", resource)

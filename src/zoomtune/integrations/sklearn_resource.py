@@ -62,11 +62,11 @@ class Ladder:
         """The parameters to fit with at `resource`: the estimator parameter set to it when the resource is one."""
         return dict(params) if self.by_samples else {**params, self.name: resource}
 
-    def splitter(self, cv: Any, resource: int, stratify: bool, seed: int) -> SubsampledCV | None:
-        """The splitter for `resource` samples (None: `cv` itself, at full data or for an estimator parameter)."""
-        if not self.by_samples or resource >= self.n_samples:
-            return None
-        return SubsampledCV(cv, resource, stratify, seed)
+    def splitters(self, cv: Any, stratify: bool, seed: int) -> dict[int, SubsampledCV | None]:
+        """The splitter of each rung (None: `cv` itself, at full data or for an estimator parameter), made once
+        per fit so that each rung's folds are cut once, not again for every trial that reaches it."""
+        return {resource: SubsampledCV(cv, resource, stratify, seed)
+                if self.by_samples and resource < self.n_samples else None for resource in self.rungs}
 
 
 def geometric_rungs(min_resource: int, max_resource: int, factor: int) -> tuple[int, ...]:
@@ -144,15 +144,26 @@ def starting_resource(scheduler: Scheduler | None, number: int) -> int:
 class SubsampledCV:
     """The folds of `cv` with each training set cut to `n_resources / n_samples` of itself, drawn without
     replacement (class by class when `stratify`) with the same `seed` for every trial, so that trials at a rung
-    are compared on the same samples; test sets stay whole, so scores at every rung measure the same thing."""
+    are compared on the same samples; test sets stay whole, so scores at every rung measure the same thing.
+    The folds of the last data split are kept and given again while the same X, y and groups come back (every
+    trial at a rung, within one fit)."""
 
     def __init__(self, cv: Any, n_resources: int, stratify: bool, seed: int) -> None:
         self.cv, self.n_resources, self.stratify, self.seed = cv, n_resources, stratify, seed
+        self._data: tuple[Any, Any, Any] | None = None
+        self._folds: list[tuple[np.ndarray, np.ndarray]] = []
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         return int(self.cv.get_n_splits(X, y, groups))
 
     def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        data = self._data
+        if data is None or data[0] is not X or data[1] is not y or data[2] is not groups:
+            self._folds = list(self._cut(X, y, groups))
+            self._data = (X, y, groups)
+        return iter(self._folds)
+
+    def _cut(self, X: Any, y: Any, groups: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         fraction = self.n_resources / sample_count(X)
         labels = np.asarray(y) if self.stratify and y is not None else None
         for train, test in self.cv.split(X, y, groups):
