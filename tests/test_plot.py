@@ -204,3 +204,31 @@ def test_large_studies_are_thinned_to_the_best_and_an_even_sample() -> None:
 def test_numbers_are_short_and_readable() -> None:
     assert [fmt(v) for v in (None, 3, 2.0, 0.123456789, 1.5e-5, 123456.7, True, "x")] == [
         "-", "3", "2", "0.12346", "1.5e-5", "1.235e+5", "true", "x"]
+
+
+def _points(node: Any) -> list[float]:
+    """Every float in the point arrays (x, y, z, values) of a figure's traces."""
+    if isinstance(node, list):
+        return [f for v in node for f in _points(v)]
+    if not isinstance(node, dict):
+        return []
+    found = [f for key in ("x", "y", "z", "values") for f in np.ravel(node.get(key, [])).tolist()
+             if isinstance(f, float)]
+    return found + [f for key in ("dimensions", "data") for f in _points(node.get(key))]
+
+
+def test_served_figures_send_each_point_once_in_short_numbers(ctf: zt.Study, served: dict[str, Any]) -> None:
+    figs = served["figures"]
+    points = [f for kind in ("history", "params", "pair", "parcoords") for f in _points(figs[kind])]
+    assert len(points) > 500 and all(f == float(f"{f:.7g}") for f in points)  # 7 significant digits at most
+    trials, best = figs["history"]["data"]
+    complete = [t for t in ctf.trials if t.state is zt.TrialState.COMPLETE]
+    # the step line has a point where the best improved and one at the last complete trial, not one per trial
+    improved = [t.number for k, t in enumerate(complete) if all(t.value < u.value for u in complete[:k])]
+    ends = [] if complete[-1].number in improved else [complete[-1].number]
+    assert best["x"] == improved + ends and len(best["x"]) < len(complete)
+    assert best["y"][-1] == pytest.approx(min(t.value for t in complete))
+    assert trials["marker"]["color"] == "#2f6fdb"  # one colour: no STOPPED trial
+    act = next(t for t in figs["params"]["data"] if t["name"] == "&lt;b&gt;act&lt;/b&gt;")
+    assert "text" not in act and "= %{x}<br>" in act["hovertemplate"]  # a choice's label is its x already
+    assert not {"curves", "lineage", "importance"} & set(served)  # only the figures were built from them

@@ -58,25 +58,27 @@ def _json_for_html(data: Any) -> str:
 
 
 def report_data(study: Study) -> dict[str, Any]:
-    """What a report embeds: the study payload, its summary line and details of notable trials."""
+    """What a report embeds: the study page's data (the dashboard's), its summary line and details of notable
+    trials (those whose curves or lineage its figures draw, and failed ones)."""
     from zoomtune import __version__
-    from zoomtune.dashboard.payload import study_payload, trial_payload
-    from zoomtune.plot.data import shown_events
+    from zoomtune.dashboard.payload import page_data, trial_payload
+    from zoomtune.plot.data import shown_events, study_data
 
     trials = study.trials
     events = shown_events(study)
     names = study.storage.get_study(study.name).objective_names()
-    data = study_payload(study.name, study.directions, trials, events, objective_names=names)
+    full = study_data(study.name, study.directions, trials, events, objective_names=names)
+    data = page_data(full)
     data["rev"] = 1
-    wanted = {int(n) for n in data["curves"]}
+    wanted = {int(n) for n in full["curves"]}
     wanted |= set([t.number for t in trials if t.state is TrialState.FAILED][-MAX_FAILED_DETAILS:])
-    wanted |= {node["number"] for node in data["lineage"]["nodes"]}
+    wanted |= {node["number"] for node in full["lineage"]["nodes"]}
     by_number = {t.number: t for t in trials}
     details = {str(n): trial_payload(by_number[n]) for n in sorted(wanted) if n in by_number}
     counts = {state.value: 0 for state in TrialState}
     for t in trials:
         counts[t.state.value] += 1
-    columns = data["trials"]
+    columns = full["trials"]
     values = [v for v, s in zip(columns["value"], columns["state"], strict=True) if s == "COMPLETE" and v is not None]
     best = (min(values) if study.directions[0].value == "minimize" else max(values)) \
         if values and not study.is_multi_objective else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,8 @@ import zoomtune as zt  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from zoomtune.dashboard.app import create_app  # noqa: E402
+from zoomtune.dashboard.payload import FIGURE_ONLY  # noqa: E402
+from zoomtune.plot.data import data_of  # noqa: E402
 
 from conftest import ERROR_INJECTION, INJECTION  # noqa: E402
 
@@ -36,22 +39,35 @@ def test_studies_lists_counts_and_best(client: TestClient) -> None:
                                                   if t.state is zt.TrialState.COMPLETE))
 
 
+def _curve(data: dict[str, Any], number: int) -> list[list[Any]]:
+    """[steps, values] of trial `number`'s line in the page's curves figure."""
+    [trace] = [t for t in data["figures"]["curves"]["data"] if t["name"].startswith(f"#{number} ")]
+    return [trace["x"], trace["y"]]
+
+
 def test_study_payload_columns_scales_and_zoom_boxes_in_values(client: TestClient) -> None:
     data = client.get("/api/study", params={"name": "ctf"}).json()
     assert data["direction"] == "minimize" and len(data["trials"]["number"]) == 41
     scales = {p["name"]: p["scale"] for p in data["params"]}
     assert scales == {"lr": "log", "beta": "log1m", "units": "log", "act": "categorical"}
-    assert [z["round"] for z in data["zooms"]] == [1, 2, 3]
-    box = data["zooms"][0]["boxes"][0]
+    assert [z["round"] for z in data["zooms"]] == [1, 2, 3] and "boxes" not in data["zooms"][0]
+    assert not set(FIGURE_ONLY) & set(data)  # only the figures are built from them, in Python
+    bands = [s for s in data["figures"]["params"]["layout"]["shapes"] if s["name"] == "round 1"]
+    assert len(bands) == 4  # one per parameter, the box's edges in values on the parameter's own axis
+    full = data_of(zt.load_study("ctf", storage=client.app.state.api.cache.storage))
+    box = full["zooms"][0]["boxes"][0]
     lo, hi = box["ranges"]["lr"]
     assert 1e-4 <= lo < hi <= 1.0  # in values, not unit coordinates
+    assert [lo, hi] in [[b["x0"], b["x1"]] for b in bands]
     blo, bhi = box["ranges"]["beta"]
     assert 0.9 <= blo < bhi <= 0.999
     assert set(box["choices"]["act"]) <= {"relu", "tanh", INJECTION}
-    assert all(len(c[0]) == len(c[1]) == 5 for c in data["curves"].values())
-    assert len(data["curves"]) <= 41
-    assert [n["number"] for n in data["lineage"]["nodes"]] == [5, 40]
-    assert set(data["importance"]) == set(scales)
+    assert all(len(c[0]) == len(c[1]) == 5 for c in full["curves"].values())
+    assert [t["name"] for t in data["figures"]["curves"]["data"]] == [
+        f"#{n} {data['trials']['state'][data['trials']['number'].index(int(n))]}" for n in full["curves"]]
+    assert [n["number"] for n in full["lineage"]["nodes"]] == [5, 40]
+    assert set(full["importance"]) == set(scales)
+    assert data["figures"]["lineage"] is not None and data["figures"]["importance"] is not None
 
 
 def test_rev_answers_unchanged_until_something_changes(client: TestClient, db_url: str) -> None:
@@ -64,10 +80,10 @@ def test_rev_answers_unchanged_until_something_changes(client: TestClient, db_ur
     trial.report(0.5, 0)
     after = client.get("/api/study", params={"name": "plain/with slash", "rev": rev}).json()
     assert after["rev"] > rev and "RUNNING" in after["trials"]["state"]
-    assert after["curves"][str(trial.number)] == [[0], [0.5]]
+    assert _curve(after, trial.number) == [[0], [0.5]]
     trial.report(0.7, 1)
     again = client.get("/api/study", params={"name": "plain/with slash", "rev": after["rev"]}).json()
-    assert again["curves"][str(trial.number)] == [[0, 1], [0.5, 0.7]]
+    assert _curve(again, trial.number) == [[0, 1], [0.5, 0.7]]
     study.tell(trial, 0.9)
     done = client.get("/api/study", params={"name": "plain/with slash", "rev": again["rev"]}).json()
     assert done["trials"]["state"][-1] == "COMPLETE" and done["trials"]["value"][-1] == 0.9
@@ -92,7 +108,7 @@ def test_nan_reports_become_null(tmp_path) -> None:
     study.tell(trial, math.nan)
     client = TestClient(create_app(url), base_url="http://127.0.0.1")
     data = client.get("/api/study", params={"name": "nan"}).json()
-    assert data["trials"]["value"] == [None] and data["curves"]["0"] == [[0, 1], [None, 1.0]]
+    assert data["trials"]["value"] == [None] and _curve(data, 0) == [[0, 1], [None, 1.0]]
 
 
 def test_curves_and_bad_requests(client: TestClient) -> None:

@@ -50,8 +50,7 @@ def _branched_and_nudged(tmp_path: Path) -> zt.Study:
 
 def test_dashboard_lineage_is_the_library_lineage(tmp_path: Path) -> None:
     study = _branched_and_nudged(tmp_path)
-    data: dict[str, Any] = pl.study_payload(study.name, study.direction, study.trials,
-                                            pd.shown_events(study))["lineage"]
+    data: dict[str, Any] = pd.study_data(study.name, study.direction, study.trials, pd.shown_events(study))["lineage"]
     forest = study.lineage()
     assert {(n["parent"], n["number"], n["reason"]) for n in data["nodes"]} == _edges(forest)
     assert {(n["parent"], n["number"], n["reason"]) for n in data["nodes"]} == {

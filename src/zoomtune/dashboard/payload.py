@@ -1,8 +1,9 @@
 """What the dashboard's API sends and the HTML report embeds, as JSON-ready dicts.
 
-A study page is `zoomtune.plot.data.study_data` (the columns every figure is built from) plus its figures,
-built once in Python by `zoomtune.plot.page` (the page only hands them to Plotly); a trial page is
-`trial_payload`; the studies list is `summaries`.
+A study page is `page_data`: its figures, built once in Python by `zoomtune.plot.page` from
+`zoomtune.plot.data.study_data` (the page only hands them to Plotly), and what the page itself reads of that
+data (the trial columns for the table, the summary); a trial page is `trial_payload`; the studies list is
+`summaries`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,43 @@ from typing import Any
 
 from zoomtune.plot.data import (MAX_EVENTS, StudyData, clean, curve, describe_distribution, finite, study_data,
                                 timestamp)
+from zoomtune.plot.figures.common import compact_all
 from zoomtune.plot.figures.curves import trial_curve_figure
 from zoomtune.plot.page import figures
 from zoomtune.records import Direction, Event, TrialRecord, TrialState, payload_to_dict
 
 MAX_ERROR_CHARS = 2000
+#: the keys of `study_data` only figures are built from: the page never reads them
+FIGURE_ONLY = ("curves", "lineage", "importance")
+#: significant digits of the floats in the trial columns: the table shows 5 and sorts by them, its tooltips show
+#: all that travel (a full float takes 17 and nearly twice the bytes)
+TABLE_DIGITS = 10
+
+
+def _compact_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """The trial columns with their floats cut to TABLE_DIGITS significant digits."""
+    out: dict[str, Any] = {key: compact_all(values, TABLE_DIGITS) for key, values in columns.items()
+                           if key != "params"}
+    out["params"] = {name: compact_all(values, TABLE_DIGITS) for name, values in columns["params"].items()}
+    return out
+
+
+def page_data(data: StudyData) -> StudyData:
+    """What the study page reads of `data` (a `study_data`), with every figure built from it under ``figures``
+    (`zoomtune.plot.page.figures`, None where the study has none). The page draws the figures as they come, so
+    what only they are built from stays behind: the curves, the lineage, the importance and the zoom boxes."""
+    page = {key: value for key, value in data.items() if key not in FIGURE_ONLY}
+    page["trials"] = _compact_columns(data["trials"])
+    page["zooms"] = [{key: value for key, value in zoom.items() if key != "boxes"} for zoom in data["zooms"]]
+    page["figures"] = figures(data)
+    return page
 
 
 def study_payload(name: str, directions: Direction | Sequence[Direction], trials: Sequence[TrialRecord],
                   study_events: Sequence[Event], extra_curves: Iterable[int] = (),
                   objective_names: Sequence[str] = ()) -> StudyData:
-    """Everything one study page draws: `study_data` (same arguments) and, under ``figures``, every figure of
-    the page (`zoomtune.plot.page.figures`), None where the study has none."""
-    data = study_data(name, directions, trials, study_events, extra_curves, objective_names)
-    data["figures"] = figures(data)
-    return data
+    """Everything one study page shows: the `page_data` of `study_data` (same arguments)."""
+    return page_data(study_data(name, directions, trials, study_events, extra_curves, objective_names))
 
 
 def trial_payload(trial: TrialRecord) -> dict[str, Any]:
@@ -65,4 +88,4 @@ def summaries(storage: Any) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["study_payload", "summaries", "trial_payload"]
+__all__ = ["FIGURE_ONLY", "TABLE_DIGITS", "page_data", "study_payload", "summaries", "trial_payload"]

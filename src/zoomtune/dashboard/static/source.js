@@ -30,7 +30,6 @@ export class ServerSource {
   /** The study's page data, or {unchanged: true} when `rev` is still current. */
   async study(name, rev) { return this.get("study", rev ? {name, rev} : {name}); }
   async trial(name, number) { return this.get("trial", {study: name, number}); }
-  async curves(name, numbers) { return this.get("curves", {study: name, numbers: numbers.join(",")}); }
 
   /** POST a control action (nudge, stop) with the bearer token; resolves to the answer body. */
   async control(action, body) {
@@ -59,11 +58,6 @@ export class EmbeddedSource {
     const detail = this.data.details[String(number)];
     if (detail) return detail;
     return trialFromColumns(this.data.study, number);
-  }
-  async curves(name, numbers) {
-    const out = {};
-    for (const n of numbers) if (this.data.study.curves[String(n)]) out[String(n)] = this.data.study.curves[String(n)];
-    return out;
   }
   async control() { throw new Error("a report is read-only"); }
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from zoomtune.plot.data import StudyData
@@ -23,6 +23,8 @@ GL_ABOVE = 1500
 MAX_POINTS = 3000
 #: lines in the parallel coordinates
 MAX_LINES = 500
+#: significant digits of a plotted coordinate: far finer than a pixel or a hover label, in half a full float's JSON
+DIGITS = 7
 _TRAILING_ZEROS = re.compile(r"\.?0+e")
 
 
@@ -31,6 +33,17 @@ def number_text(value: float) -> str:
     if value.is_integer() and abs(value) < 1e21:
         return str(int(value))
     return repr(value)
+
+
+def compact(value: Any, digits: int = DIGITS) -> Any:
+    """A plotted number rounded to `digits` significant digits, so that it travels in fewer bytes; ints, None
+    and text as they are."""
+    return float(f"{value:.{digits}g}") if isinstance(value, float) else value
+
+
+def compact_all(values: Iterable[Any], digits: int = DIGITS) -> list[Any]:
+    """`compact` of each value."""
+    return [compact(v, digits) for v in values]
 
 
 def fmt(value: Any) -> str:
@@ -115,6 +128,6 @@ def title(text: str, size: int = 13) -> dict[str, Any]:
     return {"text": text, "font": {"size": size}}
 
 
-__all__ = ["GL_ABOVE", "MARGIN", "MAX_LINES", "MAX_POINTS", "FigureSpec", "even_sample", "fmt", "label",
-           "marker_type", "number_text", "objective_label", "plot_text", "scored_indices", "thin", "thin_note",
-           "title"]
+__all__ = ["DIGITS", "GL_ABOVE", "MARGIN", "MAX_LINES", "MAX_POINTS", "FigureSpec", "compact", "compact_all",
+           "even_sample", "fmt", "label", "marker_type", "number_text", "objective_label", "plot_text",
+           "scored_indices", "thin", "thin_note", "title"]

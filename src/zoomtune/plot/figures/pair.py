@@ -9,8 +9,8 @@ from typing import Any
 from zoomtune.plot.data import StudyData
 from zoomtune.plot.errors import NotPlottableError
 from zoomtune.plot.figures.axes import axis_value, box_span, param_axis, round_colour
-from zoomtune.plot.figures.common import (MARGIN, MAX_POINTS, FigureSpec, fmt, marker_type, objective_label,
-                                          plot_text, scored_indices, thin, thin_note, title)
+from zoomtune.plot.figures.common import (MARGIN, MAX_POINTS, FigureSpec, compact_all, fmt, marker_type,
+                                          objective_label, plot_text, scored_indices, thin, thin_note, title)
 from zoomtune.plot.figures.surface import surface_trace
 
 #: the surface under the trials interpolates at most this many of them (the best and an even sample)
@@ -81,13 +81,14 @@ def pair_figure(data: StudyData, x: str | None = None, y: str | None = None) -> 
     heading = "Coarse-to-fine boxes over " + ("the two most important parameters" if x is None and y is None
                                               else f"{plot_text(px['name'])} and {plot_text(py['name'])}")
     minimise = data["direction"] == "minimize"
-    values = [cols["value"][i] for i in shown]
+    values = compact_all(cols["value"][i] for i in shown)
     few = thin(data, shown, MAX_SURFACE_POINTS)
     surface = surface_trace(px, py, [axis_value(px, vx[i]) for i in few], [axis_value(py, vy[i]) for i in few],
                             [cols["value"][i] for i in few], minimise,
                             (min(values, default=0.0), max(values, default=0.0)))
-    trials = {"type": marker_type(len(shown)), "mode": "markers", "x": [axis_value(px, vx[i]) for i in shown],
-              "y": [axis_value(py, vy[i]) for i in shown], "customdata": [cols["number"][i] for i in shown],
+    trials = {"type": marker_type(len(shown)), "mode": "markers",
+              "x": compact_all(axis_value(px, vx[i]) for i in shown),
+              "y": compact_all(axis_value(py, vy[i]) for i in shown), "customdata": [cols["number"][i] for i in shown],
               "text": [fmt(v) for v in values], "showlegend": False,
               "marker": {"size": 6, "color": values, "colorscale": "Viridis", "reversescale": minimise,
                          "showscale": True, "line": {"width": 0.5, "color": "white"},

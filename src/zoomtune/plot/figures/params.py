@@ -7,8 +7,8 @@ from typing import Any
 
 from zoomtune.plot.data import StudyData
 from zoomtune.plot.figures.axes import axis_value, box_span, param_axis, round_colour
-from zoomtune.plot.figures.common import (MAX_POINTS, FigureSpec, fmt, marker_type, objective_label, plot_text,
-                                          scored_indices, thin, thin_note, title)
+from zoomtune.plot.figures.common import (MAX_POINTS, FigureSpec, compact_all, fmt, marker_type, objective_label,
+                                          plot_text, scored_indices, thin, thin_note, title)
 
 MAX_COLUMNS = 3
 #: what a subplot's "importance" is (PED-ANOVA, computed by zoomtune.importance), shown on hover
@@ -16,6 +16,9 @@ IMPORTANCE_HELP = ("PED-ANOVA importance: how much the best 10% of trials bunch 
                    "compared with all complete trials (all parameters sum to 1). Unlike a correlation,<br>"
                    "it sees a parameter whose best value lies inside its range.")
 _GAP_X = 0.06
+#: a hovered value read from the point's x where that is the value as it should read (a choice's label, an int);
+#: a float's is the short `fmt` of its value, sent as the trace's text (x of a log1m parameter is 1 - value)
+_HOVER_VALUE = {"categorical": "%{x}", "int": "%{x:d}"}
 
 
 def _domains(k: int, ncol: int, nrow: int) -> tuple[float, float, float, float]:
@@ -72,14 +75,17 @@ def params_figure(data: StudyData) -> FigureSpec | None:
                             "x": (x0 + x1) / 2, "y": y1, "yanchor": "bottom", "xanchor": "center"})
         values = cols["params"][param["name"]]
         use = [i for i in shown if values[i] is not None]
-        traces.append({"type": marker_type(len(use)), "mode": "markers", "xaxis": f"x{ax}", "yaxis": f"y{ax}",
-                       "showlegend": False, "name": name, "x": [axis_value(param, values[i]) for i in use],
-                       "y": [cols["value"][i] for i in use], "customdata": [cols["number"][i] for i in use],
-                       "text": [plot_text(fmt(values[i])) for i in use],
-                       "marker": {"size": 5, "color": [cols["number"][i] for i in use], "colorscale": "Viridis",
-                                  "opacity": 0.75, "showscale": k == 0,
-                                  "colorbar": {"title": {"text": "trial"}, "thickness": 10, "len": 0.5}},
-                       "hovertemplate": f"trial #%{{customdata}}<br>{name} = %{{text}}<br>value %{{y}}<extra></extra>"})
+        trace = {"type": marker_type(len(use)), "mode": "markers", "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                 "showlegend": False, "name": name, "x": compact_all(axis_value(param, values[i]) for i in use),
+                 "y": compact_all(cols["value"][i] for i in use), "customdata": [cols["number"][i] for i in use],
+                 "marker": {"size": 5, "color": [cols["number"][i] for i in use], "colorscale": "Viridis",
+                            "opacity": 0.75, "showscale": k == 0,
+                            "colorbar": {"title": {"text": "trial"}, "thickness": 10, "len": 0.5}},
+                 "hovertemplate": f"trial #%{{customdata}}<br>{name} = {_HOVER_VALUE.get(param['kind'], '%{text}')}"
+                                  "<br>value %{y}<extra></extra>"}
+        if param["kind"] not in _HOVER_VALUE:
+            trace["text"] = [plot_text(fmt(values[i])) for i in use]
+        traces.append(trace)
         shapes.extend(_zoom_bands(data, param, ax, in_legend))
     layout["shapes"] = shapes
     layout["annotations"] = annotations

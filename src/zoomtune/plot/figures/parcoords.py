@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zoomtune.plot.data import StudyData
-from zoomtune.plot.figures.common import (MAX_LINES, FigureSpec, number_text, objective_label, plot_text,
+from zoomtune.plot.figures.common import (MAX_LINES, FigureSpec, compact_all, number_text, objective_label, plot_text,
                                           scored_indices, thin, thin_note, title)
 
 
@@ -34,9 +34,9 @@ def dimension(param: dict[str, Any], values: Sequence[Any]) -> dict[str, Any]:
         lo, hi = f(param["low"]), f(param["high"])
         ticks = list(range(math.ceil(lo), math.floor(hi) + 1))
         text = [f"1e{k}" if scale == "log" else number_text(float(f"{1 - 10.0 ** -k:.10g}")) for k in ticks]
-        return {"label": f"{name} ({scale})", "values": [f(v) for v in values], "range": [lo, hi],
+        return {"label": f"{name} ({scale})", "values": compact_all(f(v) for v in values), "range": [lo, hi],
                 "tickvals": ticks, "ticktext": text}
-    return {"label": name, "values": list(values), "range": [param["low"], param["high"]]}
+    return {"label": name, "values": compact_all(values), "range": [param["low"], param["high"]]}
 
 
 def parcoords_figure(data: StudyData) -> FigureSpec | None:
@@ -48,7 +48,7 @@ def parcoords_figure(data: StudyData) -> FigureSpec | None:
     every = [i for i in scored_indices(data) if all(cols["params"][p["name"]][i] is not None for p in params)]
     use = thin(data, every, MAX_LINES)
     dims = [dimension(p, [cols["params"][p["name"]][i] for i in use]) for p in params]
-    values = [cols["value"][i] for i in use]
+    values = compact_all(cols["value"][i] for i in use)
     dims.append({"label": objective_label(data), "values": values})
     return {"data": [{"type": "parcoords", "dimensions": dims,
                       "line": {"color": values, "colorscale": "Viridis",

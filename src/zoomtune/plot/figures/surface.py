@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from zoomtune.plot.figures.common import compact_all
+
 GRID = 30
 #: how fast a trial's weight falls with its distance (inverse-distance weighting's power)
 POWER = 2.0
@@ -41,6 +43,10 @@ def _axis_grid(param: dict[str, Any]) -> np.ndarray:
     return 10.0 ** line if param["scale"] in ("log", "log1m") else line
 
 
+def _compact(values: np.ndarray) -> list[float]:
+    return compact_all(values.tolist())
+
+
 def surface_trace(px: dict[str, Any], py: dict[str, Any], x: Sequence[float], y: Sequence[float],
                   z: Sequence[float], minimise: bool, colour_range: tuple[float, float]) -> dict[str, Any] | None:
     """A contour trace of `z` at the axis positions (`x`, `y`) of two numeric parameters, coloured over
@@ -57,8 +63,8 @@ def surface_trace(px: dict[str, Any], py: dict[str, Any], x: Sequence[float], y:
     weights = 1.0 / (d2 + _EPS) ** (POWER / 2)
     values = np.asarray(z, dtype=float)
     surface = (weights * values).sum(axis=-1) / weights.sum(axis=-1)
-    return {"type": "contour", "name": "interpolated", "x": _axis_grid(px).tolist(), "y": _axis_grid(py).tolist(),
-            "z": surface.tolist(), "zmin": colour_range[0], "zmax": colour_range[1],
+    return {"type": "contour", "name": "interpolated", "x": _compact(_axis_grid(px)), "y": _compact(_axis_grid(py)),
+            "z": [_compact(row) for row in surface], "zmin": colour_range[0], "zmax": colour_range[1],
             "colorscale": "Viridis", "reversescale": minimise, "showscale": False, "opacity": 0.5,
             "contours": {"coloring": "heatmap"}, "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
 
