@@ -295,6 +295,28 @@ def test_sqlite_storage_and_load_study_in_a_second_call(optuna, tmp_path):
 
 
 @BOTH
+def test_study_user_attrs_are_kept_and_seen_by_every_handle_on_the_study(optuna, tmp_path):
+    url = f"sqlite:///{tmp_path / 'attrs.db'}"
+    study = optuna.create_study(study_name="noted", storage=url)
+    assert study.user_attrs == {}
+    study.set_user_attr("dataset", "mnist-v2")
+    study.set_user_attr("folds", [1, 2, 3])
+    study.set_user_attr("dataset", "mnist-v3")
+    assert study.user_attrs == {"dataset": "mnist-v3", "folds": [1, 2, 3]}
+    loaded = optuna.load_study(study_name="noted", storage=url)
+    assert loaded.user_attrs == {"dataset": "mnist-v3", "folds": [1, 2, 3]}
+    loaded.set_user_attr("by", "ana")
+    assert study.user_attrs["by"] == "ana"  # the first handle sees what the second one set
+    with pytest.raises(TypeError):
+        study.set_user_attr("bad", object())
+    assert optuna.load_study(study_name="noted", storage=url).user_attrs == {
+        "dataset": "mnist-v3", "folds": [1, 2, 3], "by": "ana"}
+    memory = optuna.create_study()
+    memory.set_user_attr("k", {"nested": True})
+    assert memory.user_attrs == {"k": {"nested": True}}
+
+
+@BOTH
 def test_grid_sampler_stops_when_the_grid_is_done(optuna):
     def objective(trial):
         return trial.suggest_int("x", -1, 1) + len(trial.suggest_categorical("y", ["a", "bb"]))
@@ -415,7 +437,6 @@ def _study_with_one_trial():
     (lambda: shim.create_study(pruner=real_optuna.pruners.MedianPruner()), "pruner=MedianPruner"),
     (lambda: shim.visualization, "optuna.visualization"),
     (lambda: shim.copy_study, "optuna.copy_study"),
-    (lambda: _study_with_one_trial().set_user_attr("k", 1), "Study.set_user_attr"),
     (lambda: _study_with_one_trial().add_trial(None), "Study.add_trial"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_what_has_no_faithful_mapping_raises_naming_it(make, named):

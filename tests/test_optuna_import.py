@@ -3,6 +3,7 @@ zoomtune, every field checked, run twice, added to, and the one-line errors."""
 
 import math
 import sys
+from datetime import timezone
 
 import pytest
 
@@ -17,7 +18,6 @@ from zoomtune.cli import cli  # noqa: E402
 from zoomtune.compat.optuna_import import (FAILED_IN_OPTUNA, IMPORT_ATTR, OptunaImportError,  # noqa: E402
                                            import_optuna)
 from zoomtune.records import FailureCause, TrialState  # noqa: E402
-from zoomtune.storage import get_storage  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # set_metric_names
@@ -122,7 +122,8 @@ def test_rdb_study_every_field_copied(source, target):
     assert done.copied == {TrialState.COMPLETE: 2, TrialState.STOPPED: 1, TrialState.FAILED: 2}
     study = zt.load_study("mixed", storage=target)
     assert study.directions == (zt.Direction.MINIMIZE,)
-    assert study.attrs[IMPORT_ATTR]["user_attrs"] == {"owner": "ana"}
+    assert study.user_attrs == {"owner": "ana"}
+    assert study.attrs[IMPORT_ATTR] == {"source": url, "study": "mixed"}
     copied = copies(study)
     frozen = {t.number: t for t in original.get_trials(deepcopy=False)}
     assert sorted(copied) == [0, 1, 2, 3, 4]
@@ -134,6 +135,10 @@ def test_rdb_study_every_field_copied(source, target):
         assert record.params == source_trial.params
         assert record.distributions == {name: EXPECTED[name] for name in source_trial.params}
         assert record.intermediate_values == source_trial.intermediate_values
+        # Optuna's own times (naive, this machine's local time), so durations are Optuna's
+        assert record.datetime_start == source_trial.datetime_start.astimezone(timezone.utc)
+        assert record.datetime_complete == source_trial.datetime_complete.astimezone(timezone.utc)
+        assert record.duration == source_trial.duration.total_seconds()
         marker = record.user_attrs.pop(IMPORT_ATTR)
         assert record.user_attrs == source_trial.user_attrs
         assert marker == {"study": "mixed", "number": number, "state": source_trial.state.name,
@@ -196,23 +201,34 @@ def test_twice_copies_nothing_new_and_later_trials_are_copied_next_time(source, 
     new = copies(study)
     assert new[running.number].value == 0.1 and new[waiting.number].params["lr"] == 0.01
     assert (new[7].params, new[7].user_attrs["by"], study.best_value) == ({"units": 32}, "hand", 0.05)
+    original.set_user_attr("owner", "bo")  # study attributes set in Optuna since arrive on the next run
+    original.set_user_attr("dataset", {"name": "mnist", "version": 2})
     third = invoke(url, "--storage", target)
     assert "copied 0 trials, 8 already there" in third.stdout
+    assert zt.load_study("mixed", storage=target).user_attrs == {"owner": "bo",
+                                                                 "dataset": {"name": "mnist", "version": 2}}
 
 
-def test_a_copy_left_running_by_an_interrupted_import_is_finished(source, target):
+def test_an_import_stopped_midway_leaves_only_whole_copies_and_the_next_run_copies_the_rest(source, target):
+    """Each copy is written in one commit: stopped after its third trial, an import leaves three finished
+    copies (none RUNNING for the next run to mend), and running it again copies the other two."""
     url, original = source
-    storage = get_storage(target)
-    zt.create_study("mixed", storage=storage)
-    study_id = storage.get_study("mixed").study_id
-    first = original.trials[0]
-    storage.create_trial(study_id, user_attrs={IMPORT_ATTR: {"study": "mixed", "number": 0}})  # as if killed here
-    summary = import_optuna(url, storage, ["mixed"])
-    assert summary.studies[0].n_copied == 5 and not summary.studies[0].created
-    study = zt.load_study("mixed", storage=storage)
-    assert len(study.trials) == 5
-    assert (study.trial(0).state, study.trial(0).value, study.trial(0).params) == (
-        TrialState.COMPLETE, first.value, first.params)
+
+    def stop_after_three(study, done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_optuna(url, target, on_progress=stop_after_three)
+    study = zt.load_study("mixed", storage=target)
+    assert sorted(copies(study)) == [0, 1, 2]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.STOPPED]
+    [done] = import_optuna(url, target).studies
+    assert (done.created, done.already_copied, done.n_copied) == (False, 3, 2)
+    study = zt.load_study("mixed", storage=target)
+    assert sorted(copies(study)) == [0, 1, 2, 3, 4]
+    assert copies(study)[3].value is None and copies(study)[3].datetime_start == (
+        original.trials[3].datetime_start.astimezone(timezone.utc))
 
 
 def test_every_study_without_study_option(tmp_path, target):

@@ -160,3 +160,37 @@ def test_bad_urls_are_clear(tmp_path):
         get_storage("not a url")
     with pytest.raises(StorageError, match="does not exist"):
         get_storage(f"sqlite:///{tmp_path}/missing/dir/z.db")
+
+
+def test_study_user_attrs_are_stored_and_seen_by_every_process_that_opens_the_study(sqlite_url):
+    import zoomtune as zt
+
+    study = zt.create_study("noted", storage=sqlite_url)
+    assert study.user_attrs == {}
+    study.set_user_attr("dataset", {"name": "digits", "rows": 1797})
+    study.set_user_attr("note", "baseline")
+    assert study.attrs["user_attrs"] == study.user_attrs == {"dataset": {"name": "digits", "rows": 1797},
+                                                              "note": "baseline"}
+    assert "sampler_seed" in study.attrs and "sampler_seed" not in study.user_attrs  # zoomtune's own stay apart
+    code = ("import sys, zoomtune as zt; s = zt.load_study('noted', storage=sys.argv[1]); "
+            "assert s.user_attrs['note'] == 'baseline', s.user_attrs; s.set_user_attr('note', 'tuned')")
+    subprocess.run([sys.executable, "-c", code, sqlite_url], check=True, timeout=120)
+    assert study.user_attrs["note"] == "tuned"  # read from storage: another process's write is seen
+    with pytest.raises(TypeError, match=r"study 'noted': attribute 'model' must be JSON-serialisable"):
+        study.set_user_attr("model", object())
+
+
+def test_a_finished_trial_must_be_finished_and_keep_only_json_attributes():
+    from datetime import datetime, timezone
+
+    from zoomtune.errors import TrialStateError
+    from zoomtune.storage import FinishedTrial
+
+    with pytest.raises(TrialStateError, match="COMPLETE, STOPPED or FAILED; got RUNNING"):
+        FinishedTrial(TrialState.RUNNING)
+    with pytest.raises(TypeError, match="attribute 'f' must be JSON-serialisable"):
+        FinishedTrial(TrialState.COMPLETE, value=1.0, user_attrs={"f": {1, 2}})
+    with pytest.raises(ValueError, match=r"intermediate_vectors at steps \[2\] need intermediate_values"):
+        FinishedTrial(TrialState.COMPLETE, intermediate_vectors={2: (1.0, 2.0)})
+    naive = datetime(2024, 1, 2, 3, 4, 5)  # as Optuna writes times: local, without a zone
+    assert FinishedTrial(TrialState.FAILED, datetime_start=naive).datetime_start == naive.astimezone(timezone.utc)

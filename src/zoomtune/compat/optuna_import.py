@@ -18,12 +18,14 @@ What each Optuna trial becomes:
   (which Optuna accepts) becomes FAILED (cause BAD_VALUE), as zoomtune's rule for non-finite values says.
 - values (one per objective), intermediate values, user attributes, and Optuna's constraints (by their
   names; those of a sampler's ``constraints_func`` are named "0", "1", ...).
-- the trial's identity and times: zoomtune's storage stamps a trial's start and end when it is written, so
-  Optuna's `datetime_start` / `datetime_complete` are kept (as ISO text) in the user attribute `IMPORT_ATTR`,
-  with Optuna's trial number, state and steps.
+- its start and end times: Optuna's `datetime_start` / `datetime_complete` (Optuna writes local time without a
+  zone; it is read as this machine's local time), so durations are Optuna's. The user attribute `IMPORT_ATTR`
+  keeps the trial's identity: Optuna's trial number, state, steps, and its times as Optuna wrote them.
 
-Running it again copies only what is new: a trial whose Optuna number is already in the zoomtune study is
-skipped (a copy that an interrupted import left RUNNING is finished instead). Optuna is an optional extra
+Each copy is written whole in one commit (`Storage.add_finished_trial`): an import stopped midway leaves only
+whole copies, and running it again copies only what is new (a trial whose Optuna number is already in the
+zoomtune study is skipped). The Optuna study's user attributes become the zoomtune study's (`study.user_attrs`)
+on every run, so attributes set in Optuna since the last run arrive too. Optuna is an optional extra
 (``pip install "zoomtune[optuna]"``) imported only when this runs.
 """
 
@@ -39,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 from zoomtune.errors import SearchSpaceError, StudyNotFoundError, ZoomtuneError
 from zoomtune.records import Direction, FailureCause, StudyInfo, TrialRecord, TrialState
 from zoomtune.space import Categorical, Distribution, Float, Int
-from zoomtune.storage import Storage, get_storage
+from zoomtune.storage import FinishedTrial, Storage, get_storage
+from zoomtune.storage.base import user_attrs_of
 from zoomtune.storage.faults import shown_url
 from zoomtune.study import create_study
 
@@ -249,8 +252,8 @@ def _marker(study_name: str, frozen: FrozenTrial, steps: dict[str, float | int])
     return marker
 
 
-def _copy_trial(storage: Storage, info: StudyInfo, frozen: FrozenTrial, earlier: TrialRecord | None) -> TrialState:
-    """Write one finished Optuna trial into the study (finishing `earlier`, a copy left unfinished); its state."""
+def _copy_trial(storage: Storage, info: StudyInfo, frozen: FrozenTrial) -> TrialState:
+    """Write one finished Optuna trial into the study, whole and in one commit; its state."""
     where = f"Optuna study {info.name!r}, trial {frozen.number}"
     if IMPORT_ATTR in frozen.user_attrs:
         raise OptunaImportError(f"{where}: its user attribute {IMPORT_ATTR!r} is the one zoomtune keeps the "
@@ -265,27 +268,25 @@ def _copy_trial(storage: Storage, info: StudyInfo, frozen: FrozenTrial, earlier:
         params[name] = (mapped, frozen.params[name])
         if step is not None:
             steps[name] = step
-    user_attrs = {**frozen.user_attrs, IMPORT_ATTR: _marker(info.name, frozen, steps)}
-    trial_id = earlier.trial_id if earlier is not None else \
-        storage.create_trial(info.study_id, TrialState.RUNNING, user_attrs=user_attrs).trial_id
     result = _result(frozen, len(info.directions))
-    constraints = _constraints(frozen)
-    storage.update_trial(trial_id, params=params, values=dict(frozen.intermediate_values), user_attrs=user_attrs,
-                         state=result.state, value=result.value, objective_values=result.values,
-                         error=result.error, cause=result.cause, constraints=constraints or None)
+    storage.add_finished_trial(info.study_id, FinishedTrial(
+        result.state, params=params, value=result.value, objective_values=result.values,
+        intermediate_values=dict(frozen.intermediate_values),
+        user_attrs={**frozen.user_attrs, IMPORT_ATTR: _marker(info.name, frozen, steps)},
+        constraints=_constraints(frozen), error=result.error, cause=result.cause,
+        datetime_start=frozen.datetime_start, datetime_complete=frozen.datetime_complete))
     return result.state
 
 
 def _target(storage: Storage, source: str, name: str, directions: tuple[Direction, ...],
-            metric_names: Sequence[str] | None, user_attrs: dict[str, Any]) -> tuple[StudyInfo, bool]:
-    """The zoomtune study to copy Optuna's study `name` into, and whether it was created now (with the Optuna
-    study's user attributes in its attribute `IMPORT_ATTR`)."""
+            metric_names: Sequence[str] | None) -> tuple[StudyInfo, bool]:
+    """The zoomtune study to copy Optuna's study `name` into, and whether it was created now (with where it
+    came from in its attribute `IMPORT_ATTR`)."""
     try:
         info = storage.get_study(name)
     except StudyNotFoundError:
-        origin = {"source": shown_url(source), "study": name, "user_attrs": user_attrs}
         study = create_study(name, storage=storage, directions=list(directions), metric_names=metric_names,
-                             attrs={IMPORT_ATTR: origin})
+                             attrs={IMPORT_ATTR: {"source": shown_url(source), "study": name}})
         return storage.get_study(study.name), True
     if info.directions != directions:
         wanted = ", ".join(d.value for d in directions)
@@ -293,6 +294,14 @@ def _target(storage: Storage, source: str, name: str, directions: tuple[Directio
                                 f", but Optuna's is to {wanted}: import into another storage, or delete or rename "
                                 "the zoomtune study")
     return info, False
+
+
+def _copy_user_attrs(storage: Storage, info: StudyInfo, user_attrs: dict[str, Any]) -> None:
+    """Give the zoomtune study the Optuna study's user attributes (only those new or changed are written)."""
+    kept = user_attrs_of(info.attrs)
+    for key, value in user_attrs.items():
+        if key not in kept or kept[key] != value:
+            storage.set_study_attr(info.study_id, key, value)
 
 
 def _earlier_copies(storage: Storage, info: StudyInfo) -> dict[int, TrialRecord]:
@@ -305,19 +314,14 @@ def _earlier_copies(storage: Storage, info: StudyInfo) -> dict[int, TrialRecord]
     return out
 
 
-def _unfinished_copy(record: TrialRecord) -> bool:
-    """Whether an earlier import stopped between creating this copy and writing its result."""
-    return record.state is TrialState.RUNNING or record.cause is FailureCause.WORKER_LOST
-
-
 def _import_study(optuna_storage: BaseStorage, source: str, storage: Storage, name: str,
                   on_progress: ProgressCallback | None) -> StudyImport:
     optuna = _optuna()
     from optuna.trial import TrialState as OptunaState
 
     loaded = optuna.load_study(study_name=name, storage=optuna_storage, sampler=optuna.samplers.RandomSampler())
-    info, created = _target(storage, source, name, _directions(loaded.directions, name), loaded.metric_names,
-                            loaded.user_attrs)
+    info, created = _target(storage, source, name, _directions(loaded.directions, name), loaded.metric_names)
+    _copy_user_attrs(storage, info, loaded.user_attrs)
     done = StudyImport(name, created)
     earlier = _earlier_copies(storage, info)
     trials = sorted(loaded.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -325,7 +329,7 @@ def _import_study(optuna_storage: BaseStorage, source: str, storage: Storage, na
         copy = earlier.get(frozen.number)
         if frozen.state in (OptunaState.RUNNING, OptunaState.WAITING):
             done.unfinished += 1
-        elif copy is not None and not _unfinished_copy(copy):
+        elif copy is not None:
             if copy.user_attrs[IMPORT_ATTR].get("datetime_start") != _time(frozen.datetime_start):
                 raise OptunaImportError(
                     f"trial {copy.number} of study {name!r} in {storage.url} was copied from another Optuna trial "
@@ -333,7 +337,7 @@ def _import_study(optuna_storage: BaseStorage, source: str, storage: Storage, na
                     f"{_time(frozen.datetime_start)}): import this Optuna study into another storage")
             done.already_copied += 1
         else:
-            done.copied[_copy_trial(storage, info, frozen, copy)] += 1
+            done.copied[_copy_trial(storage, info, frozen)] += 1
         if on_progress is not None:
             on_progress(name, i + 1, len(trials))
     return done
@@ -341,8 +345,7 @@ def _import_study(optuna_storage: BaseStorage, source: str, storage: Storage, na
 
 def optuna_study_names(optuna_storage: BaseStorage) -> list[str]:
     """The names of the studies in an Optuna storage, oldest first."""
-    optuna = _optuna()
-    return [s.study_name for s in optuna.get_all_study_summaries(optuna_storage, include_best_trial=False)]
+    return list(_optuna().get_all_study_names(optuna_storage))  # unlike study summaries, reads no trials
 
 
 def import_optuna(source: str, storage: str | Storage, study_names: Sequence[str] | None = None, *,

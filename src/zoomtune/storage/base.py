@@ -91,15 +91,16 @@ class FinishedTrial:
     datetime_complete: datetime | None = None
 
     def __post_init__(self) -> None:
-        if not TrialState(self.state).is_finished:
-            raise TrialStateError(f"a finished trial is COMPLETE, STOPPED or FAILED; got {self.state!r}")
+        state = TrialState(self.state)
+        if not state.is_finished:
+            raise TrialStateError(f"a finished trial is COMPLETE, STOPPED or FAILED; got {state.value}")
         for key, value in self.user_attrs.items():
             check_attr("finished trial", key, value)
         stray = sorted(set(self.intermediate_vectors) - set(self.intermediate_values))
         if stray:
             raise ValueError(f"finished trial: intermediate_vectors at steps {stray} need intermediate_values there "
                              "(their first objective's) too")
-        object.__setattr__(self, "state", TrialState(self.state))
+        object.__setattr__(self, "state", state)
         object.__setattr__(self, "datetime_start", _utc(self.datetime_start))
         object.__setattr__(self, "datetime_complete", _utc(self.datetime_complete))
 

@@ -26,6 +26,7 @@ from zoomtune.samplers.random import RandomSampler
 from zoomtune.schedulers.base import Scheduler
 from zoomtune.space import Space
 from zoomtune.storage import Storage
+from zoomtune.storage.base import user_attrs_of
 from zoomtune.assignments import check_enqueued, check_new_values
 from zoomtune.results import coerce_value, coerce_values
 from zoomtune.trial import Trial
@@ -111,8 +112,19 @@ class Study:
     @property
     def attrs(self) -> dict[str, Any]:
         """What the study was created with (e.g. the study file's objective, sampler and scheduler, the
-        heartbeat interval and the sampler's seed)."""
+        heartbeat interval and the sampler's seed), and its `user_attrs` under "user_attrs"."""
         return dict(self._info.attrs)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """The attributes set with `set_user_attr`, by any process: read from storage at each call."""
+        self._info = self.storage.get_study(self.name)
+        return user_attrs_of(self._info.attrs)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Keep a JSON-serialisable value with the study (a dataset's version, a note), for every process that
+        opens it; anything else is refused here, naming the attribute."""
+        self._info = self.storage.set_study_attr(self.study_id, key, value)
 
     def settings(self) -> StudySettings:
         """What another process needs to open this study over its own connection to the storage."""

@@ -102,18 +102,16 @@ class Study:
 
     @property
     def user_attrs(self) -> dict[str, Any]:
-        """Always empty: zoomtune keeps no study attributes set after creation (see `set_user_attr`)."""
-        return {}
+        """What `set_user_attr` set, in any process that opened the study (a copy)."""
+        return self.zoomtune.user_attrs
 
     @property
     def system_attrs(self) -> dict[str, Any]:
         return {}
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        """Refused: a zoomtune study's attributes are fixed when it is created."""
-        raise UnsupportedError("Study.set_user_attr", "zoomtune has no study attributes set after creation; "
-                                                      "keep the value in a trial's user attributes "
-                                                      "(trial.set_user_attr) or beside the study")
+        """Keep a JSON-serialisable value with the study."""
+        self.zoomtune.set_user_attr(key, value)
 
     def set_metric_names(self, metric_names: list[str]) -> None:
         """Refused: zoomtune names objectives when a study is created."""
