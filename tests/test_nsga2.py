@@ -164,3 +164,49 @@ def test_children_do_not_repeat_the_population_in_a_small_discrete_space() -> No
         seen = [tuple(sorted(t.params.items())) for t in study.trials]
         repeats += len(seen) - len(set(seen))
     assert repeats <= 5, repeats  # 41 before children were checked against the population
+
+
+def branchy(trial: zt.Trial) -> tuple[float, float]:
+    """Three branches, each with its own parameters (some log-scaled); branch "a" near xa = 0.8 is best."""
+    kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+    if kind == "a":
+        x = trial.suggest_float("xa", 0.0, 1.0)
+        return (x - 0.8) ** 2, 1.0 - x
+    if kind == "b":
+        lr = trial.suggest_float("lr", 1e-4, 1.0, scale="log")
+        return 1.0 + lr, 1.0 - lr
+    depth = trial.suggest_int("depth", 1, 64, scale="log")
+    return 2.0 + trial.suggest_float("xc", 0.0, 1.0), 1.0 / depth
+
+
+ASKED = {"a": {"kind", "xa"}, "b": {"kind", "lr"}, "c": {"kind", "depth", "xc"}}
+
+
+@pytest.mark.parametrize("n_objectives", [1, 2])
+def test_trials_keep_only_the_parameters_their_branch_asked_for(n_objectives: int) -> None:
+    study = zt.create_study(sampler=NSGA2Sampler(population_size=8, seed=4),
+                            directions=["minimize"] * n_objectives)
+    study.optimize((lambda t: branchy(t)[0]) if n_objectives == 1 else branchy, n_trials=48)
+    assert {t.params["kind"] for t in study.trials[8:]} == {"a", "b", "c"}  # children of every branch
+    for t in study.trials:
+        assert set(t.params) == ASKED[t.params["kind"]] == set(t.distributions), t.params
+    best = study.best_params if n_objectives == 1 else study.best_trials[0].params
+    assert set(best) == ASKED[best["kind"]]
+    if n_objectives == 1:  # the best branch takes over the later generations (random: a third, 5 of 16)
+        assert sum(t.params["kind"] == "a" for t in study.trials[32:]) >= 10
+
+
+def test_a_parent_lacking_a_coordinate_takes_a_donors() -> None:
+    space = zt.Space(kind=zt.Categorical(("a", "b")), xa=zt.Float(0.0, 1.0), xb=zt.Float(0.0, 1.0),
+                     xc=zt.Float(0.0, 1.0))
+    history = [zt.TrialRecord(i, zt.TrialState.COMPLETE,
+                              {"kind": "a", "xa": 0.25} if i % 2 else {"kind": "b", "xb": 0.75},
+                              dict(space.items()), value=float(i)) for i in range(10)]
+    # no crossover and no mutation: a child copies its first parent, each coordinate it lacks from a member that
+    # has it (every "a" has xa = 0.25, every "b" xb = 0.75), and xc, which no member has, from a fresh draw
+    sampler = NSGA2Sampler(population_size=10, mutation_prob=0.0, crossover_prob=0.0, seed=0)
+    children = [sampler.sample(space, SampleContext(number, zt.Direction.MINIMIZE, history=lambda: history))
+                for number in range(10, 40)]
+    assert {(child[1], child[2]) for child in children} == {(0.25, 0.75)}
+    assert {space["kind"].from_unit(child[0]) for child in children} == {"a", "b"}
+    assert len({child[3] for child in children}) == len(children) and not any(math.isnan(c[3]) for c in children)

@@ -2,6 +2,7 @@ import statistics
 import time
 
 import numpy as np
+import pytest
 
 import zoomtune as zt
 from zoomtune.records import Direction, TrialRecord, TrialState
@@ -80,6 +81,59 @@ def test_conditional_parameters_are_sampled_outside_the_joint_space():
     late = study.trials[20:]
     assert sum(t.params["kind"] == "a" for t in late) >= 0.7 * len(late)
     assert study.best_value < 0.01
+
+
+def branchy(trial):
+    """Two branches, each with its own parameter; the first is better."""
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    if kind == "a":
+        x = trial.suggest_float("xa", 0.0, 1.0)
+        return (x - 0.8) ** 2, 1.0 - x
+    x = trial.suggest_float("xb", 0.0, 1.0, scale="linear")
+    return 1.0 + x, 2.0 - x
+
+
+@pytest.mark.parametrize("directions", [["minimize"], ["minimize", "minimize"]])
+def test_trials_keep_only_the_parameters_their_branch_asked_for(directions):
+    study = zt.create_study(sampler=TPESampler(seed=1, n_startup_trials=5), directions=directions)
+    objective = (lambda t: branchy(t)[0]) if len(directions) == 1 else branchy
+    study.optimize(objective, n_trials=30)
+    kinds = {t.params["kind"] for t in study.trials}
+    assert kinds == {"a", "b"}  # both branches ran, so later joint draws spanned xa and xb
+    for t in study.trials:
+        assert set(t.params) == {"kind", "xa" if t.params["kind"] == "a" else "xb"}, t.params
+        assert set(t.distributions) == set(t.params)
+    best = study.best_params if len(directions) == 1 else study.best_trials[0].params
+    assert set(best) == {"kind", "xa" if best["kind"] == "a" else "xb"}
+
+
+def test_a_missing_coordinate_is_marginalised_out_of_the_density():
+    # one by one: each dimension's density is the 1-D density of the trials that have it
+    points = np.array([[0.2, np.nan, 0.1], [np.nan, 0.7, 0.9], [0.4, 0.75, np.nan], [0.3, np.nan, 0.5]])
+    n_choices = [0, 0, 4]
+    x = np.random.default_rng(0).random((7, 3))
+    joint = _Parzen(points, n_choices, 1.0, independent=True).log_pdf(x)
+    one_by_one = sum(_Parzen(points[~np.isnan(points[:, j]), j:j + 1], n_choices[j:j + 1], 1.0).log_pdf(x[:, j:j + 1])
+                     for j in range(3))
+    np.testing.assert_allclose(joint, one_by_one)
+    # jointly: a component is flat along a coordinate it lacks (a tiny prior leaves that component alone)
+    lone = _Parzen(np.array([[0.3, np.nan]]), [0, 0], 1e-12)
+    np.testing.assert_allclose(lone.log_pdf(np.array([[0.3, 0.05], [0.3, 0.5], [0.3, 0.95]])),
+                               lone.log_pdf(np.array([[0.3, 0.5]]))[0], rtol=1e-9)
+    draws = lone.sample(np.random.default_rng(1), 200)
+    assert not np.isnan(draws).any() and draws[:, 1].std() > 0.2  # uniform along the missing one
+
+
+def test_a_declared_space_models_only_trials_with_all_of_its_parameters():
+    space = zt.Space(x=zt.Float(0.0, 1.0), y=zt.Float(0.0, 1.0))
+    history = [TrialRecord(i, TrialState.COMPLETE, {"x": 0.1 * (i % 10)} | ({"y": 0.5} if i % 2 else {}),
+                           {"x": space["x"]} | ({"y": space["y"]} if i % 2 else {}), value=float(i))
+               for i in range(20)]
+    sampler = TPESampler(seed=0)
+    whole = sampler.groups(space, history, (Direction.MINIMIZE,))
+    partial = sampler.groups(space, history, (Direction.MINIMIZE,), partial=True)
+    assert len(whole.good) + len(whole.bad) == 10
+    assert len(partial.good) + len(partial.bad) == 20
 
 
 def test_only_complete_trials_with_the_same_distribution_are_modelled():

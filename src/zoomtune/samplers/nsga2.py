@@ -11,8 +11,8 @@ ones, a fresh choice for categorical ones).
 With no declared space the joint space is the union of the parameters of every COMPLETE trial
 (`union_space`), so the trials of every branch of a define-by-run objective breed together, and a trial
 keeps only the parameters its objective asked for (`records_asked_only`). A parent that lacks a
-coordinate (a branch it did not take) takes it from the other parent, or, when neither has it, from a
-fresh uniform draw; a trial counts as a repeat of a member when it matches every coordinate the member has.
+coordinate (a branch it did not take) takes it from a donor, a tournament winner among the members that
+have it; a trial counts as a repeat of a member when it matches every coordinate the member has.
 
 The elite is computed from the history each time, not kept in memory, so any process proposes the
 same child for the same trial number, and every draw comes from `Sampler.rng(number, ...)`.
@@ -43,12 +43,23 @@ class _Elite:
     ranks: np.ndarray  # (n,)
     crowding: np.ndarray  # (n,)
 
-    def tournament(self, rng: np.random.Generator) -> np.ndarray:
-        """Binary tournament: the lower rank wins, then the larger crowding distance, then the first drawn."""
-        a, b = (int(i) for i in rng.integers(len(self.points), size=2))
+    def tournament(self, rng: np.random.Generator, among: np.ndarray | None = None) -> np.ndarray:
+        """Binary tournament (among these members, default all): the lower rank wins, then the larger crowding
+        distance, then the first drawn."""
+        a, b = (int(i) for i in rng.integers(len(self.points), size=2)) if among is None else rng.choice(among, 2)
         if (self.ranks[b], -self.crowding[b]) < (self.ranks[a], -self.crowding[a]):
             a = b
         return np.asarray(self.points[a])
+
+    def completed(self, parent: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The parent with each coordinate it lacks (a branch it did not take) taken from a donor: the winner of
+        a tournament among the members that have it (a fresh uniform draw when none has). So each conditional
+        coordinate evolves over the trials that have it, as if the parent had carried the donor's."""
+        parent = parent.copy()
+        for j in np.flatnonzero(np.isnan(parent)):
+            among = np.flatnonzero(~np.isnan(self.points[:, j]))
+            parent[j] = self.tournament(rng, among)[j] if len(among) else rng.random()
+        return parent
 
 
 def _minimised(trial: TrialRecord, signs: np.ndarray) -> np.ndarray | None:
@@ -154,14 +165,6 @@ class _Taken:
                                            for member in self.partial)
 
 
-def _completed(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two parents with no missing coordinate: one takes a coordinate it lacks from the other, or both take the
-    same fresh uniform draw when neither has it (a branch neither took), so crossover leaves it alone."""
-    fresh = rng.random(len(first))
-    return (np.where(np.isnan(first), np.where(np.isnan(second), fresh, second), first),
-            np.where(np.isnan(second), np.where(np.isnan(first), fresh, first), second))
-
-
 class NSGA2Sampler(Sampler):
     """NSGA-II over the (declared or inferred) joint space; see the module's docstring.
 
@@ -242,7 +245,8 @@ class NSGA2Sampler(Sampler):
         parents = self.rng(number, "nsga2-parents")  # shared by every parameter of the trial
         first, second = elite.tournament(parents), elite.tournament(parents)
         if np.isnan(first).any() or np.isnan(second).any():
-            first, second = _completed(first, second, self.rng(number, "nsga2-fill"))
+            donors = self.rng(number, "nsga2-donors")
+            first, second = elite.completed(first, donors), elite.completed(second, donors)
         child = first.copy()
         d = len(n_choices)
         if rng.random() < self.crossover_prob:

@@ -32,20 +32,6 @@ def _refuse(owner: str, given: Mapping[str, Any], instead: Mapping[str, str]) ->
             raise UnsupportedError(f"{owner}({name}={value!r})", instead[name])
 
 
-class AskedOnlyTPE(ZtTPESampler):
-    """zoomtune's TPE keeping in each trial only the parameters its objective asked for, as Optuna's trials do
-    (zoomtune's own keeps every parameter it sampled up front, the taken branch of a conditional space or not,
-    so `best_params` would hold parameters the best trial never used)."""
-
-    records_asked_only = True
-
-
-class AskedOnlyNSGA2(NSGA2Sampler):
-    """zoomtune's NSGA-II keeping in each trial only the parameters its objective asked for (see `AskedOnlyTPE`)."""
-
-    records_asked_only = True
-
-
 class BaseSampler:
     """An Optuna sampler's settings and the zoomtune sampler they make (`zoomtune`)."""
 
@@ -109,7 +95,7 @@ class TPESampler(BaseSampler):
             settings["gamma"] = gamma
         if prior_weight is not None:
             settings["prior_weight"] = prior_weight
-        super().__init__(AskedOnlyTPE, seed, **settings)
+        super().__init__(ZtTPESampler, seed, **settings)
 
 
 class GridSampler(BaseSampler):
@@ -172,7 +158,7 @@ class NSGAIISampler(BaseSampler):
             "elite_population_selection_strategy": strategy, "child_generation_strategy": strategy,
             "after_trial_strategy": strategy,
         })
-        super().__init__(AskedOnlyNSGA2, seed, population_size=population_size, crossover_prob=crossover_prob,
+        super().__init__(NSGA2Sampler, seed, population_size=population_size, crossover_prob=crossover_prob,
                          swap_prob=swapping_prob, mutation_prob=mutation_prob)
 
 
