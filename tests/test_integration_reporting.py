@@ -1,5 +1,5 @@
 """TrialReporter, what every framework callback shares, against a real in-memory study: reports are
-stored, a stop is remembered and raised once the fit has ended, nudges come back as changes once."""
+stored, a stop is remembered and marks the trial to end STOPPED, nudges come back as changes once."""
 
 import math
 
@@ -22,7 +22,7 @@ def test_reports_are_stored_and_nothing_changes_without_a_nudge():
     assert reporter.report(0.5, step=0) == ReportOutcome(stop=False, changes={})
     assert reporter.report(0.6, step=1).changes == {}
     assert study.trials[0].intermediate_values == {0: 0.5, 1: 0.6}
-    reporter.raise_if_stopped()  # no stop asked: nothing raised
+    assert not reporter.stopped and not reporter.trial.ends_stopped
 
 
 def test_a_nudge_comes_back_once_as_a_change():
@@ -38,16 +38,15 @@ def test_a_nudge_comes_back_once_as_a_change():
     assert [g["lr"] for g in groups] == [0.003, 0.003]
 
 
-def test_a_stop_is_remembered_and_raised_after_the_fit():
+def test_a_stop_is_remembered_and_marks_the_trial():
     study = zt.create_study(direction="maximize")
     trial = _trial(study)
     reporter = TrialReporter(trial, monitor="val_acc")
     reporter.report(0.5, step=0)
     study.stop_trial(trial.number)
     assert reporter.report(0.4, step=1).stop
-    assert reporter.stopped and reporter.stopped_at == 1
-    with pytest.raises(zt.TrialStopped, match="after step 1"):
-        reporter.raise_if_stopped()
+    assert reporter.stopped and reporter.stopped_at == 1 and trial.ends_stopped
+    assert reporter.report(0.3, step=2).stop and reporter.stopped_at == 1  # the first stop is the one remembered
 
 
 def test_metrics_are_read_from_logs_with_clear_errors():

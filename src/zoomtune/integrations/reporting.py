@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoomtune.errors import TrialStopped
 from zoomtune.trial import Trial
 
 # trial parameter -> key of a torch optimizer's param group, applied live when the parameter is nudged
@@ -86,12 +85,6 @@ class TrialReporter:
     def stopped(self) -> bool:
         """Whether a report was told to stop."""
         return self.stopped_at is not None
-
-    def raise_if_stopped(self) -> None:
-        """Raise `zt.TrialStopped` when a report was told to stop, for objectives that want to skip what follows
-        the fit (not needed for the trial to end STOPPED: `report` has marked it)."""
-        if self.stopped_at is not None:
-            raise TrialStopped(f"trial {self.trial.number} stopped by the scheduler after step {self.stopped_at}")
 
     def apply_to_param_groups(self, groups: Iterable[MutableMapping[str, Any]],
                               changes: Mapping[str, Any]) -> list[str]:
