@@ -106,3 +106,15 @@ def test_in_optimize_a_callback_stop_needs_no_exception_from_the_objective():
     for record in stopped:
         assert len(record.intermediate_values) < 6
         assert record.value == record.intermediate_values[max(record.intermediate_values)]
+
+
+def test_a_callback_restores_only_a_checkpoint_of_its_own_kind(tmp_path):
+    study = zt.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'zt.db'}")
+    trial = _trial(study)
+    reporter = TrialReporter(trial, monitor="val_acc")
+    assert reporter.checkpoint_of(dict) is None  # nothing saved yet
+    reporter.report(0.5, step=0)
+    trial.save_checkpoint({"weights": [1.0, 2.0]}, step=0)
+    assert reporter.checkpoint_of(dict) == {"weights": [1.0, 2.0]}
+    with pytest.raises(TypeError, match="its checkpoint is a dict, not one ZoomtuneCallback saved"):
+        reporter.checkpoint_of(list)

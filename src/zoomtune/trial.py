@@ -112,6 +112,10 @@ def _categorical(choices: Any) -> Categorical:
         return Categorical(choices)
 
 
+#: the user attribute of a branched (or retried) trial that holds the checkpoint it starts from
+BRANCH_CHECKPOINT_ATTR = "branch_checkpoint"
+
+
 class Trial:
     """One evaluation of the objective. Created by `Study.ask` or `Study.optimize`, never by hand."""
 
@@ -375,7 +379,7 @@ class Trial:
         found = latest_checkpoint(self.study.events(EventKind.CHECKPOINT, self.number), self.number)
         if found is not None:
             return CheckpointStore.load(found[0])
-        start = self.user_attrs.get("branch_checkpoint")  # a copy taken when this trial was branched
+        start = self.user_attrs.get(BRANCH_CHECKPOINT_ATTR)  # a copy taken when this trial was branched
         return CheckpointStore.load(start) if start and os.path.exists(start) else None
 
     def set_user_attr(self, key: str, value: Any) -> None:
@@ -465,4 +469,4 @@ class Trial:
         return TrialState.FAILED, None, why, FailureCause.STORAGE
 
 
-__all__ = ["Trial", "TrialHost", "TrialRecord", "TrialState"]
+__all__ = ["BRANCH_CHECKPOINT_ATTR", "Trial", "TrialHost", "TrialRecord", "TrialState"]

@@ -73,16 +73,8 @@ class ZoomtuneCallback(keras.callbacks.Callback):
         super().__init__()
         self.reporter = TrialReporter(trial, monitor, KERAS_LIVE if live is None else live)
         self.checkpoint = checkpoint
-        self._start: KerasCheckpoint | None = self._checkpoint_to_restore(trial) if checkpoint else None
+        self._start = self.reporter.checkpoint_of(KerasCheckpoint) if checkpoint else None
         self._last_logs: Mapping[str, Any] = {}
-
-    @staticmethod
-    def _checkpoint_to_restore(trial: Trial) -> KerasCheckpoint | None:
-        state = trial.load_checkpoint()
-        if state is None or isinstance(state, KerasCheckpoint):
-            return state
-        raise TypeError(f"trial {trial.number}: its checkpoint is a {type(state).__name__}, not one ZoomtuneCallback "
-                        "saved; pass checkpoint=False to start from scratch")
 
     @property
     def trial(self) -> Trial:

@@ -31,9 +31,8 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from zoomtune.integrations.reporting import TrialReporter
-from zoomtune.trial import Trial
+from zoomtune.trial import BRANCH_CHECKPOINT_ATTR, Trial
 
-BRANCH_CHECKPOINT = "branch_checkpoint"  # the user attribute that holds a branched or retried trial's start
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,9 @@ class ZoomtuneCallback(pl.Callback):
         """A Lightning checkpoint file of the trial's latest checkpoint (for a branch: its parent's at the
         branch step) to pass as ``trainer.fit(..., ckpt_path=...)``; None when there is none. The file lives
         until the fit ends."""
-        state = self.trial.load_checkpoint()
+        state = self.reporter.checkpoint_of(LightningCheckpoint)
         if state is None:
             return None
-        if not isinstance(state, LightningCheckpoint):
-            raise TypeError(f"trial {self.trial.number}: its checkpoint is a {type(state).__name__}, not one "
-                            "ZoomtuneCallback saved; resume it with the code that saved it")
         path = self._scratch() / "resume.ckpt"
         torch.save(state.trainer, path)
         self._resume = (path, state.params)
@@ -98,7 +94,7 @@ class ZoomtuneCallback(pl.Callback):
             saved = self._resume[1]
             self._apply(trainer, {name: value for name, value in self.trial.params.items()
                                   if name in self.reporter.live and saved.get(name) != value})
-        elif path is None and BRANCH_CHECKPOINT in self.trial.user_attrs:
+        elif path is None and BRANCH_CHECKPOINT_ATTR in self.trial.user_attrs:
             warnings.warn(f"trial {self.trial.number} starts from a checkpoint (a branch or a retry) but this fit "
                           "starts afresh: pass trainer.fit(..., ckpt_path=callback.ckpt_path()) to resume it",
                           stacklevel=2)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from zoomtune.trial import Trial
+
+T = TypeVar("T")
 
 # trial parameter -> key of a torch optimizer's param group, applied live when the parameter is nudged
 DEFAULT_LIVE: Mapping[str, str] = {"lr": "lr", "learning_rate": "lr", "momentum": "momentum"}
@@ -85,6 +87,15 @@ class TrialReporter:
     def stopped(self) -> bool:
         """Whether a report was told to stop."""
         return self.stopped_at is not None
+
+    def checkpoint_of(self, kind: type[T]) -> T | None:
+        """The checkpoint the trial starts from (its latest; for a branch, its parent's at the branch step) when
+        it is a `kind` this callback saved; None when there is none. One that other code saved is refused."""
+        state = self.trial.load_checkpoint()
+        if state is None or isinstance(state, kind):
+            return state
+        raise TypeError(f"trial {self.trial.number}: its checkpoint is a {type(state).__name__}, not one "
+                        "ZoomtuneCallback saved; pass checkpoint=False to start from scratch")
 
     def apply_to_param_groups(self, groups: Iterable[MutableMapping[str, Any]],
                               changes: Mapping[str, Any]) -> list[str]:

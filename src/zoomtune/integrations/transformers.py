@@ -81,19 +81,11 @@ class ZoomtuneCallback(TrainerCallback):
                  checkpoint: bool = True) -> None:
         self.reporter = TrialReporter(trial, monitor, live)
         self.checkpoint = checkpoint
-        self._start: TransformersCheckpoint | None = self._checkpoint_to_restore(trial) if checkpoint else None
+        self._start = self.reporter.checkpoint_of(TransformersCheckpoint) if checkpoint else None
         self.last_step: int | None = None if self._start is None else self._start.step
         self.last_global_step: int | None = None
         self.last_value: float | None = None
         self._last_metrics: Mapping[str, Any] = {}
-
-    @staticmethod
-    def _checkpoint_to_restore(trial: Trial) -> TransformersCheckpoint | None:
-        state = trial.load_checkpoint()
-        if state is None or isinstance(state, TransformersCheckpoint):
-            return state
-        raise TypeError(f"trial {trial.number}: its checkpoint is a {type(state).__name__}, not one ZoomtuneCallback "
-                        "saved; pass checkpoint=False to start from scratch")
 
     @property
     def trial(self) -> Trial:

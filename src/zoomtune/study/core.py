@@ -29,7 +29,7 @@ from zoomtune.storage import Storage
 from zoomtune.storage.base import user_attrs_of
 from zoomtune.assignments import check_enqueued, check_new_values
 from zoomtune.results import coerce_value, coerce_values
-from zoomtune.trial import Trial
+from zoomtune.trial import BRANCH_CHECKPOINT_ATTR, Trial
 
 if TYPE_CHECKING:
     import pandas
@@ -389,7 +389,8 @@ class Study:
         attrs: dict[str, Any] = {"branch_step": step, **(user_attrs or {})}
         found = latest_checkpoint(self.events(EventKind.CHECKPOINT, trial_number), trial_number, step)
         if found is not None:  # copy it now: the parent may go on and prune it
-            attrs.update(branch_checkpoint=str(self.checkpoints.snapshot(found[0])), branch_from_step=found[1])
+            attrs.update({BRANCH_CHECKPOINT_ATTR: str(self.checkpoints.snapshot(found[0])),
+                          "branch_from_step": found[1]})
         number = self._queue({**parent.params, **overrides}, parent=trial_number, user_attrs=attrs)
         self.add_event(Event(BranchPayload(trial_number, overrides, BranchReason(reason),
                                            found[1] if found is not None else None, replaces),
