@@ -63,7 +63,7 @@ import numpy as np
 from zoomtune.errors import require, require_int
 from zoomtune.pareto import hypervolume_contributions, non_dominated_ranks, pareto_front_mask
 from zoomtune.records import Direction, TrialRecord, TrialState
-from zoomtune.samplers.base import SampleContext, Sampler, history_points
+from zoomtune.samplers.base import SampleContext, Sampler, history_points, union_space
 from zoomtune.samplers.sobol import SobolSampler
 from zoomtune.space import Categorical, Distribution, Int, Space
 
@@ -220,15 +220,10 @@ class GPSampler(Sampler):
         return self.uniform(context.number, "gp:" + name)
 
     def joint_space(self, history: list[TrialRecord]) -> Space | None:
-        """The union of the parameters of every COMPLETE trial (the latest trial's first, each parameter
-        as last defined), so that a define-by-run objective with branches is modelled as one space: a
-        trial's parameters of branches it did not take are imputed (`_points`)."""
-        union: dict[str, Distribution] = {}
-        for trial in reversed(history):
-            if trial.state is TrialState.COMPLETE:
-                for name, dist in trial.distributions.items():
-                    union.setdefault(name, dist)
-        return Space(union) if union else None
+        """The union of the parameters of every COMPLETE trial (`union_space`), so that a define-by-run
+        objective with branches is modelled as one space: a trial's parameters of branches it did not take
+        are imputed (`_points`)."""
+        return union_space(history)
 
     def sample(self, space: Space, context: SampleContext) -> Sequence[float]:
         observed = self._points(space, context)
