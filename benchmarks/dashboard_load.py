@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     took, resp = timed(lambda: client.get("/api/studies"))
     rows.append(("GET /api/studies", took, f"{len(resp.content)} bytes"))
     took, resp = timed(lambda: client.get("/api/study", params={"name": STUDY}))
-    rows.append(("GET /api/study (cold cache)", took, f"{len(resp.content) / 1e6:.2f} MB"))
+    figures = len(json.dumps(resp.json().get("figures"), separators=(",", ":")))
+    rows.append(("GET /api/study (cold cache)", took,
+                 f"{len(resp.content) / 1e6:.2f} MB, {figures / 1e6:.2f} MB of it the figures (zoomtune.plot)"))
     rev = resp.json()["rev"]
     took, resp = timed(lambda: client.get("/api/study", params={"name": STUDY}), repeat=3)
     rows.append(("GET /api/study (warm cache)", took, f"{len(resp.content) / 1e6:.2f} MB"))

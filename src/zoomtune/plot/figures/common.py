@@ -42,8 +42,9 @@ def compact(value: Any, digits: int = DIGITS) -> Any:
 
 
 def compact_all(values: Iterable[Any], digits: int = DIGITS) -> list[Any]:
-    """`compact` of each value."""
-    return [compact(v, digits) for v in values]
+    """`compact` of each value (inlined: figures of 10,000 trials hold some 40,000 numbers)."""
+    spec = f".{digits}g"
+    return [float(format(v, spec)) if isinstance(v, float) else v for v in values]
 
 
 def fmt(value: Any) -> str:
