@@ -332,7 +332,8 @@ def plot(args: argparse.Namespace, runs: list[Run], path: str) -> None:
     import numpy as np
 
     plt.rcParams.update({"font.size": 11, "axes.titlesize": 12})
-    fig, axes = plt.subplots(len(args.activations), 4, figsize=(18, 4.4 * len(args.activations)), squeeze=False)
+    fig, axes = plt.subplots(len(args.activations), 4, figsize=(18, 4.8 * len(args.activations)), squeeze=False,
+                             gridspec_kw={"width_ratios": (1.2, 1.2, 1.2, 0.7)})
     colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(args.hidden)))
     for row, activation in zip(axes, args.activations, strict=True):
         t = THRESHOLDS[activation]
@@ -350,13 +351,13 @@ def plot(args: argparse.Namespace, runs: list[Run], path: str) -> None:
                 ax.plot(r.steps, [p.median for p in spreads], color=color, label=f"layer {layer + 1} median")
                 ax.fill_between(r.steps, [p.p10 for p in spreads], [p.p90 for p in spreads], color=color, alpha=0.18)
         ax_frac.axhline(gaussian_fraction(t), color="black", ls=":", lw=1.2, label="N(0, 1)")
-        ax_frac.set_title(f"{activation}: fraction of inputs with |y| > {t:g}")
+        ax_frac.set_title(f"{activation}: fraction of activation inputs\nwith |y| > {t:g} (y = γ·x̂ + β)")
         ax_frac.set_ylim(bottom=0)
         ax_frac.legend(fontsize=8, ncol=2)
         ax_beta.axhline(0.0, color="black", ls=":", lw=1.2)
-        ax_beta.set_title(f"{activation}: learned β over units (median, 10–90% band)")
+        ax_beta.set_title(f"{activation}: learned β over units\n(median, 10–90% band)")
         ax_gamma.axhline(1.0, color="black", ls=":", lw=1.2)
-        ax_gamma.set_title(f"{activation}: learned γ over units (median, 10–90% band)")
+        ax_gamma.set_title(f"{activation}: learned γ over units\n(median, 10–90% band)")
         ax_beta.legend(fontsize=8)
         for ax in (ax_frac, ax_beta, ax_gamma):
             ax.set_xlabel("training step (seed 0)")
@@ -367,7 +368,7 @@ def plot(args: argparse.Namespace, runs: list[Run], path: str) -> None:
             ax_acc.hlines(statistics.median(accs), x - 0.25, x + 0.25, color="black")
         ax_acc.set_xticks(range(len(VARIANTS)), [f"{v} γ, β" for v in VARIANTS])
         ax_acc.set_xlim(-0.6, len(VARIANTS) - 0.4)
-        ax_acc.set_title(f"{activation}: final validation accuracy (dots: seeds, bar: median)")
+        ax_acc.set_title(f"{activation}: final val. accuracy\n(dots: seeds, bar: median)")
         ax_acc.grid(alpha=0.3, axis="y")
     fig.suptitle(f"Batch norm's γ and β with sigmoid / tanh: MLP 784→{'→'.join(map(str, args.hidden))}→10, "
                  f"Fashion-MNIST, Adam lr {args.lr:g}", fontsize=13)
