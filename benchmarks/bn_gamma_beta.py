@@ -283,7 +283,8 @@ def report(args: argparse.Namespace, runs: list[Run], n_train: int, elapsed: flo
         "",
         f"Setup: zoomtune.nn.MLP 784 -> {' -> '.join(map(str, args.hidden))} -> 10 with zoomtune.nn.BatchNorm1d "
         f"(Linear without bias -> BN -> activation in each hidden layer); Fashion-MNIST, {n_train:,} training "
-        f"examples (fixed subset), validation accuracy on the 10,000-image validation split; Adam lr {args.lr:g}, "
+        f"examples ({'the whole training split' if args.subset <= 0 else 'a fixed subset'}), validation accuracy "
+        f"on the 10,000-image validation split; Adam lr {args.lr:g}, "
         f"batch {args.batch_size}, {args.epochs} epoch{'s' if args.epochs != 1 else ''} = {steps} steps per run; "
         f"{seeds}. Per seed, `learned` and `frozen` (γ, β requires_grad=False, so γ = 1, β = 0 throughout) start "
         f"from the same weights and see the same batches in the same order. Statistics on a probe batch of "
