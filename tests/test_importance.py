@@ -194,14 +194,20 @@ def test_a_parameter_that_does_not_affect_the_objective_gets_about_0(seed, centr
 # -- faces ---------------------------------------------------------------------------------------------------
 
 def test_the_dashboard_and_report_payload_carries_ped_anova():
+    """The figures' data holds PED-ANOVA's importances; the page gets them drawn, in the importance bars and in
+    each parameter's subplot title."""
     from zoomtune.dashboard.payload import study_payload
+    from zoomtune.plot.data import study_data
 
     trials = lr_trials()
-    payload = study_payload("s", Direction.MINIMIZE, trials, [])
-    assert payload["importance"] == dict(importance(trials, Direction.MINIMIZE))
-    assert max(payload["importance"], key=payload["importance"].get) == "lr"
+    data = study_data("s", Direction.MINIMIZE, trials, [])
+    assert data["importance"] == dict(importance(trials, Direction.MINIMIZE))
+    assert max(data["importance"], key=data["importance"].get) == "lr"
     flipped = [record(t.number, t.params, LR_SPACE, -t.value) for t in trials]
-    assert study_payload("s", Direction.MAXIMIZE, flipped, [])["importance"] == payload["importance"]
+    assert study_data("s", Direction.MAXIMIZE, flipped, [])["importance"] == data["importance"]
+    bars = study_payload("s", Direction.MINIMIZE, trials, [])["figures"]["importance"]["data"][0]
+    assert dict(zip(bars["y"], bars["x"], strict=True)) == data["importance"]
+    assert bars["y"][-1] == "lr"  # the most important on top
 
 
 def test_status_prints_what_mattered_after_the_trials_table(tmp_path):
