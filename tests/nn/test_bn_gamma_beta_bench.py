@@ -9,14 +9,13 @@ import sys
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("matplotlib")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                 "benchmarks"))
 
 import bn_gamma_beta as bench  # noqa: E402
 
-from zoomtune.nn import BatchNorm1d, datasets  # noqa: E402
+from zoomtune.nn import BatchNorm1d  # noqa: E402
 from zoomtune.nn.datasets import Dataset  # noqa: E402
 
 
@@ -62,37 +61,43 @@ def _gaussian_data(n: int, features: int) -> Dataset:
     return Dataset("gaussian", x[:n], y[:n], x[n:2 * n], y[n:2 * n], x[2 * n:], y[2 * n:], (1, 1, features), 2)
 
 
-def _train(data: Dataset, variant: str, activation: str = "sigmoid") -> bench.Run:
-    nets = bench.make_pair(data.n_features, [16, 16], data.n_classes, activation, seed=0)
-    return bench.train(nets[variant], data, activation=activation, variant=variant, seed=0, epochs=1,
-                       batch_size=64, lr=1e-2, probe=data.x_train[:512], snapshots=4)
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return _gaussian_data(1024, 20)
 
 
-def test_frozen_gamma_beta_give_the_gaussian_fraction_on_gaussian_inputs() -> None:
-    """Linear maps of Gaussian inputs are Gaussian: with γ = 1, β = 0 frozen, layer 1's fraction beyond 2 is the
+@pytest.fixture(scope="module")
+def runs(data: Dataset) -> dict[str, bench.Run]:
+    """Both variants of a tanh MLP trained for one epoch (16 steps) on Gaussian inputs."""
+    nets = bench.make_pair(data.n_features, [16, 16], data.n_classes, "tanh", seed=0)
+    return {variant: bench.train(nets[variant], data, activation="tanh", variant=variant, seed=0, epochs=1,
+                                 batch_size=64, lr=1e-2, probe=data.x_train[:512], snapshots=4)
+            for variant in bench.VARIANTS}
+
+
+def test_frozen_gamma_beta_give_the_gaussian_fraction_on_gaussian_inputs(runs: dict[str, bench.Run]) -> None:
+    """Linear maps of Gaussian inputs are Gaussian: with γ = 1, β = 0 frozen, layer 1's fraction beyond 1 is the
     N(0, 1) one, throughout training, and y = x̂ everywhere."""
-    run = _train(_gaussian_data(1024, 20), "frozen")
+    run = runs["frozen"]
     assert run.steps == [0, 4, 8, 12, 16]
     for layers in run.snapshots:
-        assert layers[0].nonlinear == pytest.approx(bench.gaussian_fraction(2.0), abs=0.012)
+        assert layers[0].nonlinear == pytest.approx(bench.gaussian_fraction(1.0), abs=0.02)
         for stats in layers:
             assert stats.gamma == bench.Spread(1.0, 1.0, 1.0) and stats.beta == bench.Spread(0.0, 0.0, 0.0)
             assert stats.nonlinear == stats.nonlinear_identity
 
 
-def test_learned_and_frozen_start_alike_and_only_learned_moves() -> None:
-    data = datasets.digits()
-    learned, frozen = _train(data, "learned", "tanh"), _train(data, "frozen", "tanh")
+def test_learned_and_frozen_start_alike_and_only_learned_moves(runs: dict[str, bench.Run]) -> None:
+    learned, frozen = runs["learned"], runs["frozen"]
     assert learned.snapshots[0] == frozen.snapshots[0]  # same initial weights, same probe
     assert learned.steps == frozen.steps and len(learned.val_accuracy) == 1
     final = learned.snapshots[-1]
     assert all(s.gamma != bench.Spread(1.0, 1.0, 1.0) and s.beta != bench.Spread(0.0, 0.0, 0.0) for s in final)
     assert any(s.nonlinear != s.nonlinear_identity for s in final)
-    assert learned.val_accuracy[0] > 0.3  # it learned something (chance is 0.1)
+    assert min(learned.val_accuracy[0], frozen.val_accuracy[0]) > 0.75  # the sign of x[0]: chance is 0.5
 
 
-def test_snapshot_leaves_the_net_as_it_was() -> None:
-    data = datasets.digits()
+def test_snapshot_leaves_the_net_as_it_was(data: Dataset) -> None:
     net = bench.make_pair(data.n_features, [8], data.n_classes, "sigmoid", seed=0)["learned"].eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     stats = bench.snapshot(net, data.x_train[:256], threshold=2.0)
