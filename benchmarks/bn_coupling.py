@@ -368,7 +368,7 @@ def train(net: nn.Sequential, data: Dataset, cfg: Config, seed: int) -> Curves:
     from zoomtune.nn import accuracy
 
     start = time.perf_counter()
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.0)
+    params = list(net.parameters())
     noise = [m for m in net.modules() if hasattr(m, "resample")]
     x_record = data.x_val[:cfg.record_size]
     order = batches(len(data.x_train), cfg.batch, seed)
@@ -389,10 +389,10 @@ def train(net: nn.Sequential, data: Dataset, cfg: Config, seed: int) -> Curves:
         if step % cfg.probe_every == 0:
             probes.append((step, probe(net, x, y, cfg.etas), coupling(net, x, y, cfg.lr)))
         net.train()
-        loss = cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        grads = torch.autograd.grad(cross_entropy(net(x), y), params)
+        with torch.no_grad():  # plain SGD, no momentum (what torch.optim.SGD does, without importing dynamo)
+            for param, grad in zip(params, grads, strict=True):
+                param.sub_(grad, alpha=cfg.lr)
     return Curves(np.array([s for s, _ in evals]), np.array([a for _, a in evals]),
                   np.array([s for s, _ in records]), np.stack([p for _, p in records]),
                   np.array([s for s, _, _ in probes]), np.array([p.loss_range for _, p, _ in probes]),
