@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,13 @@ def test_snapshot_leaves_the_net_as_it_was(data: Dataset) -> None:
     stats = bench.snapshot(net, data.x_train[:256], threshold=2.0)
     assert len(stats) == 1 and not net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_kept_analysis(tmp_path: Path) -> None:
+    """Rewriting the report keeps the hand-written text from the marker on, and nothing before it."""
+    path = tmp_path / "report.md"
+    assert bench.kept_analysis(str(path)) == ""
+    path.write_text("old table\n" + bench.ANALYSIS_MARK + "\nwhat it shows\n", encoding="utf-8")
+    assert bench.kept_analysis(str(path)) == "\n" + bench.ANALYSIS_MARK + "\nwhat it shows\n"
+    path.write_text("old table only\n", encoding="utf-8")
+    assert bench.kept_analysis(str(path)) == ""
