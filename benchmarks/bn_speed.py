@@ -1,19 +1,25 @@
-"""Forward+backward speed of zoomtune's batch norm against torch.nn.BatchNorm1d/2d.
+"""Forward+backward speed of zoomtune's batch norm against torch.nn.BatchNorm1d/2d, as ratios.
 
-    python benchmarks/bn_speed.py                 # CPU, default shapes, ~1 minute
-    python benchmarks/bn_speed.py --device cuda   # on a GPU machine
-    python benchmarks/bn_speed.py --quick         # fewer repetitions
+    python benchmarks/bn_speed.py                   # CPU, all shapes, float32 and float64, both malloc settings
+    python benchmarks/bn_speed.py --quick           # fewer repetitions
+    python benchmarks/bn_speed.py --device cuda     # on a GPU machine
+    python benchmarks/bn_speed.py --no-compile      # skip the torch.compile rows
 
-Training mode, float32.  Each repetition times every variant once, in alternating
-order (interleaved), so slow phases of a shared machine hit all variants alike; the
-table gives median and 10th-percentile times in ms and ours/native ratios (< 1 means
-ours is faster).  Gradients are taken with torch.autograd.grad w.r.t. input, weight and
-bias (no .grad accumulation).
+Training mode.  Each shape runs every variant (torch native, ours, ours with Backend.EAGER,
+native BN + ReLU, our fused BatchNormReLU) once per repetition, in alternating order
+(interleaved), so slow phases of a shared machine hit all variants alike; the tables give
+medians and ours/native ratios of medians (< 1 means ours is faster).  Gradients are taken with
+torch.autograd.grad w.r.t. input, weight and bias (no .grad accumulation).
 
-On glibc, activation-sized temporaries are returned to the OS and page-faulted back in
-on every call under the default malloc thresholds; unless --default-malloc is given the
-script re-executes itself with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ raised
-(affects native and ours alike) and prints what was used.
+The whole table is measured twice, each time in a fresh worker process: once under glibc's
+default malloc thresholds (what users get), once with MALLOC_MMAP_THRESHOLD_ and
+MALLOC_TRIM_THRESHOLD_ raised, so activation-sized temporaries are not returned to the OS and
+page-faulted back in on every call (affects native and ours alike).
+
+The torch.compile rows (default malloc worker only) time a steady-state training step (forward,
+cross-entropy, backward, SGD step) of an MLP and a ConvNet built with our layers against the same
+network with torch.nn.BatchNorm1d/2d + ReLU in their place; compile time is excluded (each model
+is compiled and warmed up before timing), and so is the eager step of both, for reference.
 """
 
 from __future__ import annotations
@@ -21,128 +27,231 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
+
+import _common
 
 _MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
+SHAPES = [(32, 64), (64, 128), (256, 1024), (4096, 256), (64, 64, 32, 32), (128, 32, 28, 28), (8, 256, 56, 56)]
+DTYPES = ("float32", "float64")
+VARIANTS = ("native", "ours", "ours eager", "native+relu", "ours fused")
 
 
-def _parse():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="keep glibc's default malloc thresholds")
-    ap.add_argument("--budget", type=float, default=None,
-                    help="seconds of timing per shape (default 6, quick 2)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of timing per shape (default 4, quick 1.5)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    ap.add_argument("--worker", choices=("default", "raised"), help=argparse.SUPPRESS)
     return ap.parse_args()
 
 
-def main() -> None:
-    args = _parse()
-    if (not args.default_malloc and sys.platform.startswith("linux")
-            and any(k not in os.environ for k in _MALLOC)):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**_MALLOC, **os.environ})
+def _interleaved(fns: list[Callable[[], None]], budget: float, sync: Callable[[], None]) -> tuple[int, list[float]]:
+    """(repetitions, median seconds of each fn); each repetition runs every fn once, order alternating."""
+    for f in fns:  # warm-up
+        for _ in range(3):
+            f()
+    sync()
+    t0 = time.perf_counter()
+    for f in fns:
+        f()
+    sync()
+    reps = int(min(400, max(15, budget / max(time.perf_counter() - t0, 1e-6))))
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(reps):
+        for i in (range(len(fns)) if r % 2 == 0 else range(len(fns) - 1, -1, -1)):
+            sync()
+            t = time.perf_counter()
+            fns[i]()
+            sync()
+            times[i].append(time.perf_counter() - t)
+    return reps, [statistics.median(t) for t in times]
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.join(here, os.pardir, "src"))
+
+def _layer_rows(args: argparse.Namespace, sync: Callable[[], None]) -> list[dict[str, Any]]:
     import torch
     import torch.nn.functional as F
 
     from zoomtune.nn import BatchNorm1d, BatchNorm2d, BatchNormReLU1d, BatchNormReLU2d
+
+    device = torch.device(args.device)
+    budget = args.budget or (1.5 if args.quick else 4.0)
+    rows = []
+    for dtype_name in DTYPES:
+        dtype = getattr(torch, dtype_name)
+        for shape in SHAPES:
+            torch.manual_seed(0)
+            c, two_d = shape[1], len(shape) == 4
+            x = (torch.randn(*shape, device=device, dtype=dtype) * 2 + 0.5).requires_grad_()
+            dy = torch.randn(*shape, device=device, dtype=dtype)
+            make = {"native": (torch.nn.BatchNorm2d if two_d else torch.nn.BatchNorm1d),
+                    "ours": (BatchNorm2d if two_d else BatchNorm1d),
+                    "fused": (BatchNormReLU2d if two_d else BatchNormReLU1d)}
+            native = make["native"](c, device=device, dtype=dtype)
+            modules = [native, make["ours"](c, device=device, dtype=dtype),
+                       make["ours"](c, backend="eager", device=device, dtype=dtype), native,
+                       make["fused"](c, device=device, dtype=dtype)]
+            relu_after = [False, False, False, True, False]
+
+            def step(mod: Any, relu: bool, x: Any = x, dy: Any = dy) -> Callable[[], None]:
+                def run() -> None:
+                    out = mod(x)
+                    torch.autograd.grad(F.relu(out) if relu else out, (x, mod.weight, mod.bias), dy)
+                return run
+
+            reps, med = _interleaved([step(m, r) for m, r in zip(modules, relu_after, strict=True)], budget, sync)
+            rows.append({"dtype": dtype_name, "shape": list(shape), "reps": reps, **dict(zip(VARIANTS, med,
+                                                                                              strict=True))})
+            print(f"  {dtype_name} {shape}: ours/native {med[1] / med[0]:.2f}, fused/native+relu "
+                  f"{med[4] / med[3]:.2f} ({reps} reps)", file=sys.stderr, flush=True)
+    return rows
+
+
+def _native_twin(model: Any) -> Any:
+    """A deep copy of `model` with each of our batch-norm layers replaced by torch's (+ ReLU when fused)."""
+    import copy
+
+    import torch
+
+    from zoomtune.nn import BatchNorm1d, BatchNorm2d
+
+    twin = copy.deepcopy(model)
+    for name, child in list(twin.named_children()):
+        if isinstance(child, (BatchNorm1d, BatchNorm2d)):
+            native = (torch.nn.BatchNorm2d if isinstance(child, BatchNorm2d) else torch.nn.BatchNorm1d)(
+                child.num_features, eps=child.eps, momentum=child.momentum)
+            native.load_state_dict(child.state_dict())
+            setattr(twin, name, torch.nn.Sequential(native, torch.nn.ReLU()) if child.activation == "relu"
+                    else native)
+    return twin
+
+
+def _compile_rows(args: argparse.Namespace, sync: Callable[[], None]) -> list[dict[str, Any]]:
+    import torch
+    import torch.nn.functional as F
+
+    from zoomtune.nn import MLP, ConvNet
+
+    device = torch.device(args.device)
+    budget = 2 * (args.budget or (1.5 if args.quick else 4.0))
+    torch.manual_seed(0)
+    cases = [("MLP 784-256-256-10, batch 128", MLP(784, [256, 256], 10), torch.randn(128, 784)),
+             ("ConvNet 1-32-64 28x28, batch 64", ConvNet(1, 10, (32, 64), size=28), torch.randn(64, 1, 28, 28))]
+    rows = []
+    for label, ours, x in cases:
+        x, y = x.to(device), torch.randint(0, 10, (x.shape[0],), device=device)
+        native = _native_twin(ours)
+        models = {"ours eager": ours, "native eager": native,
+                  "ours compiled": torch.compile(ours), "native compiled": torch.compile(native)}
+
+        def step(model: Any, x: Any = x, y: Any = y) -> Callable[[], None]:
+            params = list(model.parameters())
+
+            def run() -> None:
+                loss = F.cross_entropy(model(x), y)
+                grads = torch.autograd.grad(loss, params)
+                with torch.no_grad():
+                    torch._foreach_add_(params, grads, alpha=-1e-3)
+            return run
+
+        fns = [step(m) for m in models.values()]
+        t0 = time.perf_counter()
+        for f in fns:  # compiles (excluded from the timing)
+            f()
+        sync()
+        compile_s = time.perf_counter() - t0
+        reps, med = _interleaved(fns, budget, sync)
+        rows.append({"model": label, "reps": reps, "compile_s": compile_s, **dict(zip(models, med, strict=True))})
+        print(f"  {label}: compiled ours/native {med[2] / med[3]:.2f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _worker(args: argparse.Namespace) -> None:
+    _common.use_repo_src()
+    import torch
+
     from zoomtune.nn import _bn_kernels
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    cuda = device.type == "cuda"
-    budget = args.budget or (2.0 if args.quick else 6.0)
+    cuda = args.device.startswith("cuda")
 
-    def sync():
+    def sync() -> None:
         if cuda:
             torch.cuda.synchronize()
 
-    print(f"torch {torch.__version__}, device {device}"
-          + (f" ({torch.cuda.get_device_name(device)})" if cuda else "")
-          + f", intra-op threads {torch.get_num_threads()}, cpu capability "
-            f"{torch.backends.cpu.get_cpu_capability()}")
-    print("malloc: " + (", ".join(f"{k}={os.environ[k]}" for k in _MALLOC if k in os.environ)
-                        or "glibc defaults"))
-    if not cuda:
-        t0 = time.perf_counter()
-        _bn_kernels.get()
-        info = _bn_kernels.info()
-        print(f"fused CPU kernels: loaded={info['loaded']}, one-time build/load "
-              f"{time.perf_counter() - t0:.2f} s (cached .so after the first build), "
-              f"error: {info['error']}")
+    t0 = time.perf_counter()
+    _bn_kernels.get()
+    info = _bn_kernels.info()
+    setup = {"malloc": ", ".join(f"{k}={os.environ[k]}" for k in _MALLOC if k in os.environ) or "glibc defaults",
+             "threads": torch.get_num_threads(), "capability": torch.backends.cpu.get_cpu_capability(),
+             "kernels": f"loaded={info['loaded']}, build/load {time.perf_counter() - t0:.2f} s, error {info['error']}",
+             "device": torch.cuda.get_device_name() if cuda else "cpu"}
+    print(f"worker ({setup['malloc']}):", file=sys.stderr, flush=True)
+    layers = _layer_rows(args, sync)
+    compiled = [] if args.no_compile or args.worker != "default" else _compile_rows(args, sync)
+    _common.emit_result({"setup": setup, "layers": layers, "compiled": compiled})
 
-    shapes = [(256, 1024), (4096, 256), (64, 64, 32, 32), (128, 32, 28, 28)]
-    rows = []
-    for shape in shapes:
-        torch.manual_seed(0)
-        c, two_d = shape[1], len(shape) == 4
-        x = (torch.randn(*shape, device=device) * 2 + 0.5).requires_grad_()
-        dy = torch.randn(*shape, device=device)
-        native = (torch.nn.BatchNorm2d if two_d else torch.nn.BatchNorm1d)(c).to(device)
-        ours = (BatchNorm2d if two_d else BatchNorm1d)(c).to(device)
-        ours_eager = (BatchNorm2d if two_d else BatchNorm1d)(c, backend="eager").to(device)
-        ours_relu = (BatchNormReLU2d if two_d else BatchNormReLU1d)(c).to(device)
 
-        def step(fn, mod):
-            def run():
-                y = fn(mod, x)
-                torch.autograd.grad(y, (x, mod.weight, mod.bias), dy)
-            return run
+def _run_worker(args: argparse.Namespace, which: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in _MALLOC}
+    if which == "raised":
+        env.update(_MALLOC)
+    argv = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--worker", which]
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    for line in reversed(proc.stdout.splitlines()):
+        result = _common.parse_result(line)
+        if result is not None:
+            return result
+    raise RuntimeError(f"bn_speed worker ({which} malloc) exited {proc.returncode}:\n{proc.stdout[-2000:]}")
 
-        variants = {
-            "native": step(lambda m, t: m(t), native),
-            "ours": step(lambda m, t: m(t), ours),
-            "ours eager": step(lambda m, t: m(t), ours_eager),
-            "native+relu": step(lambda m, t: F.relu(m(t)), native),
-            "ours fused": step(lambda m, t: m(t), ours_relu),
-        }
-        fns = list(variants.values())
-        for f in fns:  # warm-up; also gives a per-rep cost estimate
-            for _ in range(3):
-                f()
-        sync()
-        t0 = time.perf_counter()
-        for f in fns:
-            f()
-        sync()
-        per_rep = time.perf_counter() - t0
-        reps = int(min(400, max(15, budget / max(per_rep, 1e-6))))
-        times = [[] for _ in fns]
-        for r in range(reps):
-            order = range(len(fns)) if r % 2 == 0 else range(len(fns) - 1, -1, -1)
-            for i in order:
-                sync()
-                t = time.perf_counter()
-                fns[i]()
-                sync()
-                times[i].append(time.perf_counter() - t)
-        med = {k: statistics.median(t) * 1e3 for k, t in zip(variants, times)}
-        p10 = {k: statistics.quantiles(t, n=10)[0] * 1e3 for k, t in zip(variants, times)}
-        rows.append((shape, reps, med, p10))
 
-    hdr = (f"{'input':<18}{'reps':>5} | {'native':>15} {'ours':>15} {'ours eager':>15} | "
-           f"{'ours/nat':>8} {'eager/nat':>9} || {'nat+relu':>15} {'ours fused':>15} | "
-           f"{'fused/nat':>9}")
-    print("\ntimes in ms as median (p10); ratios of medians (p10 ratio in brackets)")
-    print(hdr)
-    print("-" * len(hdr))
-    for shape, reps, med, p10 in rows:
-        def cell(k):
-            return f"{med[k]:7.3f} ({p10[k]:5.3f})"
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
 
-        def ratio(a, b):
-            return f"{med[a] / med[b]:.2f}[{p10[a] / p10[b]:.2f}]"
 
-        print(f"{str(shape):<18}{reps:>5} | {cell('native')} {cell('ours')} "
-              f"{cell('ours eager')} | {ratio('ours', 'native'):>8} "
-              f"{ratio('ours eager', 'native'):>9} || {cell('native+relu')} "
-              f"{cell('ours fused')} | {ratio('ours fused', 'native+relu'):>9}")
+def _layer_table(layers: list[dict[str, Any]]) -> str:
+    rows = [[r["dtype"], "(" + ", ".join(map(str, r["shape"])) + ")", r["reps"], _ms(r["native"]), _ms(r["ours"]),
+             f"{r['ours'] / r['native']:.2f}", f"{r['ours eager'] / r['native']:.2f}", _ms(r["native+relu"]),
+             _ms(r["ours fused"]), f"{r['ours fused'] / r['native+relu']:.2f}"] for r in layers]
+    return _common.markdown_table(["dtype", "input", "reps", "native ms", "ours ms", "ours/native", "eager/native",
+                                   "native+ReLU ms", "fused ms", "fused/native+ReLU"], rows, "llrrrrrrrr")
+
+
+def _compile_table(compiled: list[dict[str, Any]]) -> str:
+    rows = [[r["model"], r["reps"], _ms(r["native eager"]), _ms(r["ours eager"]),
+             f"{r['ours eager'] / r['native eager']:.2f}", _ms(r["native compiled"]), _ms(r["ours compiled"]),
+             f"{r['ours compiled'] / r['native compiled']:.2f}", f"{r['compile_s']:.0f}"] for r in compiled]
+    return _common.markdown_table(["training step", "reps", "native eager ms", "ours eager ms", "ours/native",
+                                   "native compiled ms", "ours compiled ms", "ours/native compiled",
+                                   "compile s (all four)"], rows, "lrrrrrrrr")
+
+
+def main() -> None:
+    args = _parse()
+    if args.worker:
+        _worker(args)
+        return
+    print(_common.header("bn_speed: zoomtune batch norm vs torch native, forward + backward", "torch"))
+    for which in ("default", "raised"):
+        result = _run_worker(args, which)
+        setup = result["setup"]
+        print(f"## malloc: {setup['malloc']}\n\ndevice {setup['device']}, intra-op threads {setup['threads']}, "
+              f"cpu capability {setup['capability']}, fused CPU kernels {setup['kernels']}\n")
+        print("median ms per forward + backward; ratio < 1 means ours is faster\n")
+        print(_layer_table(result["layers"]) + "\n")
+        worst = max(result["layers"], key=lambda r: max(r["ours"] / r["native"], r["ours fused"] / r["native+relu"]))
+        print(f"worst: {worst['dtype']} {tuple(worst['shape'])}: ours/native {worst['ours'] / worst['native']:.2f}, "
+              f"fused/native+ReLU {worst['ours fused'] / worst['native+relu']:.2f}\n")
+        if result["compiled"]:
+            print("torch.compile, steady-state training step (median ms; compile time excluded)\n")
+            print(_compile_table(result["compiled"]) + "\n")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
@@ -400,21 +399,19 @@ def info() -> dict[str, Any]:
             "error": _state["error"]}
 
 
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_DTYPES = (torch.float32, torch.float64)
 
 
 def supports(x: torch.Tensor, *others: torch.Tensor | None) -> bool:
     """True when ``x`` can go through these kernels (CPU, float32/64, contiguous, non-empty)
     and every tensor in ``others`` that is not None is a contiguous CPU tensor of x's dtype."""
-    if not (x.dtype in _SUFFIX and x.device.type == "cpu" and x.is_contiguous() and x.numel()):
-        return False
     dt = x.dtype
-    return all(t is None or (t.dtype is dt and t.device.type == "cpu" and t.is_contiguous())
-               for t in others)
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
+    if dt not in _DTYPES or x.is_cuda or x.device.type != "cpu" or not x.is_contiguous() or not x.numel():
+        return False
+    for t in others:  # a loop, not all(<generator>): this runs on every call
+        if t is not None and (t.dtype is not dt or t.device.type != "cpu" or not t.is_contiguous()):
+            return False
+    return True
 
 
 def _threads(numel: int) -> int:
@@ -430,40 +427,37 @@ def forward(lib: ctypes.CDLL, x: torch.Tensor, weight: torch.Tensor | None, bias
     (checked by the caller); the running buffers (both or neither) are updated in place.
     """
     N, C = x.shape[0], x.shape[1]
+    numel = x.numel()
     out = torch.empty_like(x)
     mean = torch.empty(C, dtype=x.dtype)
     invstd = torch.empty(C, dtype=x.dtype)
-    rc = _FWD[x.dtype](lib)(
-        x.data_ptr(), _ptr(weight), _ptr(bias), out.data_ptr(), mean.data_ptr(), invstd.data_ptr(),
-        _ptr(running_mean), _ptr(running_var), N, C, x.numel() // (N * C), eps, momentum, relu,
-        _threads(x.numel()))
+    rc = (lib.bn_fwd_f32 if x.dtype is torch.float32 else lib.bn_fwd_f64)(
+        x.data_ptr(), None if weight is None else weight.data_ptr(), None if bias is None else bias.data_ptr(),
+        out.data_ptr(), mean.data_ptr(), invstd.data_ptr(),
+        None if running_mean is None else running_mean.data_ptr(),
+        None if running_var is None else running_var.data_ptr(),
+        N, C, numel // (N * C), eps, momentum, relu, 1 if numel < 65536 else _threads(numel))
     if rc:
         raise MemoryError("batch-norm kernel could not allocate its scratch space")
     return out, mean, invstd
 
 
 def backward(lib: ctypes.CDLL, dy: torch.Tensor, x: torch.Tensor, out: torch.Tensor | None, mean: torch.Tensor,
-             invstd: torch.Tensor, weight: torch.Tensor | None, need_dx: bool, need_dw: bool,
-             need_db: bool) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """Returns (dx, dweight, dbias); entries not asked for are None.  ``out`` (the saved
-    output of the fused ReLU variant, else None) masks dy with out > 0."""
+             invstd: torch.Tensor, weight: torch.Tensor | None,
+             need_dx: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Returns (dx, dweight, dbias), dx None unless ``need_dx``.  ``out`` (the saved output of the
+    fused ReLU variant, else None) masks dy with out > 0."""
     N, C = x.shape[0], x.shape[1]
+    numel = x.numel()
     if not dy.is_contiguous():
         dy = dy.contiguous()
     dx = torch.empty_like(x) if need_dx else None
-    dw = torch.empty(C, dtype=x.dtype) if need_dw else None
-    db = torch.empty(C, dtype=x.dtype) if need_db else None
-    rc = _BWD[x.dtype](lib)(
-        dy.data_ptr(), x.data_ptr(), _ptr(out), mean.data_ptr(), invstd.data_ptr(), _ptr(weight),
-        _ptr(dx), _ptr(dw), _ptr(db), N, C, x.numel() // (N * C), _threads(x.numel()))
+    dw = torch.empty(C, dtype=x.dtype)
+    db = torch.empty(C, dtype=x.dtype)
+    rc = (lib.bn_bwd_f32 if x.dtype is torch.float32 else lib.bn_bwd_f64)(
+        dy.data_ptr(), x.data_ptr(), None if out is None else out.data_ptr(), mean.data_ptr(), invstd.data_ptr(),
+        None if weight is None else weight.data_ptr(), None if dx is None else dx.data_ptr(),
+        dw.data_ptr(), db.data_ptr(), N, C, numel // (N * C), 1 if numel < 65536 else _threads(numel))
     if rc:
         raise MemoryError("batch-norm kernel could not allocate its scratch space")
     return dx, dw, db
-
-
-# The entry point for a dtype (a ctypes function; restype int, 0 on success).
-_Kernel = Callable[..., int]
-_FWD: dict[torch.dtype, Callable[[ctypes.CDLL], _Kernel]] = {
-    torch.float32: lambda lib: lib.bn_fwd_f32, torch.float64: lambda lib: lib.bn_fwd_f64}
-_BWD: dict[torch.dtype, Callable[[ctypes.CDLL], _Kernel]] = {
-    torch.float32: lambda lib: lib.bn_bwd_f32, torch.float64: lambda lib: lib.bn_bwd_f64}

@@ -144,42 +144,80 @@ def _eager_backward(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv
     return dx, dgamma, dbeta
 
 
+# ----------------------------------------------------------------------------------------
+# Choosing the implementation.  Forward and backward each take the fastest one that accepts
+# their tensors (Triton on CUDA, C on CPU, else eager): all compute the same maths from the
+# same saved (x, mean, inv_std), so backward need not know which one forward ran.
+# ----------------------------------------------------------------------------------------
+def _forward(x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
+             running_var: Tensor | None, momentum: float, eps: float, relu: bool,
+             use_kernel: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Training-mode forward: (out, mean, inv_std); the running buffers (both or neither) are
+    updated in place (running = (1 − momentum)·running + momentum·batch, unbiased var)."""
+    if use_kernel:
+        if x.is_cuda:
+            from zoomtune.nn import _bn_triton  # imports Triton, so only once a CUDA tensor shows up
+
+            if _bn_triton.supports(x, weight, bias, running_mean, running_var):
+                fused = _bn_triton.forward(x, weight, bias, running_mean, running_var, momentum, eps, relu)
+                if fused is not None:
+                    return fused
+        else:
+            lib = _bn_kernels.get()
+            if lib is not None and _bn_kernels.supports(x, weight, bias, running_mean, running_var):
+                return _bn_kernels.forward(lib, x, weight, bias, running_mean, running_var, momentum, eps, relu)
+    compute = torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
+    xs = x if x.dtype == compute else x.to(compute)
+    w = weight if weight is None or weight.dtype == compute else weight.to(compute)
+    b = bias if bias is None or bias.dtype == compute else bias.to(compute)
+    out, mean, inv_std, var = _eager_forward(xs, w, b, eps, relu)
+    if running_mean is not None and running_var is not None:
+        m = x.numel() // x.shape[1]
+        running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+        running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
+    return (out if out.dtype == x.dtype else out.to(x.dtype)), mean, inv_std
+
+
+def _backward(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv_std: Tensor, weight: Tensor | None,
+              need_dx: bool, use_kernel: bool) -> tuple[Tensor | None, Tensor, Tensor]:
+    """(dx, dγ, dβ) from what forward saved; dx is None unless asked for.  Without γ (no affine),
+    dγ and dβ are those of an implicit γ = 1, β = 0, in the statistics' dtype."""
+    if use_kernel:
+        if x.is_cuda:
+            from zoomtune.nn import _bn_triton
+
+            if _bn_triton.supports(x, out, mean, inv_std, weight):
+                grads = _bn_triton.backward(dy, x, out, mean, inv_std, weight, need_dx)
+                if grads is not None:
+                    return grads
+        else:
+            lib = _bn_kernels.get()
+            if lib is not None and _bn_kernels.supports(x, out, mean, inv_std, weight) and dy.dtype is x.dtype:
+                return _bn_kernels.backward(lib, dy, x, out, mean, inv_std, weight, need_dx)
+    x_dtype, compute = x.dtype, mean.dtype
+    if x_dtype != compute:
+        x, dy = x.to(compute), dy.to(compute)
+        out = None if out is None else out.to(compute)
+    w = weight if weight is None or weight.dtype == compute else weight.to(compute)
+    dx, dw, db = _eager_backward(dy, x, out, mean, inv_std, w, need_dx)
+    wdt = compute if weight is None else weight.dtype
+    return (dx if dx is None or dx.dtype == x_dtype else dx.to(x_dtype),
+            dw if dw.dtype == wdt else dw.to(wdt), db if db.dtype == wdt else db.to(wdt))
+
+
+# ----------------------------------------------------------------------------------------
+# Eager mode: an autograd Function, the cheapest way PyTorch offers to attach a hand-written
+# backward (a custom op's dispatch costs more per call; benchmarks/bn_speed.py measures both).
+# ----------------------------------------------------------------------------------------
 class _BatchNormFunction(torch.autograd.Function):
-    """Training-mode batch norm.  Saves x, per-channel mean and inv_std, and γ (plus the
-    output when fused with ReLU, to recompute its mask) — never x̂.  Updates the running
-    buffers in place (running = (1 − momentum)·running + momentum·batch, unbiased var)."""
+    """Training-mode batch norm.  Saves x, per-channel mean and inv_std, and γ (plus the output
+    when fused with ReLU, to recompute its mask) — never x̂."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
                 running_var: Tensor | None, momentum: float, eps: float, relu: bool, use_kernel: bool) -> Tensor:
-        if use_kernel and x.is_cuda:
-            from zoomtune.nn import _bn_triton  # imports Triton, so only once a CUDA tensor shows up
-
-            fused = (_bn_triton.forward(x, weight, bias, running_mean, running_var, momentum, eps, relu)
-                     if _bn_triton.supports(x, weight, bias, running_mean, running_var) else None)
-            if fused is not None:
-                out, mean, inv_std = fused
-                ctx.kernel, ctx.x_dtype = "triton", x.dtype
-                ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
-                return out
-        lib = _bn_kernels.get() if use_kernel and not x.is_cuda else None
-        if lib is not None and _bn_kernels.supports(x, weight, bias, running_mean, running_var):
-            out, mean, inv_std = _bn_kernels.forward(lib, x, weight, bias, running_mean,
-                                                     running_var, momentum, eps, relu)
-            ctx.kernel = True
-            ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
-            return out
-        ctx.kernel, ctx.x_dtype = False, x.dtype
-        compute = torch.float32 if x.dtype in _LOW_PRECISION else x.dtype
-        xs = x if x.dtype == compute else x.to(compute)
-        w = weight if weight is None or weight.dtype == compute else weight.to(compute)
-        b = bias if bias is None or bias.dtype == compute else bias.to(compute)
-        out, mean, inv_std, var = _eager_forward(xs, w, b, eps, relu)
-        if running_mean is not None and running_var is not None:  # both or neither (batch_norm checks)
-            m = x.numel() // x.shape[1]
-            running_mean.lerp_(mean.to(running_mean.dtype), momentum)
-            running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
-        out = out if out.dtype == x.dtype else out.to(x.dtype)
+        out, mean, inv_std = _forward(x, weight, bias, running_mean, running_var, momentum, eps, relu, use_kernel)
+        ctx.use_kernel = use_kernel
         ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
         return out
 
@@ -188,33 +226,77 @@ class _BatchNormFunction(torch.autograd.Function):
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, mean, inv_std, weight, out = ctx.saved_tensors
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
-        dx: Tensor | None
-        dw: Tensor | None
-        db: Tensor | None
-        if ctx.kernel == "triton":
-            from zoomtune.nn import _bn_triton
+        dx, dw, db = _backward(dy, x, out, mean, inv_std, weight, need_dx, ctx.use_kernel)
+        return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
 
-            grads = _bn_triton.backward(dy, x, out, mean, inv_std, weight, need_dx)
-            if grads is not None:
-                dx, dw, db = grads
-                return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
-        elif ctx.kernel:
-            lib = _bn_kernels.get()
-            if lib is None:  # cannot happen: forward ran these kernels, and get() keeps what it loaded
-                raise RuntimeError("batch-norm backward: the fused CPU kernels its forward used are gone")
-            dx, dw, db = _bn_kernels.backward(lib, dy, x, out, mean, inv_std, weight, need_dx, need_dw, need_db)
-            return dx, dw, db, None, None, None, None, None, None
-        compute = mean.dtype
-        if x.dtype != compute:
-            x, dy = x.to(compute), dy.to(compute)
-            out = None if out is None else out.to(compute)
-        w = weight if weight is None or weight.dtype == compute else weight.to(compute)
-        dx, dw, db = _eager_backward(dy, x, out, mean, inv_std, w, need_dx)
-        dx = dx if dx is None or dx.dtype == ctx.x_dtype else dx.to(ctx.x_dtype)
-        wdt = compute if weight is None else weight.dtype
-        dw = (dw if dw.dtype == wdt else dw.to(wdt)) if need_dw else None
-        db = (db if db.dtype == wdt else db.to(wdt)) if need_db else None
-        return dx, dw, db, None, None, None, None, None, None
+
+# ----------------------------------------------------------------------------------------
+# Under torch.compile: the same forward and backward registered as custom operators, so a
+# compiled model sees one opaque op per layer and never breaks its graph on our layer.  An op
+# with an autograd formula must be functional: the running buffers are updated outside it.
+# ----------------------------------------------------------------------------------------
+@torch.library.custom_op("zoomtune::batch_norm", mutates_args=())
+def _batch_norm_op(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, relu: bool,
+                   use_kernel: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Training-mode forward without running buffers: (out, mean, inv_std)."""
+    return _forward(x, weight, bias, None, None, 0.0, eps, relu, use_kernel)
+
+
+@_batch_norm_op.register_fake
+def _batch_norm_fake(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, relu: bool,
+                     use_kernel: bool) -> tuple[Tensor, Tensor, Tensor]:
+    stats = x.new_empty(x.shape[1], dtype=torch.float32 if x.dtype in _LOW_PRECISION else x.dtype)
+    return torch.empty_like(x), stats, torch.empty_like(stats)
+
+
+@torch.library.custom_op("zoomtune::batch_norm_backward", mutates_args=())
+def _batch_norm_backward_op(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv_std: Tensor,
+                            weight: Tensor | None, use_kernel: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(dx, dγ, dβ), all three always (an op returns tensors, not None)."""
+    dx, dw, db = _backward(dy, x, out, mean, inv_std, weight, True, use_kernel)
+    assert dx is not None  # asked for
+    return dx, dw, db
+
+
+@_batch_norm_backward_op.register_fake
+def _batch_norm_backward_fake(dy: Tensor, x: Tensor, out: Tensor | None, mean: Tensor, inv_std: Tensor,
+                              weight: Tensor | None, use_kernel: bool) -> tuple[Tensor, Tensor, Tensor]:
+    grad = mean.new_empty(mean.shape, dtype=mean.dtype if weight is None else weight.dtype)
+    return torch.empty_like(x), grad, torch.empty_like(grad)
+
+
+def _op_setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor, Tensor]) -> None:
+    x, weight, _bias, _eps, relu, use_kernel = inputs
+    out, mean, inv_std = output
+    ctx.use_kernel = use_kernel
+    ctx.save_for_backward(x, mean, inv_std, weight, out if relu else None)
+
+
+def _op_backward(ctx: Any, dy: Tensor, _dmean: Tensor, _dinv_std: Tensor) -> tuple[Tensor | None, ...]:
+    x, mean, inv_std, weight, out = ctx.saved_tensors
+    dx, dw, db = _batch_norm_backward_op(dy, x, out, mean, inv_std, weight, ctx.use_kernel)
+    need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+    return dx if need_dx else None, dw if need_dw else None, db if need_db else None, None, None, None
+
+
+def _compiled_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                         weight: Tensor | None, bias: Tensor | None, momentum: float, eps: float, relu: bool,
+                         use_kernel: bool) -> Tensor:
+    """Training mode under torch.compile: the op, then the running update as traceable ops
+    (the batch variance is recovered from inv_std = 1/sqrt(var + eps))."""
+    out: Tensor
+    mean: Tensor
+    inv_std: Tensor
+    out, mean, inv_std = _batch_norm_op(x, weight, bias, eps, relu, use_kernel)
+    if running_mean is not None and running_var is not None:
+        m = x.numel() // x.shape[1]
+        running_mean.lerp_(mean.detach().to(running_mean.dtype), momentum)
+        var = inv_std.detach().pow(-2).sub_(eps).clamp_min_(0).mul_(m / (m - 1))
+        running_var.lerp_(var.to(running_var.dtype), momentum)
+    return out
+
+
+_batch_norm_op.register_autograd(_op_backward, setup_context=_op_setup_context)
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -232,27 +314,28 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         backend = Backend.parse(backend, "batch_norm")
     if training and (running_mean is None) is not (running_var is None):
         raise ValueError("give both running_mean and running_var, or neither")
-    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, activation, backend)
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+    if x.dim() < 2:
+        raise ValueError(f"expected input of shape (N, C, *), got shape {tuple(x.shape)}")
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                       activation == "relu", backend)
 
 
 def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
-                bias: Tensor | None, training: bool, momentum: float, eps: float, activation: str | None,
+                bias: Tensor | None, training: bool, momentum: float, eps: float, relu: bool,
                 backend: Backend) -> Tensor:
-    """`batch_norm` once its backend is a member and its buffers are both given or both None: what the
-    modules call (they convert their backend once, when it is set), so the per-call path checks neither."""
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-    relu = activation == "relu"
-    if x.dim() < 2:
-        raise ValueError(f"expected input of shape (N, C, *), got shape {tuple(x.shape)}")
+    """`batch_norm` once its arguments are checked (backend a member, buffers both given or both None,
+    x of rank ≥ 2): what the modules call (they check these once, when set), so the per-call path does not."""
     if training:
-        per_channel = x.numel() // x.shape[1] if x.shape[1] else 0
-        if per_channel <= 1:
+        if x.numel() <= x.shape[1]:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"shape {tuple(x.shape)}")
-        use_kernel = backend is _AUTO and not torch.compiler.is_compiling()
+        use_kernel = backend is _AUTO
+        if torch.compiler.is_compiling():
+            return _compiled_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, relu, use_kernel)
         out: Tensor = _BatchNormFunction.apply(x, weight, bias, running_mean, running_var,
-                                               float(momentum), float(eps), relu, use_kernel)
+                                               momentum, eps, relu, use_kernel)
         return out
     if running_mean is None or running_var is None:
         raise ValueError("running_mean and running_var are required when training=False")
@@ -265,7 +348,6 @@ def _batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | No
     if bias is not None:
         out = out + bias.view(shape)
     return torch.relu(out) if relu else out
-
 
 class _DefaultMomentum(float):
     """The default momentum 0.1, distinguishable (by identity) from an explicit 0.1."""
@@ -286,6 +368,8 @@ class _BatchNormBase(nn.Module):
     running_var: Tensor | None
     num_batches_tracked: Tensor | None
     _backend: Backend  # read by forward; set (and converted from a string) through the `backend` property
+    _activation: str | None  # set (and checked) through the `activation` property, with _relu, which forward reads
+    _relu: bool
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = _DEFAULT_MOMENTUM,
                  affine: bool = True, track_running_stats: bool = True, *,
@@ -296,10 +380,7 @@ class _BatchNormBase(nn.Module):
         if momentum is not _DEFAULT_MOMENTUM and beta is not None:
             raise ValueError("give either momentum or beta, not both (momentum = 1 - beta); "
                              f"got momentum={momentum!r}, beta={beta!r}")
-        if self._fixed_activation is not None:
-            activation = self._fixed_activation
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        self.activation = activation if self._fixed_activation is None else self._fixed_activation
         self.backend = backend  # converted once, by the property's setter: forward passes the member
         if int(num_features) != num_features or num_features < 1:
             raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
@@ -312,7 +393,6 @@ class _BatchNormBase(nn.Module):
             self.momentum = self._check_momentum(momentum)
         self.affine = affine
         self.track_running_stats = track_running_stats
-        self.activation = activation
         if affine:
             self.weight = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
             self.bias = nn.Parameter(torch.empty(num_features, device=device, dtype=dtype))
@@ -349,7 +429,22 @@ class _BatchNormBase(nn.Module):
         if "backend" in state:  # pickled before Backend existed: the plain string, under its own name
             state = {**state}
             state["_backend"] = Backend.parse(state.pop("backend"), type(self).__name__)
+        if "activation" in state:  # pickled before `activation` was a property
+            state = {**state}
+            activation = state.pop("activation")
+            state["_activation"], state["_relu"] = activation, activation == "relu"
         super().__setstate__(state)
+
+    @property
+    def activation(self) -> str | None:
+        """``None`` or ``"relu"`` (fused); assigning checks it there, once, so forward never does."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, value: str | None) -> None:
+        if value not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {value!r}")
+        self._activation, self._relu = value, value == "relu"
 
     @property
     def beta(self) -> float | None:
@@ -387,18 +482,19 @@ class _BatchNormBase(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            count = self.num_batches_tracked  # read once (a buffer: nn.Module.__getattr__), only here
+        training, momentum = self.training, self.momentum
+        factor = 0.0 if momentum is None else momentum
+        running_mean, running_var = self.running_mean, self.running_var  # buffers: each read once
+        if training and self.track_running_stats:
+            count = self.num_batches_tracked
             if count is not None:
                 count.add_(1)
-                if self.momentum is None:  # cumulative moving average
+                if momentum is None:  # cumulative moving average
                     factor = 1.0 / float(count)
-        use_batch_stats = self.training or self.running_mean is None
-        keep = not self.training or self.track_running_stats  # as torch: buffers to use/update
-        return _batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None,
-                           self.weight, self.bias, use_batch_stats, factor, self.eps, self.activation,
-                           self._backend)
+        elif training:  # as torch: without tracking, train mode neither uses nor updates the buffers
+            running_mean = running_var = None
+        return _batch_norm(x, running_mean, running_var, self.weight, self.bias, training or running_mean is None,
+                           factor, self.eps, self._relu, self._backend)
 
     def extra_repr(self) -> str:
         s = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
