@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from zoomtune.nn import BatchNorm1d
     from zoomtune.nn.datasets import Dataset
 
 # |y| beyond which the activation is "far from linear": sigmoid' there is < 0.105 (0.25 at 0), tanh' < 0.42 (1 at 0)
@@ -101,11 +102,18 @@ def layer_stats(z: torch.Tensor, y: torch.Tensor, gamma: torch.Tensor, beta: tor
                       float((xhat.abs() > threshold).double().mean()))
 
 
-def batch_norms(net: nn.Module) -> list[nn.Module]:
+def batch_norms(net: nn.Module) -> list[BatchNorm1d]:
     """The zoomtune batch-norm layers of `net`, in order."""
     from zoomtune.nn import BatchNorm1d
 
     return [m for m in net.modules() if isinstance(m, BatchNorm1d)]
+
+
+def gamma_beta(bn: BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(γ, β) of an affine batch-norm layer (MLP's always are)."""
+    if bn.weight is None or bn.bias is None:
+        raise ValueError("batch norm without γ and β (affine=False)")
+    return bn.weight, bn.bias
 
 
 def snapshot(net: nn.Module, probe: torch.Tensor, threshold: float) -> list[LayerStats]:
@@ -116,10 +124,12 @@ def snapshot(net: nn.Module, probe: torch.Tensor, threshold: float) -> list[Laye
     twin = copy.deepcopy(net).train()
     stats: list[LayerStats] = []
 
-    def record(bn: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        stats.append(layer_stats(inputs[0], output, bn.weight, bn.bias, bn.eps, threshold))
+    def recorder(bn: BatchNorm1d) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
+        def record(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            stats.append(layer_stats(inputs[0], output, *gamma_beta(bn), bn.eps, threshold))
+        return record
 
-    handles = [bn.register_forward_hook(record) for bn in batch_norms(twin)]
+    handles = [bn.register_forward_hook(recorder(bn)) for bn in batch_norms(twin)]
     with torch.no_grad():
         twin(probe)
     for handle in handles:
@@ -137,8 +147,8 @@ def make_pair(n_in: int, hidden: Sequence[int], n_out: int, activation: str, see
     learned = MLP(n_in, list(hidden), n_out, batchnorm=True, activation=activation)
     frozen = copy.deepcopy(learned)
     for bn in batch_norms(frozen):
-        bn.weight.requires_grad_(False)
-        bn.bias.requires_grad_(False)
+        for param in gamma_beta(bn):
+            param.requires_grad_(False)
     return {"learned": learned, "frozen": frozen}
 
 
