@@ -618,6 +618,7 @@ def reading(cfg: Config, results: dict[Variant, list[Curves]], drifts: dict[Vari
         f"{cfg.steps:,} steps {final[bn]:.3f} vs {final[plain]:.3f}. "
         + ("Batch norm learns faster, as in the paper. " if early[bn] > early[plain] + 0.01 else
            "Batch norm gives no head start at this learning rate. ")
+        + ("By the end the gap has closed. " if abs(final[bn] - final[plain]) < 0.01 else "")
         + f"The learning rate ({cfg.lr:g}) is one the plain sigmoid net handles well; batch norm's larger gains come "
           "from learning rates the plain net cannot use (docs/bn_learning.md).")
     out.append("")
@@ -633,7 +634,11 @@ def reading(cfg: Config, results: dict[Variant, list[Curves]], drifts: dict[Vari
         f"*The coupling, measured directly, is {'smaller' if couple[bn] < couple[plain] else 'not smaller'} with batch "
         f"norm.* The earlier layers' step changes the last hidden layer's gradient by {couple[bn]:.2g} of its norm "
         f"with batch norm and {couple[plain]:.2g} without ({times(couple[bn], couple[plain])} with batch norm). "
-        + ("So on this measure the seed's \"weakens the coupling\" holds here. " if couple[bn] < couple[plain] else
+        + ("So on this measure the seed's \"weakens the coupling\" holds here" + (
+            f"; but the noisy net, whose input distributions shift most, is as weakly coupled "
+            f"({couple[Variant.NOISY]:.2g}), so the weak coupling does not come from steadier distributions. "
+            if Variant.NOISY in couple and couple[Variant.NOISY] < (couple[bn] + couple[plain]) / 2 else ". ")
+           if couple[bn] < couple[plain] else
            "So the seed's mechanism (\"it weakens the coupling between what the early layers' parameters have to do "
            "and what the later layers' have to do\") is not what this measurement shows, in line with Santurkar et "
            "al.'s finding that batch norm does not reduce internal covariate shift in this sense. ")
@@ -713,14 +718,18 @@ def plot(cfg: Config, results: dict[Variant, list[Curves]], title_data: str, pat
     lo = min(float(np.min(r.accuracy[1:])) if len(r.accuracy) > 1 else 1.0 for runs in results.values() for r in runs)
     acc_ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     pct_ax.set(xlabel="training step", ylabel="sigmoid input",
-               title=f"(b) last-layer sigmoid input, unit {UNIT}, seed 0\n(15th / 50th / 85th percentiles)")
+               title=f"(b) last sigmoid layer input, unit {UNIT}, seed 0\n(15/50/85th percentiles, no BN vs BN)")
     pct_ax.axhline(0, color="grey", lw=0.8)
+    bottom, top = pct_ax.get_ylim()
+    pct_ax.set_ylim(bottom, top + 0.45 * (top - bottom))  # headroom for the legend
     etas = f"η = lr × {ETA_FACTORS[0]:g}…{ETA_FACTORS[-1]:g}"
     beta_ax.set(xlabel="training step", ylabel="max ‖∇L(w−ηg) − ∇L(w)‖ / ‖ηg‖ (log)", yscale="log",
                 title=f"(c) effective β-smoothness along the gradient\n({etas})")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="best")
+    acc_ax.legend(loc="lower right")
+    pct_ax.legend(loc="upper right", ncol=2)
+    beta_ax.legend(loc="best")
     fig.suptitle(f"Batch norm on a 3×100 sigmoid MLP, {title_data}: SGD lr {cfg.lr:g}, batch {cfg.batch}, "
                  f"{cfg.seeds} seed{'s' if cfg.seeds != 1 else ''}", fontsize=14)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
