@@ -34,12 +34,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -60,6 +60,12 @@ ETA_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)  # probe step sizes, as multiples of th
 HIDDEN = (100, 100, 100)
 UNIT = 0  # the "typical sigmoid" drawn in the figure (the table summarises all 100 units too)
 TARGETS = (0.80, 0.85)
+
+
+class Resampling(Protocol):
+    """A layer whose randomness is redrawn once per training step (the noisy net's `ShiftNoise`)."""
+
+    def resample(self) -> None: ...
 
 
 class Variant(str, Enum):
@@ -160,6 +166,9 @@ def _shift_noise_class() -> type[nn.Module]:
         redrawn by `resample()` (once per training step, so a step's forward passes all see the same noise);
         the identity in eval mode."""
 
+        scale: Tensor
+        offset: Tensor
+
         def __init__(self, width: int, shift: float, scale: float, seed: int) -> None:
             super().__init__()
             self.width, self.shift, self.log_scale = width, shift, math.log(scale)
@@ -254,7 +263,7 @@ def sigmoid_input_percentiles(net: nn.Sequential, x: Tensor) -> np.ndarray:
             net(x)
     finally:
         hook.remove()
-    return np.percentile(captured[0].numpy(), PERCENTILES, axis=0)
+    return np.asarray(np.percentile(captured[0].numpy(), PERCENTILES, axis=0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +337,7 @@ def coupling(net: nn.Sequential, x: Tensor, y: Tensor, lr: float) -> Coupling:
     params = dict(net.named_parameters())
     target = f"{later}.weight"
 
-    def grads(values: dict[str, Tensor]) -> dict[str, Tensor]:
+    def grads(values: Mapping[str, Tensor]) -> dict[str, Tensor]:
         leaves = {k: v.detach().requires_grad_(True) for k, v in values.items()}
         loss = cross_entropy(functional_call(net, leaves, (x,)), y)
         return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values())), strict=True))
@@ -369,7 +378,7 @@ def train(net: nn.Sequential, data: Dataset, cfg: Config, seed: int) -> Curves:
 
     start = time.perf_counter()
     params = list(net.parameters())
-    noise = [m for m in net.modules() if hasattr(m, "resample")]
+    noise = [cast(Resampling, m) for m in net.modules() if hasattr(m, "resample")]
     x_record = data.x_val[:cfg.record_size]
     order = batches(len(data.x_train), cfg.batch, seed)
     evals: list[tuple[int, float]] = []
