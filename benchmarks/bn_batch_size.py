@@ -18,8 +18,8 @@ with one value per channel; the refusal itself is recorded in the report.
 (b) Training.  The same MLP with and without batch norm (same initial linear weights), trained
 with SGD (momentum 0.9) at mini-batch sizes 2, 4, 8, 32, 128 for the same number of epochs
 (equal examples seen; a batch of 2 takes 64x the steps of a batch of 128).  Learning rate per
-(batch size, network): a 4-point grid, half a decade apart, centred on the square-root scaling
-rule (lr ∝ sqrt(batch size)) and reaching just below the linear-scaling rule; the lr with the best
+(batch size, network): a 5-point grid, half a decade apart, around the square-root scaling
+rule (lr ∝ sqrt(batch size)) and reaching below the linear-scaling rule; the lr with the best
 validation accuracy (seed 0) is kept and rerun with the other seeds; train accuracy (eval mode
 on the training examples used), train accuracy with batch statistics at the training batch size,
 and test accuracy are reported as the median (min-max) over the seeds.
@@ -58,8 +58,8 @@ HIDDEN = [256, 256]
 CONV_CHANNELS = (16, 32)
 TEST_BATCH_SIZES = (1, 8, 64, 1000)
 TRAIN_BATCH_SIZES = (2, 4, 8, 32, 128)
-LR_FACTORS = (0.1, 10 ** -0.5, 1.0, 10 ** 0.5)  # times the square-root-scaled centre
-LR_AT_128 = 0.1 ** 1.5  # grid centre at batch 128 (0.032); the lowest point at batch 2 is just below the linear rule
+LR_FACTORS = (10 ** -1.5, 0.1, 10 ** -0.5, 1.0, 10 ** 0.5)  # times the square-root-scaled centre
+LR_AT_128 = 0.1 ** 1.5  # grid centre at batch 128 (0.032); at batch 2 the grid spans the linear rule
 
 
 class Stats(Enum):
@@ -200,7 +200,7 @@ class Run:
 
 
 def lr_grid(batch_size: int) -> list[float]:
-    """The 4 learning rates tried at `batch_size`: centre LR_AT_128·sqrt(batch_size/128)."""
+    """The learning rates tried at `batch_size`: LR_AT_128·sqrt(batch_size/128) times each of LR_FACTORS."""
     centre = LR_AT_128 * (batch_size / 128) ** 0.5
     return [centre * f for f in LR_FACTORS]
 
@@ -320,9 +320,9 @@ def report(args: argparse.Namespace, trained: Sequence[Trained], rows: Sequence[
               f"MLP 784 -> {' -> '.join(map(str, HIDDEN))} -> 10, SGD momentum 0.9, constant lr; first "
               f"{n_train_b:,} training examples, {args.epochs} epochs at every batch size (equal examples seen, "
               f"so batch 2 takes {128 // 2}x the steps of batch 128); validation on 2,000 validation examples. "
-              f"lr grid per batch size: {LR_AT_128:.2g}·sqrt(b/128) × (0.1, 0.32, 1, 3.2) (square-root scaling; "
-              f"its lowest point at batch 2, {lr_grid(2)[0]:.2g}, is below the linear-scaling value "
-              f"{LR_AT_128 * 2 / 128:.2g}); the best by validation "
+              f"lr grid per batch size: {LR_AT_128:.2g}·sqrt(b/128) × ({', '.join(f'{f:.2g}' for f in LR_FACTORS)}) "
+              f"(square-root scaling; its lowest point at batch 2, {lr_grid(2)[0]:.2g}, is below the "
+              f"linear-scaling value {LR_AT_128 * 2 / 128:.2g}); the best by validation "
               f"accuracy on seed 0, rerun on seeds 1..{args.seeds - 1}. Accuracies: median (min-max) over "
               f"{args.seeds} seeds; `train` = eval mode on the training examples used, `train, batch stats` = "
               "the BN network normalising each training batch (of the training batch size) with its own "
@@ -362,6 +362,7 @@ def plot(rows: Sequence[TestTimeRow], runs: Sequence[Run], path: str) -> None:
                       yerr=[[r.batch_median - r.batch_min for r in mine], [r.batch_max - r.batch_median for r in mine]],
                       fmt=style + "s", color="tab:red", capsize=3, label=f"{network}: batch statistics")
     left.axhline(0.1, color="grey", lw=0.8, ls=":")
+    left.text(1.1, 0.115, "chance (0.1)", color="dimgrey", fontsize=10)
     left.set(xscale="log", ylim=(0, 1), xlabel="test batch size (log scale)", ylabel="test accuracy",
              title="(a) Test time: running averages vs batch statistics")
     left.grid(True, alpha=0.3)
@@ -379,6 +380,7 @@ def plot(rows: Sequence[TestTimeRow], runs: Sequence[Run], path: str) -> None:
     right.plot(sizes, [sp.median for sp in bn_batch if sp], ":^", color="tab:purple",
                label="BN: train, batch statistics")
     right.axhline(0.1, color="grey", lw=0.8, ls=":")
+    right.text(2.1, 0.115, "chance (0.1)", color="dimgrey", fontsize=10)
     right.set(xscale="log", ylim=(0, 1), xlabel="training mini-batch size (log scale), equal epochs",
               ylabel="accuracy", title="(b) Training: BN vs no BN per mini-batch size")
     right.set_xticks(sizes, [str(s) for s in sizes])
@@ -391,6 +393,19 @@ def plot(rows: Sequence[TestTimeRow], runs: Sequence[Run], path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+ANALYSIS_HEADING = "## What it shows"
+
+
+def kept_analysis(md_path: str) -> str:
+    """The hand-written analysis (from ANALYSIS_HEADING on) of an existing report, so a rerun keeps it."""
+    if not os.path.exists(md_path):
+        return ""
+    with open(md_path, encoding="utf-8") as fh:
+        text = fh.read()
+    at = text.find("\n" + ANALYSIS_HEADING)
+    return "" if at < 0 else text[at:]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, MLP only, temp dir")
@@ -447,8 +462,11 @@ def main(argv: list[str] | None = None) -> None:
     md_path = os.path.join(args.out_dir, "bn_batch_size.md")
     png_path = os.path.join(args.out_dir, "bn_batch_size.png")
     plot(rows, runs, png_path)
+    analysis = kept_analysis(md_path)
     with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n![test-time statistics and training batch size](bn_batch_size.png)\n")
+        fh.write(text + "\n![test-time statistics and training batch size](bn_batch_size.png)\n" + analysis)
+    if analysis:
+        log(f"kept the hand-written section from {ANALYSIS_HEADING!r} on: check its numbers against the new tables")
     print(text)
     print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
           f"({time.perf_counter() - started:.0f} s in all)")
