@@ -16,10 +16,17 @@ one class serves every input dimension), and the fused :class:`BatchNormReLU1d` 
 
 Backends: on CPU, contiguous float32/float64 inputs go through small fused C kernels
 (:mod:`zoomtune.nn._bn_kernels`, compiled with the system C compiler on first use in
-about a second and cached).  Everything else, or when the kernels are unavailable, or
-``backend=Backend.EAGER`` (or the string ``"eager"``) / ``ZOOMTUNE_BN_BACKEND=eager``, or
-under ``torch.compile``, runs the eager PyTorch implementation below, which computes the same
-maths on any device.
+about a second and cached); on CUDA, contiguous float32 inputs through Triton kernels
+(:mod:`zoomtune.nn._bn_triton`) when Triton imports.  Everything else, or when the kernels are
+unavailable, or ``backend=Backend.EAGER`` (or the string ``"eager"``) / ``ZOOMTUNE_BN_BACKEND=eager``,
+runs the eager PyTorch implementation below, which computes the same maths on any device.
+
+Dispatch: in eager mode a training-mode call is one ``torch.autograd.Function`` (the cheapest way
+to attach a hand-written backward: a custom operator's dispatch costs about twice as much per call,
+measured in docs/bn_speed.md); under ``torch.compile`` the same forward and
+backward are the registered operators ``torch.ops.zoomtune.batch_norm`` and
+``torch.ops.zoomtune.batch_norm_backward`` (with fake and autograd registrations), so a compiled
+model sees one op per layer and no graph break.
 Double backward (gradients of gradients) is not supported in training mode.
 """
 
@@ -222,12 +229,20 @@ class _BatchNormFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
-        x, mean, inv_std, weight, out = ctx.saved_tensors
-        need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
-        dx, dw, db = _backward(dy, x, out, mean, inv_std, weight, need_dx, ctx.use_kernel)
-        return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
+        # create_graph=True (grad mode on) goes through once_differentiable, whose outputs raise on a second
+        # backward; an ordinary backward skips its wrapper (a no_grad block and an any() per call).
+        return (_function_backward_once if torch.is_grad_enabled() else _function_backward)(ctx, dy)
+
+
+def _function_backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
+    x, mean, inv_std, weight, out = ctx.saved_tensors
+    need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+    dx, dw, db = _backward(dy, x, out, mean, inv_std, weight, need_dx, ctx.use_kernel)
+    return dx, dw if need_dw else None, db if need_db else None, None, None, None, None, None, None
+
+
+_function_backward_once = once_differentiable(_function_backward)
 
 
 # ----------------------------------------------------------------------------------------
