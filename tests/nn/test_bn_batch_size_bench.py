@@ -103,3 +103,10 @@ def test_sweep_reruns_the_chosen_lr_on_every_seed(digits):
             assert sorted(r.seed for r in picked) == [0, 1] and len({r.lr for r in picked}) == 1
             assert all((r.train_batch is None) == (variant == "no BN" or r.test is None) for r in picked)
     assert {r.steps for r in runs if r.batch_size == 2} == {32}
+
+
+def test_a_rerun_keeps_the_hand_written_analysis(tmp_path):
+    path = tmp_path / "report.md"
+    assert bench.kept_analysis(str(path)) == ""
+    path.write_text("# generated\n| table |\n" + bench.ANALYSIS_HEADING + "\nby hand\n", encoding="utf-8")
+    assert bench.kept_analysis(str(path)) == "\n" + bench.ANALYSIS_HEADING + "\nby hand\n"
