@@ -22,6 +22,12 @@ the model, and the sampler goes on proposing far away. (Synchronous Hyperband ha
 more mildly: there, some trials *start* at the larger budgets.) Optuna's TPE ranks pruned trials
 below finished ones for the same reason.
 
+On a define-by-run objective with branches the wrapper follows its base: it models the same joint
+space (`joint_space`: TPE's and GP's union of every branch seen), keeps in each trial only the
+parameters the objective asked for when the base does (`records_asked_only`), and then counts and
+projects a trial that has some of the space's parameters (the branch it took), as the base would
+count it unwrapped.
+
 The wrapper draws nothing: its randomness is the base sampler's (and its seed is the base's), so
 the same seed and the same trials give the same proposals.
 
@@ -60,14 +66,21 @@ from zoomtune.space import Distribution, Space
 _OWNER = "MultiFidelitySampler"
 
 
-def _in_space(trial: TrialRecord, space: Space) -> bool:
-    """Whether the trial has every parameter of `space`, each with the same distribution."""
+def _in_space(trial: TrialRecord, space: Space, partial: bool) -> bool:
+    """Whether the trial has every parameter of `space` (with `partial`: at least one, a branch of a
+    conditional space), each with the space's distribution."""
     dists = trial.distributions
+    has = 0
     for name, dist in space.items():
         known = dists.get(name)
-        if known is None or name not in trial.params or not (known is dist or known == dist):
+        if known is None or name not in trial.params:
+            if partial:
+                continue
             return False
-    return True
+        if not (known is dist or known == dist):
+            return False
+        has += 1
+    return has > 0 or not partial
 
 
 def _finite_steps(trial: TrialRecord) -> Iterable[int]:
@@ -94,10 +107,16 @@ class MultiFidelitySampler(Sampler):
                 f"must be None or the base sampler's seed ({base.seed}), since the wrapper draws nothing", seed)
         super().__init__(base.seed)
         self.base = base
+        # The base's: a base that models every branch of a conditional space gets trials that show theirs.
+        self.records_asked_only = base.records_asked_only
         self.min_trials: int | None = require_int(_OWNER, "min_trials", min_trials, 1, or_none=True)
         require(isinstance(stopped_as_worse, bool), _OWNER, "stopped_as_worse", "must be True or False",
                 stopped_as_worse)
         self.stopped_as_worse = stopped_as_worse
+
+    def joint_space(self, history: list[TrialRecord]) -> Space | None:
+        """The base's (TPE's, GP's: the union of every branch seen)."""
+        return self.base.joint_space(history)
 
     def needed(self, space: Space) -> int:
         """How many trials must have reported at a step for the model to use it."""
@@ -108,11 +127,11 @@ class MultiFidelitySampler(Sampler):
         return max(startup, len(space) + 2)
 
     def rung(self, space: Space, trials: Sequence[TrialRecord]) -> int | None:
-        """The largest step at which at least `needed(space)` trials of the space reported a finite
-        value (FAILED trials never count), or None."""
+        """The largest step at which at least `needed(space)` trials of the space (with `records_asked_only`:
+        that have some of its parameters) reported a finite value (FAILED trials never count), or None."""
         counts: dict[int, int] = {}
         for trial in trials:
-            if trial.state is TrialState.FAILED or not _in_space(trial, space):
+            if trial.state is TrialState.FAILED or not _in_space(trial, space, self.records_asked_only):
                 continue
             for step in _finite_steps(trial):
                 counts[step] = counts.get(step, 0) + 1
@@ -132,7 +151,7 @@ class MultiFidelitySampler(Sampler):
         rest: list[TrialRecord] = []  # RUNNING, not at `step` yet
         for trial in [*finished, *running]:
             value = trial.intermediate_values.get(step)
-            if trial.state is TrialState.FAILED or not _in_space(trial, space):
+            if trial.state is TrialState.FAILED or not _in_space(trial, space, self.records_asked_only):
                 continue
             if value is not None and math.isfinite(value):
                 chosen.append(dataclasses.replace(trial, state=TrialState.COMPLETE, value=value))
