@@ -155,7 +155,7 @@ def epoch_events(trial: Any) -> list[tuple[float, int, int]]:
         start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
         end = trial.datetime_complete.timestamp() if trial.datetime_complete else start
         times = [start + (end - start) * (i + 1) / max(1, len(steps)) for i in range(len(steps))]
-    return [(t, trial.number, s) for t, s in zip(times, steps)]
+    return [(t, trial.number, s) for t, s in zip(times, steps, strict=False)]
 
 
 def analyse(run: Run, target: float | None) -> None:
@@ -234,21 +234,21 @@ def plot(runs: list[Run], target: float, budget: int, path: str, title: str) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = {"none": dict(color="tab:blue", lw=4, alpha=0.45, ls="-"),
-              "asha": dict(color="tab:red", lw=1.8, ls="-"),
-              "hyperband": dict(color="tab:green", lw=1.5, ls="--")}
+    styles = {"none": {"color": "tab:blue", "lw": 4, "alpha": 0.45, "ls": "-"},
+              "asha": {"color": "tab:red", "lw": 1.8, "ls": "-"},
+              "hyperband": {"color": "tab:green", "lw": 1.5, "ls": "--"}}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     finals = []
     for run in runs:
         if not run.curve_epochs:
             continue
         style = styles[run.key]
-        xs, ys = zip(*run.curve_epochs)
+        xs, ys = zip(*run.curve_epochs, strict=False)
         ax1.step(xs, ys, where="post", label=f"{run.label} ({run.epochs_total} epochs)", **style)
         ax1.plot(xs[:-1], ys[:-1], "o", color=style["color"], ms=4)
         if run.epochs_to_target is not None:
             ax1.axvline(run.epochs_to_target, color=style["color"], ls=":", lw=1.2)
-        xs2, ys2 = zip(*run.curve_trials)
+        xs2, ys2 = zip(*run.curve_trials, strict=False)
         ax2.step(xs2, ys2, where="post", label=run.label, **style)
         finals.append(ys[-1])
     # zoom on the top: early, much worse values are clipped at the bottom

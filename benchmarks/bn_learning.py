@@ -109,7 +109,7 @@ def make_pair(n_in: int, hidden: list[int], n_out: int, seed: int):
     dst = [m for m in normed.modules() if isinstance(m, nn.Linear)]
     assert len(src) == len(dst)
     with torch.no_grad():
-        for s, d in zip(src, dst):
+        for s, d in zip(src, dst, strict=False):
             d.weight.copy_(s.weight)
             if d.bias is not None:  # only the output layer keeps its bias in the BN net
                 d.bias.copy_(s.bias)
@@ -130,7 +130,7 @@ def run_all(args: argparse.Namespace, data, grids: dict[str, list[float]]) -> li
     for opt in args.optimizers:
         for lr in grids[opt]:
             nets = dict(zip((v for v, _ in VARIANTS),
-                            make_pair(data.n_features, args.hidden, data.n_classes, args.seed)))
+                            make_pair(data.n_features, args.hidden, data.n_classes, args.seed), strict=False))
             for variant, _ in VARIANTS:
                 res = fit(nets[variant], data, optimizer=opt, lr=lr, momentum=0.9, batch_size=128,
                           epochs=args.epochs, seed=args.seed)
@@ -196,7 +196,8 @@ def report(args: argparse.Namespace, runs: list[Run], grids: dict[str, list[floa
         "",
         f"git:      {git_state()}",
         "",
-        f"Setup: MLP 784 -> {' -> '.join(map(str, args.hidden))} -> 10 (ReLU), with and without zoomtune's batch norm, same initial "
+        f"Setup: MLP 784 -> {' -> '.join(map(str, args.hidden))} -> 10 (ReLU), with and without zoomtune's batch norm, "
+        "same initial "
         f"linear weights and same mini-batch order (seed {args.seed}); Fashion-MNIST, {n_train:,} training "
         f"examples (fixed subset), validation accuracy on the 10,000-image validation split; batch 128, "
         f"{k} epoch{'s' if k != 1 else ''}, constant learning rate; {len(next(iter(grids.values())))} "
@@ -205,7 +206,8 @@ def report(args: argparse.Namespace, runs: list[Run], grids: dict[str, list[floa
         ("Columns: `ep1` = validation accuracy after epoch 1; " if k == 1 else
          f"Columns: `ep1` / `ep{k}` = validation accuracy after epoch 1 / epoch {k}; ")
         + f"`ep→{args.target:g}` = first epoch reaching validation accuracy {args.target:g} (`-` = never within "
-        f"{k} epoch{'s' if k != 1 else ''}); `div` = the loss became NaN/inf and training stopped (accuracy shown is the "
+        f"{k} epoch{'s' if k != 1 else ''}); `div` = the loss became NaN/inf and training stopped "
+        "(accuracy shown is the "
         f"broken model's, ~chance).",
         "",
     ]
@@ -283,7 +285,7 @@ def plot(args: argparse.Namespace, runs: list[Run], grids: dict[str, list[float]
     fig, axes = plt.subplots(1, n, figsize=(5.4 * n if n > 1 else 8, 5.4), squeeze=False, sharey=True)
     colors = {"no BN": "tab:red", "BN": "tab:blue"}
     titles = {"sgd": "SGD + momentum 0.9", "adam": "Adam", "rmsprop": "RMSprop"}
-    for ax, opt in zip(axes[0], args.optimizers):
+    for ax, opt in zip(axes[0], args.optimizers, strict=False):
         for v, _ in VARIANTS:
             vr = sorted((r for r in runs if r.optimizer == opt and r.variant == v), key=lambda r: r.lr)
             lrs = [r.lr for r in vr]
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     png_path = os.path.join(args.out_dir, "bn_learning.png")
     plot(args, runs, grids, n_train, png_path)
     with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + f"\n![accuracy vs learning rate](bn_learning.png)\n")
+        fh.write(text + "\n![accuracy vs learning rate](bn_learning.png)\n")
     print(text)
     print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
           f"({time.perf_counter() - started:.0f} s in all)")

@@ -74,7 +74,7 @@ def build(url: str, n_trials: int, n_steps: int, seed: int = 0) -> None:
                                                       {"unit": {"lr": [0.3, 0.6 - 0.04 * round_],
                                                                 "beta": [0.1, 0.9], "units": [0.2, 0.8]},
                                                        "choices": {"act": [0, 1]}}]})})
-    with storage._write() as conn:  # noqa: SLF001 - a benchmark's bulk load into our own schema
+    with storage._write() as conn:
         conn.execute(insert(s.trials), trial_rows)
         conn.execute(insert(s.params), param_rows)
         conn.execute(insert(s.values), value_rows)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     url = f"sqlite:///{path}"
 
     import zoomtune as zt
-    from starlette.testclient import TestClient  # noqa: I001
+    from starlette.testclient import TestClient
 
     from zoomtune.dashboard.app import create_app
 

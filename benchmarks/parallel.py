@@ -54,7 +54,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (  # noqa: E402
+from _common import (
     _RESULT_PREFIX,
     emit_result,
     fmt_ms,
@@ -395,7 +395,8 @@ def _engine_available(engine: str) -> str | None:
 
 def _tune_available() -> str | None:
     try:
-        out = subprocess.run([sys.executable, "-c", "import ray.tune"], capture_output=True, text=True, timeout=120)
+        out = subprocess.run([sys.executable, "-c", "import ray.tune"], capture_output=True, text=True, timeout=120,
+                             check=False)
     except subprocess.SubprocessError as error:
         return str(error)
     return None if out.returncode == 0 else "ray.tune does not import (pip install 'ray[tune]')"
@@ -437,7 +438,8 @@ def main() -> None:
                   "zoomtune", "optuna", "ray", "distributed")
     print(head)
     setup = (f"SQLite in {tempfile.gettempdir()}; random samplers; trivial objective {args.trivial_trials:,} trials "
-             f"per cell, 50 ms objective {args.sleep_trials} trials per cell; cap {args.cap:g} s per trivial cell, {args.sleep_cap:g} s per 50 ms cell; "
+             f"per cell, 50 ms objective {args.sleep_trials} trials per cell; cap {args.cap:g} s per trivial cell, "
+             f"{args.sleep_cap:g} s per 50 ms cell; "
              f"{args.repeats} interleaved repeat(s), medians shown"
              + ("; --quick: n_jobs mode and Dask only" if args.quick else ""))
     print(setup)
@@ -482,8 +484,10 @@ def main() -> None:
                 z, o = med("zoomtune", mode, obj, k), med("optuna", mode, obj, k)
                 ratio = None if not z or not o else z / o
                 rows.append([OBJ_LABEL[obj], k, "n_jobs" if mode == "njobs" else "k procs",
-                             _fmt_tput(z) + spread("zoomtune", mode, obj, k) + (" capped" if capped("zoomtune", mode, obj, k) else ""),
-                             _fmt_tput(o) + spread("optuna", mode, obj, k) + (" capped" if capped("optuna", mode, obj, k) else ""),
+                             _fmt_tput(z) + spread("zoomtune", mode, obj, k)
+                             + (" capped" if capped("zoomtune", mode, obj, k) else ""),
+                             _fmt_tput(o) + spread("optuna", mode, obj, k)
+                             + (" capped" if capped("optuna", mode, obj, k) else ""),
                              fmt_ratio(ratio)])
     t1 = markdown_table(["objective", "workers", "mode", "zoomtune trials/s (min-max)",
                          "Optuna trials/s (min-max)", "zoomtune / Optuna"], rows, align="lrlrrr")

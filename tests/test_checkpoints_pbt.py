@@ -38,7 +38,7 @@ def test_branch_starts_from_the_parents_checkpoint_with_new_values(tmp_path):
     assert child.suggest_float("lr", 1e-4, 1, scale="log") == 0.003 and lr != 0.003
     # step 2 was pruned (kept: last two, 2 and 3... and the best, 1); the latest at or before 2 is used
     assert child.load_checkpoint() == {"step": 2}
-    [event] = [e for e in study.events(zt.EventKind.BRANCH)]
+    [event] = list(study.events(zt.EventKind.BRANCH))
     assert event.trial_number == number and event.payload.parent == 0 and event.step == 2
     assert event.payload.from_step == 2
     with pytest.raises(zt.SearchSpaceError, match="parameter 'lr': the new value must lie in"):

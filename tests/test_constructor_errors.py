@@ -133,9 +133,9 @@ def test_messages_read_as_the_template():
 
 
 def test_the_first_bad_argument_is_reported_and_the_seed_comes_first():
-    with pytest.raises(ConfigError, match="^CoarseToFineSampler: seed: "):
+    with pytest.raises(ConfigError, match=r"^CoarseToFineSampler: seed: "):
         CoarseToFineSampler(seed="x", round_size=0)
-    with pytest.raises(ConfigError, match="^PBT: interval: "):
+    with pytest.raises(ConfigError, match=r"^PBT: interval: "):
         PBT(interval=0, quantile=2)
 
 

@@ -50,7 +50,7 @@ def test_median_stops_a_trial_worse_than_the_median_at_its_step(direction):
 
 
 def test_median_uses_the_others_best_so_far_and_only_trials_that_reached_the_step():
-    history = FIVE_DONE + [rec(5, [0.0]), rec(6, [0.0]), rec(7, [0.0])]  # good, but never reported step 1
+    history = [*FIVE_DONE, rec(5, [0.0]), rec(6, [0.0]), rec(7, [0.0])]  # good, but never reported step 1
     rule = MedianStopping(n_startup_trials=5, seed=0)
     assert rule.decide(running(9, [2.5]), ctx(MIN, history)) is STOP  # step 0: median of 0, 0, 0, 1..5 is 1.5
     assert rule.decide(running(9, [9.0, 2.4]), ctx(MIN, history)) is CONTINUE  # step 1: median 2.5
@@ -125,10 +125,10 @@ def test_asha_counts_stopped_and_complete_trials_and_respects_max_resource():
     assert ASHA(seed=0).decide(running(5, [math.nan]), ctx(MAX, history)) is STOP
 
 
-@pytest.mark.parametrize("kwargs, field", [(dict(min_resource=0), "min_resource"),
-                                           (dict(reduction_factor=1), "reduction_factor"),
-                                           (dict(min_resource=3, max_resource=2), "max_resource"),
-                                           (dict(min_resource=1.5), "min_resource")])
+@pytest.mark.parametrize("kwargs, field", [({"min_resource": 0}, "min_resource"),
+                                           ({"reduction_factor": 1}, "reduction_factor"),
+                                           ({"min_resource": 3, "max_resource": 2}, "max_resource"),
+                                           ({"min_resource": 1.5}, "min_resource")])
 def test_asha_and_hyperband_validate_resources(kwargs, field):
     with pytest.raises(zt.ConfigError, match=f"^ASHA: {field}: must be an integer >= "):
         ASHA(**kwargs)

@@ -77,7 +77,7 @@ class _Failing(InMemoryStorage):
 
 def test_an_error_that_cannot_be_pickled_arrives_as_a_runtime_error_with_its_message():
     with StorageServer(_Failing()) as server:
-        with pytest.raises(RuntimeError, match="^_Unpicklable: the disk is on fire$"):
+        with pytest.raises(RuntimeError, match=r"^_Unpicklable: the disk is on fire$"):
             server.storage.list_studies()
         assert server.storage.create_study("s", Direction.MINIMIZE).name == "s"  # the connection still works
 

@@ -205,7 +205,7 @@ def test_bad_optimize_arguments_are_config_errors():
 
 def test_best_trial_without_results_is_a_clear_error():
     with pytest.raises(ValueError, match="has no COMPLETE trial"):
-        zt.create_study(name="empty").best_trial
+        _ = zt.create_study(name="empty").best_trial
 
 
 def test_user_attrs_and_dataframe():

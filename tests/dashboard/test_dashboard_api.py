@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("httpx")
 
-import zoomtune as zt  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+import zoomtune as zt
+from starlette.testclient import TestClient
 
-from zoomtune.dashboard.app import create_app  # noqa: E402
-from zoomtune.dashboard.payload import FIGURE_ONLY  # noqa: E402
-from zoomtune.plot.data import data_of  # noqa: E402
+from zoomtune.dashboard.app import create_app
+from zoomtune.dashboard.payload import FIGURE_ONLY
+from zoomtune.plot.data import data_of
 
-from conftest import ERROR_INJECTION, INJECTION  # noqa: E402
+from conftest import ERROR_INJECTION, INJECTION
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ AXES_BY_TITLE = """(id) => {
   const layout = document.getElementById(id).layout, out = {};
   for (const [key, axis] of Object.entries(layout)) {
     if (!/^[xy]axis\\d*$/.test(key) || !axis.title || !axis.title.text) continue;
-    out[axis.title.text.split(" ")[0]] = {type: axis.type, reversed: axis.autorange === "reversed" || (axis.range && axis.range[0] > axis.range[1]),
-                                          ticktext: axis.ticktext || null};
+    const reversed = axis.autorange === "reversed" || (axis.range && axis.range[0] > axis.range[1]);
+    out[axis.title.text.split(" ")[0]] = {type: axis.type, reversed: reversed, ticktext: axis.ticktext || null};
   }
   return out;
 }"""
