@@ -14,8 +14,8 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
@@ -65,6 +65,49 @@ def header(title: str, *modules: str) -> str:
     """The lines every benchmark prints first: title, versions, git state, exact command."""
     return "\n".join([f"# {title}", "", f"versions: {versions(*modules)}", f"git:      {git_state()}",
                       f"command:  {command_line()}", ""])
+
+
+def page_header(title: str, modules: Sequence[str], threads: int, dated: bool = True) -> list[str]:
+    """The first lines of a benchmark's markdown page, each followed by a blank line: title, exact command,
+    date (UTC, unless `dated` is False), versions with torch's thread count, git state."""
+    lines = [f"# {title}", "", f"command:  `{command_line()}`", ""]
+    if dated:
+        lines += [f"date:     {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    return [*lines, f"versions: {versions(*modules)}; torch threads {threads}", "", f"git:      {git_state()}", ""]
+
+
+def first_examples(data: Any, n: int) -> Any:
+    """`data` (a `zoomtune.nn.datasets.Dataset`) with only its first `n` training examples; all when n <= 0."""
+    n = len(data.x_train) if n <= 0 else min(n, len(data.x_train))
+    return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
+
+
+def kept_tail(path: str, marker: str) -> str:
+    """The hand-written end of an existing page, from the line starting with `marker` on ('' when there is
+    none), so that a rerun of its benchmark rewrites the tables and keeps the prose."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as fh:
+        old = fh.read()
+    at = old.find("\n" + marker)
+    return "" if at < 0 else old[at:]
+
+
+def write_page(out_dir: str, stem: str, text: str, caption: str, draw: Callable[[str], None], started: float,
+               keep_from: str | None = None) -> str:
+    """Draw `<stem>.png` (`draw(path)`) and write `<stem>.md` (`text`, then the picture with `caption`, then the
+    old page's hand-written tail from `keep_from` on, if given) into `out_dir`; print the text and what was
+    written. Returns the tail kept."""
+    os.makedirs(out_dir, exist_ok=True)
+    md_path, png_path = os.path.join(out_dir, f"{stem}.md"), os.path.join(out_dir, f"{stem}.png")
+    draw(png_path)
+    tail = kept_tail(md_path, keep_from) if keep_from is not None else ""
+    with open(md_path, "w", encoding="utf-8") as fh:
+        fh.write(f"{text}\n![{caption}]({stem}.png)\n{tail}")
+    print(text)
+    print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
+          f"({time.perf_counter() - started:.0f} s in all)")
+    return tail
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:

@@ -46,7 +46,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)  # for _common and bn_learning
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from _common import command_line, git_state, markdown_table, versions  # noqa: E402
+from _common import markdown_table, page_header, write_page  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -275,16 +275,8 @@ def report(args: argparse.Namespace, trained: Sequence[Trained], rows: Sequence[
     import torch
 
     lines = [
-        "# Batch norm and the batch size: running averages at test time, small training batches",
-        "",
-        f"command:  `{command_line()}`",
-        "",
-        f"date:     {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        "",
-        f"versions: {versions('zoomtune', 'torch', 'matplotlib')}; torch threads {torch.get_num_threads()}",
-        "",
-        f"git:      {git_state()}",
-        "",
+        *page_header("Batch norm and the batch size: running averages at test time, small training batches",
+                     ("zoomtune", "torch", "matplotlib"), torch.get_num_threads()),
         f"Total wall time {elapsed:.0f} s. Data: Fashion-MNIST (bundled), standardised with training statistics; "
         "test accuracy on the 10,000-image test split.",
         "",
@@ -396,16 +388,6 @@ def plot(rows: Sequence[TestTimeRow], runs: Sequence[Run], path: str) -> None:
 ANALYSIS_HEADING = "## What it shows"
 
 
-def kept_analysis(md_path: str) -> str:
-    """The hand-written analysis (from ANALYSIS_HEADING on) of an existing report, so a rerun keeps it."""
-    if not os.path.exists(md_path):
-        return ""
-    with open(md_path, encoding="utf-8") as fh:
-        text = fh.read()
-    at = text.find("\n" + ANALYSIS_HEADING)
-    return "" if at < 0 else text[at:]
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 seed, MLP only, temp dir")
@@ -458,18 +440,9 @@ def main(argv: list[str] | None = None) -> None:
     data_b = subset(data, args.train_b)
     runs = sweep(data_b, TRAIN_BATCH_SIZES, args.seeds, args.epochs, log)
     text = report(args, trained, rows, refusals, runs, len(data_b.x_train), time.perf_counter() - started)
-    os.makedirs(args.out_dir, exist_ok=True)
-    md_path = os.path.join(args.out_dir, "bn_batch_size.md")
-    png_path = os.path.join(args.out_dir, "bn_batch_size.png")
-    plot(rows, runs, png_path)
-    analysis = kept_analysis(md_path)
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n![test-time statistics and training batch size](bn_batch_size.png)\n" + analysis)
-    if analysis:
+    if write_page(args.out_dir, "bn_batch_size", text, "test-time statistics and training batch size",
+                  lambda path: plot(rows, runs, path), started, keep_from=ANALYSIS_HEADING):
         log(f"kept the hand-written section from {ANALYSIS_HEADING!r} on: check its numbers against the new tables")
-    print(text)
-    print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
-          f"({time.perf_counter() - started:.0f} s in all)")
 
 
 if __name__ == "__main__":

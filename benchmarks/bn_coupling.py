@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -48,7 +47,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)  # for _common
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from _common import command_line, git_state, markdown_table, versions  # noqa: E402
+from _common import first_examples, markdown_table, page_header, write_page  # noqa: E402
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -481,16 +480,8 @@ def report(cfg: Config, results: dict[Variant, list[Curves]], data_name: str, n_
     steps = table_steps(cfg)
     epochs = cfg.steps * cfg.batch / n_train
     lines = [
-        "# Batch norm and the coupling between layers: Ioffe & Szegedy's figure 1, and the loss landscape",
-        "",
-        f"command:  `{command_line()}`",
-        "",
-        f"date:     {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"versions: {versions('zoomtune', 'torch', 'numpy', 'matplotlib')}; torch threads {torch.get_num_threads()}",
-        "",
-        f"git:      {git_state()}",
-        "",
+        *page_header("Batch norm and the coupling between layers: Ioffe & Szegedy's figure 1, and the loss landscape",
+                     ("zoomtune", "torch", "numpy", "matplotlib"), torch.get_num_threads()),
         f"Setup: MLP 784 → 100 → 100 → 100 → 10 with sigmoid units (`zoomtune.nn.MLP(activation=\"sigmoid\")`), "
         f"{', '.join(f'`{v}`' for v in variants)}; per seed all variants start from the same linear weights (torch's "
         f"default init of the no-BN net, copied) and see the same mini-batches in the same order. {data_name}, "
@@ -789,23 +780,16 @@ def main(argv: list[str] | None = None) -> None:
     from zoomtune.nn import datasets
 
     torch.set_num_threads(args.threads)
-    full = datasets.fashion_mnist() if args.data == "fashion-mnist" else datasets.digits()
-    n_train = len(full.x_train) if args.subset <= 0 else min(args.subset, len(full.x_train))
-    data = replace(full, x_train=full.x_train[:n_train], y_train=full.y_train[:n_train])
+    data = first_examples(datasets.fashion_mnist() if args.data == "fashion-mnist" else datasets.digits(),
+                          args.subset)
+    n_train = len(data.x_train)
     if data.x_val.shape[0] < cfg.record_size:
         cfg = replace(cfg, record_size=data.x_val.shape[0])
     results = run_all(data, cfg)
     name = "Fashion-MNIST" if args.data == "fashion-mnist" else "sklearn digits"
     text = report(cfg, results, name, n_train, time.perf_counter() - started)
-    os.makedirs(args.out_dir, exist_ok=True)
-    md_path = os.path.join(args.out_dir, "bn_coupling.md")
-    png_path = os.path.join(args.out_dir, "bn_coupling.png")
-    plot(cfg, results, name, png_path)
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n![accuracy, sigmoid-input percentiles and smoothness vs steps](bn_coupling.png)\n")
-    print(text)
-    print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
-          f"({time.perf_counter() - started:.0f} s in all)")
+    write_page(args.out_dir, "bn_coupling", text, "accuracy, sigmoid-input percentiles and smoothness vs steps",
+               lambda path: plot(cfg, results, name, path), started)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,7 +44,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)  # for _common
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from _common import command_line, git_state, markdown_table, versions  # noqa: E402
+from _common import first_examples, markdown_table, page_header, write_page  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -281,16 +281,8 @@ def report(args: argparse.Namespace, runs: list[Run], n_train: int, elapsed: flo
     seeds = f"{args.seeds} seed{'s' if args.seeds != 1 else ''}"
     over = "median [min, max] over seeds" if args.seeds > 1 else "one seed"
     lines = [
-        "# Batch norm's γ and β: do they take sigmoid / tanh units out of the linear regime?",
-        "",
-        f"command:  `{command_line()}`",
-        "",
-        f"date:     {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        "",
-        f"versions: {versions('zoomtune', 'torch', 'matplotlib')}; torch threads {torch.get_num_threads()}",
-        "",
-        f"git:      {git_state()}",
-        "",
+        *page_header("Batch norm's γ and β: do they take sigmoid / tanh units out of the linear regime?",
+                     ("zoomtune", "torch", "matplotlib"), torch.get_num_threads()),
         f"Setup: zoomtune.nn.MLP 784 -> {' -> '.join(map(str, args.hidden))} -> 10 with zoomtune.nn.BatchNorm1d "
         f"(Linear without bias -> BN -> activation in each hidden layer); Fashion-MNIST, {n_train:,} training "
         f"examples ({'the whole training split' if args.subset <= 0 else 'a fixed subset'}), validation accuracy "
@@ -388,16 +380,6 @@ def plot(args: argparse.Namespace, runs: list[Run], path: str) -> None:
     plt.close(fig)
 
 
-def kept_analysis(path: str) -> str:
-    """The hand-written tail of an existing report (from ANALYSIS_MARK on), or ''."""
-    if not os.path.exists(path):
-        return ""
-    with open(path, encoding="utf-8") as fh:
-        old = fh.read()
-    at = old.find(ANALYSIS_MARK)
-    return "\n" + old[at:] if at >= 0 else ""
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -406,22 +388,13 @@ def main(argv: list[str] | None = None) -> None:
     from zoomtune.nn import datasets
 
     torch.set_num_threads(args.threads)
-    full = datasets.fashion_mnist()
-    n_train = len(full.x_train) if args.subset <= 0 else min(args.subset, len(full.x_train))
-    data = replace(full, x_train=full.x_train[:n_train], y_train=full.y_train[:n_train])
+    data = first_examples(datasets.fashion_mnist(), args.subset)
+    n_train = len(data.x_train)
     probe = data.x_train[:args.probe]
     runs = run_all(args, data, probe)
     text = report(args, runs, n_train, time.perf_counter() - started)
-    os.makedirs(args.out_dir, exist_ok=True)
-    md_path = os.path.join(args.out_dir, "bn_gamma_beta.md")
-    png_path = os.path.join(args.out_dir, "bn_gamma_beta.png")
-    plot(args, runs, png_path)
-    analysis = kept_analysis(md_path)
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n![γ, β and the nonlinear fraction over training](bn_gamma_beta.png)\n" + analysis)
-    print(text)
-    print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
-          f"({time.perf_counter() - started:.0f} s in all)")
+    write_page(args.out_dir, "bn_gamma_beta", text, "γ, β and the nonlinear fraction over training",
+               lambda path: plot(args, runs, path), started, keep_from=ANALYSIS_MARK)
 
 
 if __name__ == "__main__":

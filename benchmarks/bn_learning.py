@@ -34,7 +34,7 @@ REPO = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)  # for _common
 sys.path.insert(0, os.path.join(REPO, "src"))
 
-from _common import command_line, git_state, markdown_table, versions  # noqa: E402
+from _common import first_examples, markdown_table, page_header, write_page  # noqa: E402
 
 VARIANTS = (("no BN", False), ("BN", True))
 # Default grids: SGD is the experiment the brief asks for; Adam's useful range sits ~2 decades lower.
@@ -188,14 +188,8 @@ def report(args: argparse.Namespace, runs: list[Run], grids: dict[str, list[floa
 
     k = args.epochs
     lines = [
-        "# Batch norm and learning speed: validation accuracy vs learning rate",
-        "",
-        f"command:  `{command_line()}`",
-        "",
-        f"versions: {versions('zoomtune', 'torch', 'matplotlib')}; torch threads {torch.get_num_threads()}",
-        "",
-        f"git:      {git_state()}",
-        "",
+        *page_header("Batch norm and learning speed: validation accuracy vs learning rate",
+                     ("zoomtune", "torch", "matplotlib"), torch.get_num_threads(), dated=False),
         f"Setup: MLP 784 -> {' -> '.join(map(str, args.hidden))} -> 10 (ReLU), with and without zoomtune's batch norm, "
         "same initial "
         f"linear weights and same mini-batch order (seed {args.seed}); Fashion-MNIST, {n_train:,} training "
@@ -334,24 +328,16 @@ def main(argv: list[str] | None = None) -> None:
     from zoomtune.nn import datasets
 
     torch.set_num_threads(args.threads)
-    full = datasets.fashion_mnist()
-    n_train = len(full.x_train) if args.subset <= 0 else min(args.subset, len(full.x_train))
-    data = replace(full, x_train=full.x_train[:n_train], y_train=full.y_train[:n_train])
+    data = first_examples(datasets.fashion_mnist(), args.subset)
+    n_train = len(data.x_train)
     grids = {o: log_grid(*DEFAULT_GRID[o], args.n_lrs) for o in args.optimizers}
     if args.quick:  # two lrs from the middle of the useful range, not the extremes
         grids = {o: log_grid(DEFAULT_GRID[o][0] * 10, DEFAULT_GRID[o][1] / 30, args.n_lrs) for o in args.optimizers}
     runs = run_all(args, data, grids)
     elapsed = time.perf_counter() - started
     text = report(args, runs, grids, n_train, elapsed)
-    os.makedirs(args.out_dir, exist_ok=True)
-    md_path = os.path.join(args.out_dir, "bn_learning.md")
-    png_path = os.path.join(args.out_dir, "bn_learning.png")
-    plot(args, runs, grids, n_train, png_path)
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n![accuracy vs learning rate](bn_learning.png)\n")
-    print(text)
-    print(f"wrote {os.path.relpath(md_path)} and {os.path.relpath(png_path)} "
-          f"({time.perf_counter() - started:.0f} s in all)")
+    write_page(args.out_dir, "bn_learning", text, "accuracy vs learning rate",
+               lambda path: plot(args, runs, grids, n_train, path), started)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
                                 "benchmarks"))
 
 import bn_gamma_beta as bench  # noqa: E402
+from _common import kept_tail  # noqa: E402
 
 from zoomtune.nn import BatchNorm1d  # noqa: E402
 from zoomtune.nn.datasets import Dataset  # noqa: E402
@@ -109,8 +110,8 @@ def test_snapshot_leaves_the_net_as_it_was(data: Dataset) -> None:
 def test_kept_analysis(tmp_path: Path) -> None:
     """Rewriting the report keeps the hand-written text from the marker on, and nothing before it."""
     path = tmp_path / "report.md"
-    assert bench.kept_analysis(str(path)) == ""
+    assert kept_tail(str(path), bench.ANALYSIS_MARK) == ""
     path.write_text("old table\n" + bench.ANALYSIS_MARK + "\nwhat it shows\n", encoding="utf-8")
-    assert bench.kept_analysis(str(path)) == "\n" + bench.ANALYSIS_MARK + "\nwhat it shows\n"
+    assert kept_tail(str(path), bench.ANALYSIS_MARK) == "\n" + bench.ANALYSIS_MARK + "\nwhat it shows\n"
     path.write_text("old table only\n", encoding="utf-8")
-    assert bench.kept_analysis(str(path)) == ""
+    assert kept_tail(str(path), bench.ANALYSIS_MARK) == ""
