@@ -1,4 +1,4 @@
-"""Optional fused CPU kernels for :mod:`zoomtune.nn.batchnorm`.
+"""Optional fused CPU kernels for :mod:`zoomtune.nn.bn_functional`.
 
 The kernels are a small piece of C (below) compiled lazily, on first use, with the
 system C compiler into a per-user cache directory and called through :mod:`ctypes`.
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import torch
 
 if TYPE_CHECKING:
-    from zoomtune.nn.batchnorm import Backend
+    from zoomtune.nn.bn_functional import Backend
 
 _SOURCE = r"""
 #include <stdint.h>
@@ -362,9 +362,9 @@ def _build() -> ctypes.CDLL:
 
 
 def env_backend() -> Backend:
-    """``$ZOOMTUNE_BN_BACKEND`` as a :class:`~zoomtune.nn.batchnorm.Backend` (unset or empty: ``AUTO``,
+    """``$ZOOMTUNE_BN_BACKEND`` as a :class:`~zoomtune.nn.bn_functional.Backend` (unset or empty: ``AUTO``,
     any case); a value that is not one raises ``ConfigError`` naming it and the choices."""
-    from zoomtune.nn.batchnorm import Backend  # batchnorm imports this module: looked up at call time
+    from zoomtune.nn.bn_functional import Backend  # bn_functional imports this module: looked up at call time
 
     value = os.environ.get("ZOOMTUNE_BN_BACKEND", "").lower() or Backend.AUTO
     return Backend.parse(value, "environment", "ZOOMTUNE_BN_BACKEND")
@@ -376,7 +376,7 @@ def get() -> ctypes.CDLL | None:
         return _state["lib"]
     with _lock:
         if not _state["tried"]:
-            from zoomtune.nn.batchnorm import Backend
+            from zoomtune.nn.bn_functional import Backend
 
             if env_backend() is Backend.EAGER:
                 _state["error"] = "disabled by ZOOMTUNE_BN_BACKEND=eager"
