@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
@@ -28,46 +27,20 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from zoomtune.errors import (DuplicatedStudyError, StorageError, StudyNotFoundError, TrialNotFoundError,
                              TrialStateError)
 from zoomtune.records import (Direction, Event, EventKind, FailureCause, StudyInfo, StudySummary, TrialRecord,
-                              TrialState, payload_from_dict, payload_to_dict)
-from zoomtune.space import distribution_from_dict
+                              TrialState, payload_to_dict)
 from zoomtune.storage import schema as s
 from zoomtune.storage.base import (AttrScope, FinishedTrial, ParamWrite, Storage, StorageFailure, StorageFault,
                                    check_attr, with_attr)
 from zoomtune.storage.engines import DEFAULT_RETRY_SECONDS, seconds_option, server_engine, sqlite_engine
 from zoomtune.storage.faults import shown_url
 from zoomtune.storage.retry import CommitUnknown, Replay, Retrier, guarded
-
-
-def _ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+from zoomtune.storage.sql_rows import event_of, load_trials, timestamp, vector_text
 
 
 def _close_at_exit(ref: weakref.ref[SQLStorage]) -> None:
     storage = ref()
     if storage is not None:
         storage.close()
-
-
-def _vector_text(vector: tuple[float, ...]) -> str:
-    """Values as a JSON list, NaN as null (as the `value` column stores it as NULL)."""
-    return json.dumps([v if math.isfinite(v) else None for v in vector])
-
-
-def _vector_of(text: str) -> tuple[float, ...]:
-    return tuple(math.nan if v is None else float(v) for v in json.loads(text))
-
-
-def _raw_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
-    """Plain tuples straight from the driver: for the one query that can return half a million
-    rows (a study's intermediate values), SQLAlchemy's row objects cost more than the query."""
-    # its only parameters are ids and state names (our values, never user text): safe to render inline
-    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 class SQLStorage(Storage):
@@ -178,7 +151,7 @@ class SQLStorage(Storage):
     @staticmethod
     def _info(row: Any) -> StudyInfo:
         return StudyInfo(row.study_id, row.name, Direction(row.direction),
-                         json.loads(row.space) if row.space else None, json.loads(row.attrs), _ts(row.created),
+                         json.loads(row.space) if row.space else None, json.loads(row.attrs), timestamp(row.created),
                          tuple(Direction(d) for d in json.loads(row.directions)) if row.directions else (),
                          tuple(json.loads(row.metric_names)) if row.metric_names else ())
 
@@ -300,7 +273,7 @@ class SQLStorage(Storage):
         assert inserted is not None
         trial_id = inserted[0]
         return TrialRecord(number=number, state=state, params=dict(fixed_params or {}), distributions={},
-                           user_attrs=dict(user_attrs or {}), parent=parent, datetime_start=_ts(started),
+                           user_attrs=dict(user_attrs or {}), parent=parent, datetime_start=timestamp(started),
                            trial_id=trial_id)
 
     def _insert_finished(self, conn: Connection, study_id: int, trial: FinishedTrial, claim: str) -> TrialRecord:
@@ -312,7 +285,7 @@ class SQLStorage(Storage):
             "error": trial.error, "cause": trial.cause.value if trial.cause is not None else None,
             "user_attrs": json.dumps(dict(trial.user_attrs)), "started": started, "finished": finished,
             "claim": claim, "constraints": json.dumps(dict(trial.constraints)) if trial.constraints else None,
-            "objective_values": None if trial.objective_values is None else _vector_text(trial.objective_values),
+            "objective_values": None if trial.objective_values is None else vector_text(trial.objective_values),
         }).inserted_primary_key
         assert inserted is not None
         trial_id = inserted[0]
@@ -322,7 +295,8 @@ class SQLStorage(Storage):
             number=number, state=trial.state, params={name: v for name, (_, v) in trial.params.items()},
             distributions={name: dist for name, (dist, _) in trial.params.items()}, value=trial.value,
             intermediate_values=dict(trial.intermediate_values), user_attrs=dict(trial.user_attrs), error=trial.error,
-            cause=trial.cause, datetime_start=_ts(started), datetime_complete=_ts(finished), trial_id=trial_id,
+            cause=trial.cause, datetime_start=timestamp(started), datetime_complete=timestamp(finished),
+            trial_id=trial_id,
             objective_values=None if trial.objective_values is None else tuple(trial.objective_values),
             constraints=dict(trial.constraints),
             intermediate_vectors={step: tuple(v) for step, v in trial.intermediate_vectors.items()})
@@ -340,7 +314,7 @@ class SQLStorage(Storage):
         if values:
             conn.execute(insert(s.values), [
                 {"trial_id": trial_id, "step": step, "value": v if math.isfinite(v) else None,
-                 "vector": _vector_text(vectors[step]) if vectors and step in vectors else None}
+                 "vector": vector_text(vectors[step]) if vectors and step in vectors else None}
                 for step, v in values.items()])
 
     @staticmethod
@@ -363,7 +337,7 @@ class SQLStorage(Storage):
                     with self._write() as conn:
                         earlier = conn.execute(self._q_claimed, {"sid": study_id, "claim": claim}).first() \
                             if tries > 1 else None
-                        return self._load(conn, [earlier.trial_id])[0] if earlier else attempt(conn, claim)
+                        return load_trials(conn, [earlier.trial_id])[0] if earlier else attempt(conn, claim)
                 except IntegrityError:  # another writer took the number first: try again
                     continue
             raise StorageError(f"could not allocate a trial number in {self._shown}")  # pragma: no cover
@@ -392,7 +366,7 @@ class SQLStorage(Storage):
                 if row is None:
                     return self._insert_trial(conn, study_id, TrialState.RUNNING, None, None, None, claim)
                 if conn.execute(self._q_claim, {"tid": row.trial_id, "now": time.time(), "claim": claim}).rowcount:
-                    return self._load(conn, [row.trial_id])[0]
+                    return load_trials(conn, [row.trial_id])[0]
 
         return self._new_trial(study_id, attempt)
 
@@ -424,7 +398,7 @@ class SQLStorage(Storage):
             if state is not None:
                 changes.update(state=TrialState(state).value, value=value, error=error,
                                cause=cause.value if cause is not None else None, finished=time.time(),
-                               objective_values=None if objective_values is None else _vector_text(objective_values))
+                               objective_values=None if objective_values is None else vector_text(objective_values))
             conn.execute(self._q_update_trial, {"tid": trial_id, **changes})
 
     @guarded(Replay.ALWAYS)
@@ -435,7 +409,7 @@ class SQLStorage(Storage):
             if row is None:
                 raise TrialNotFoundError(f"study {self._study_name(conn, study_id)!r} in {self._shown} has no trial "
                                          f"{number}")
-            return self._load(conn, [row.trial_id])[0]
+            return load_trials(conn, [row.trial_id])[0]
 
     @guarded(Replay.ALWAYS)
     def get_trials(self, study_id: int, states: Collection[TrialState] | None = None, *,
@@ -447,51 +421,7 @@ class SQLStorage(Storage):
         if states is not None:
             query = query.where(t.state.in_([TrialState(x).value for x in states]))
         with self._read() as conn:
-            return self._load(conn, query, study_id)
-
-    def _load(self, conn: Connection, ids: Any, study_id: int | None = None) -> list[TrialRecord]:
-        """Assemble records for trial ids (a list or a sub-select) with four queries in all."""
-        t = s.trials.c
-        rows = conn.execute(select(s.trials).where(t.trial_id.in_(ids)).order_by(t.number)).all()
-        if not rows:
-            return []
-        if study_id is None:
-            study_id = rows[0].study_id
-        params: dict[int, dict[str, Any]] = defaultdict(dict)
-        dists: dict[int, dict[str, Any]] = defaultdict(dict)
-        cached_dists: dict[str, Any] = {}
-        for trial_id, name, value, dist in conn.execute(
-                select(s.params.c.trial_id, s.params.c.name, s.params.c.value, s.params.c.distribution)
-                .where(s.params.c.trial_id.in_(ids))).all():
-            params[trial_id][name] = json.loads(value)
-            if dist not in cached_dists:
-                cached_dists[dist] = distribution_from_dict(json.loads(dist), name=name)
-            dists[trial_id][name] = cached_dists[dist]
-        reports: dict[int, dict[int, float]] = defaultdict(dict)
-        vectors: dict[int, dict[int, tuple[float, ...]]] = defaultdict(dict)
-        nan = math.nan
-        for trial_id, step, value, vector in _raw_rows(conn, (  # primary-key order: no sort needed
-                select(s.values.c.trial_id, s.values.c.step, s.values.c.value, s.values.c.vector)
-                .where(s.values.c.trial_id.in_(ids)).order_by(s.values.c.trial_id, s.values.c.step))):
-            reports[trial_id][step] = nan if value is None else value
-            if vector is not None:
-                vectors[trial_id][step] = _vector_of(vector)
-        events: dict[int, list[Event]] = defaultdict(list)
-        numbers = [r.number for r in rows] if isinstance(ids, list) else select(t.number).where(t.trial_id.in_(ids))
-        for event_row in conn.execute(select(s.events).where(s.events.c.study_id == study_id,
-                                                             s.events.c.trial_number.in_(numbers))
-                                      .order_by(s.events.c.event_id)).all():
-            events[event_row.trial_number].append(self._event(event_row))
-        return [TrialRecord(
-            number=r.number, state=TrialState(r.state),
-            params={**(json.loads(r.fixed_params) if r.fixed_params else {}), **params[r.trial_id]},
-            distributions=dists[r.trial_id], value=r.value, intermediate_values=reports[r.trial_id],
-            user_attrs=json.loads(r.user_attrs), error=r.error, parent=r.parent,
-            cause=FailureCause(r.cause) if r.cause else None,
-            events=tuple(events[r.number]), datetime_start=_ts(r.started), datetime_complete=_ts(r.finished),
-            trial_id=r.trial_id, objective_values=_vector_of(r.objective_values) if r.objective_values else None,
-            constraints=json.loads(r.constraints) if r.constraints else {},
-            intermediate_vectors=vectors[r.trial_id]) for r in rows]
+            return load_trials(conn, query, study_id)
 
     # -- liveness --------------------------------------------------------------------------
     @guarded(Replay.ALWAYS)
@@ -520,11 +450,6 @@ class SQLStorage(Storage):
         return failed
 
     # -- events ----------------------------------------------------------------------------
-    @staticmethod
-    def _event(row: Any) -> Event:
-        return Event(payload_from_dict(EventKind(row.kind), json.loads(row.payload)), row.trial_number, row.step,
-                     _ts(row.created))
-
     @guarded(Replay.BEFORE_COMMIT)
     def add_event(self, study_id: int, event: Event) -> None:
         with self._write() as conn:
@@ -542,7 +467,7 @@ class SQLStorage(Storage):
         if trial_number is not None:
             query = query.where(s.events.c.trial_number == trial_number)
         with self._read() as conn:
-            return [self._event(row) for row in conn.execute(query)]
+            return [event_of(row) for row in conn.execute(query)]
 
 
 __all__ = ["SQLStorage"]
