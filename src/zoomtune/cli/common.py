@@ -59,31 +59,37 @@ def fmt_value(value: Any) -> str:
     return "-" if value is None else escape(str(value))
 
 
-def remember_study(name: str) -> None:
-    """Note the study this command works on, so an interrupt's message can name it."""
+def _note(key: str, text: str) -> None:
+    """Keep `text` under `key` on the running command's root context (for its interrupt message)."""
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
-        ctx.find_root().meta[_STUDY_KEY] = name
+        ctx.find_root().meta[key] = text
+
+
+def _noted(ctx: click.Context, key: str) -> str | None:
+    text = ctx.find_root().meta.get(key)
+    return text if isinstance(text, str) else None
+
+
+def remember_study(name: str) -> None:
+    """Note the study this command works on, so an interrupt's message can name it."""
+    _note(_STUDY_KEY, name)
 
 
 def remembered_study(ctx: click.Context) -> str | None:
     """The study `remember_study` noted, if any."""
-    name = ctx.find_root().meta.get(_STUDY_KEY)
-    return name if isinstance(name, str) else None
+    return _noted(ctx, _STUDY_KEY)
 
 
 def remember_resume_hint(hint: str) -> None:
     """Note what an interrupt's message should say about continuing, for a command that runs no trials
     (the default names `zoomtune resume STUDY`)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.find_root().meta[_RESUME_KEY] = hint
+    _note(_RESUME_KEY, hint)
 
 
 def remembered_resume_hint(ctx: click.Context) -> str | None:
     """The hint `remember_resume_hint` noted, if any."""
-    hint = ctx.find_root().meta.get(_RESUME_KEY)
-    return hint if isinstance(hint, str) else None
+    return _noted(ctx, _RESUME_KEY)
 
 
 def parse_assignments(pairs: tuple[str, ...] | list[str], distributions: Mapping[str, Distribution] | None,
